@@ -1,0 +1,5 @@
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+import dagster as dg
+
+defs = dg.Definitions(assets=[])

@@ -1,0 +1,260 @@
+"""The sources file: every delivery the pipeline ingests, declared once.
+
+One source per municipality (kind `municipal`, with its kommunkod) and one for AF (kind
+`af`). Real exports differ, so each source says where its files are, how they are
+encoded and delimited (or `auto`), which of its own column names mean which of ours,
+how its local codes map onto the catalogue, and how it writes dates and decimals.
+
+Example (the generator writes a complete one):
+
+    version: 1
+    sources:
+      - id: goteborg
+        kind: municipal
+        kommunkod: "1480"
+        files: "goteborg/insatser_*.csv"
+        format: csv
+        encoding: auto            # or utf-8, utf-8-sig, cp1252
+        delimiter: auto           # or ";", ",", "\\t", "|"
+        date_formats: ["%Y-%m-%d"]
+        decimal: ","
+        columns:                  # their column name: our column name
+          Personnummer: personnummer
+          Ärende-ID: record_id
+        codes:                    # our column: {their value: our value}
+          insats_code: {AT: ARBETSTRANING}
+          consent: {Ja: true, Nej: false}
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+
+from schemas.errors import ConfigError
+from schemas.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
+from schemas.municipalities import municipality_names
+from schemas.yamlconfig import StrictModel, load_yaml_model
+
+# A source delivers either plain personal numbers (pseudonymized in memory at ingest) or
+# level-1 pseudonyms it computed itself with `mellanrum pseudonymize`, with their key id.
+PLAIN_IDENTITY = ("personnummer",)
+LEVEL1_IDENTITY = ("pseudonym_l1", "pseudonym_key_id")
+
+# Our column names, per kind of source, besides the identity columns.
+MUNICIPAL_COLUMNS = ("record_id", "insats_code", "start_date", "end_date", "extent_pct", "consent")
+AF_COLUMNS = (
+    "assignment_id", "programme_code", "decision_date", "start_date", "end_date",
+    "extent_pct", "af_office", "status", "consent",
+)  # fmt: skip
+AF_STATUSES = ("planned", "ongoing", "ended", "cancelled")
+
+DELIMITERS = ("auto", ";", ",", "\t", "|")
+
+
+class Source(StrictModel):
+    id: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=40)
+    kind: Literal["municipal", "af"]
+    kommunkod: str | None = None
+    name: str | None = None
+    files: str
+    format: Literal["csv", "xlsx"]
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    sheet: str | None = None
+    date_formats: list[str] = ["%Y-%m-%d"]
+    decimal: Literal[".", ","] = "."
+    columns: dict[str, str]
+    codes: dict[str, dict[str, str | bool]] = {}
+
+    @pydantic.field_validator("kommunkod", mode="before")
+    @classmethod
+    def _kommunkod_is_text(cls, value: object) -> object:
+        if isinstance(value, int):
+            raise ValueError('write the kommunkod in quotes, e.g. "0780": a number loses its leading zero')
+        return value
+
+    @pydantic.field_validator("kommunkod")
+    @classmethod
+    def _kommunkod_exists(cls, value: str | None) -> str | None:
+        if value is not None and value not in municipality_names():
+            raise ValueError("not one of Sweden's 290 kommunkoder")
+        return value
+
+    @pydantic.field_validator("encoding")
+    @classmethod
+    def _encoding_known(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError("unknown encoding; use auto, utf-8, utf-8-sig or cp1252") from None
+        return value
+
+    @pydantic.field_validator("delimiter")
+    @classmethod
+    def _delimiter_known(cls, value: str) -> str:
+        if value not in DELIMITERS:
+            raise ValueError("expected one of auto, ';', ',', '\\t', '|'")
+        return value
+
+    @pydantic.field_validator("date_formats")
+    @classmethod
+    def _date_formats_round_trip(cls, formats: list[str]) -> list[str]:
+        if not formats:
+            raise ValueError("give at least one date format, e.g. '%Y-%m-%d'")
+        probe = dt.date(2021, 9, 29)
+        for fmt in formats:
+            try:
+                ok = dt.datetime.strptime(probe.strftime(fmt), fmt).date() == probe
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{fmt!r} is not a date format with day, month and year (strftime codes)")
+        return formats
+
+    @pydantic.field_validator("codes", mode="before")
+    @classmethod
+    def _code_keys_are_text(cls, value: object) -> object:
+        # YAML reads `1: true` with an integer key; local codes are always text.
+        if isinstance(value, dict):
+            return {
+                column: {str(k): v for k, v in mapping.items()} if isinstance(mapping, dict) else mapping
+                for column, mapping in value.items()
+            }
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _columns_complete(self) -> "Source":
+        if self.kind == "municipal" and self.kommunkod is None:
+            raise ValueError("a municipal source needs its kommunkod")
+        if self.kind == "af" and self.kommunkod is not None:
+            raise ValueError("an af source has no kommunkod (AF offices are a column)")
+        if self.format == "csv" and self.sheet is not None:
+            raise ValueError("sheet is only for format xlsx")
+        targets = list(self.columns.values())
+        allowed = set(self.canonical_columns) | set(PLAIN_IDENTITY) | set(LEVEL1_IDENTITY)
+        for their, ours in self.columns.items():
+            if ours not in allowed:
+                raise ValueError(
+                    f"columns: {their!r} maps to {ours!r}, which is not one of ours: {', '.join(sorted(allowed))}"
+                )
+        duplicated = sorted({t for t in targets if targets.count(t) > 1})
+        if duplicated:
+            raise ValueError(f"columns: more than one column maps to {', '.join(duplicated)}")
+        missing = [c for c in self.canonical_columns if c not in targets]
+        if missing:
+            raise ValueError(f"columns: nothing maps to {', '.join(missing)}")
+        has_plain = set(PLAIN_IDENTITY) <= set(targets)
+        has_level1 = set(LEVEL1_IDENTITY) <= set(targets)
+        if has_plain == has_level1:
+            raise ValueError(
+                "columns: map exactly one identity: either personnummer, "
+                "or pseudonym_l1 together with pseudonym_key_id"
+            )
+        for column in self.codes:
+            if column not in self.codeable_columns:
+                raise ValueError(
+                    f"codes: {column!r} cannot be mapped; codes apply to {', '.join(self.codeable_columns)}"
+                )
+        return self
+
+    @property
+    def canonical_columns(self) -> tuple[str, ...]:
+        return MUNICIPAL_COLUMNS if self.kind == "municipal" else AF_COLUMNS
+
+    @property
+    def codeable_columns(self) -> tuple[str, ...]:
+        return ("insats_code", "consent") if self.kind == "municipal" else ("programme_code", "status", "consent")
+
+    @property
+    def identity(self) -> Literal["plain", "level1"]:
+        return "plain" if "personnummer" in self.columns.values() else "level1"
+
+
+class SourcesFile(StrictModel):
+    version: Literal[1]
+    catalogue: Path | None = None
+    sources: list[Source]
+
+    @pydantic.model_validator(mode="after")
+    def _ids_unique(self) -> "SourcesFile":
+        ids = [source.id for source in self.sources]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"source ids must be unique: {', '.join(duplicated)} declared twice")
+        if not self.sources:
+            raise ValueError("declare at least one source")
+        return self
+
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
+
+
+def _check_codes_against_catalogue(sources: SourcesFile, catalogue: Catalogue) -> list[str]:
+    """Every mapped value must be a catalogue code, a boolean consent, or an AF status."""
+    allowed = {
+        "insats_code": set(catalogue.intervention_categories),
+        "programme_code": set(catalogue.programme_categories),
+        "status": set(AF_STATUSES),
+    }
+    problems = []
+    for index, source in enumerate(sources.sources):
+        for column, mapping in source.codes.items():
+            for their, ours in mapping.items():
+                where = f"sources[{index}] (id {source.id!r}).codes.{column}.{their}"
+                if column == "consent":
+                    if not isinstance(ours, bool):
+                        problems.append(f"  {where}: got {ours!r}: consent maps to true or false")
+                elif ours not in allowed[column]:
+                    problems.append(
+                        f"  {where}: got {ours!r}: not in the catalogue's {column} codes "
+                        f"(catalogue version {catalogue.version})"
+                        if column != "status"
+                        else f"  {where}: got {ours!r}: expected one of {', '.join(AF_STATUSES)}"
+                    )
+    return problems
+
+
+class Sources:
+    """A loaded, validated sources file with its catalogue and the folder it lives in."""
+
+    def __init__(self, path: Path, spec: SourcesFile, catalogue: Catalogue) -> None:
+        self.path = path
+        self.spec = spec
+        self.catalogue = catalogue
+
+    @property
+    def inbox(self) -> Path:
+        """File globs are relative to the folder the sources file is in."""
+        return self.path.parent
+
+    @property
+    def all(self) -> list[Source]:
+        return list(self.spec.sources)
+
+    def source(self, source_id: str) -> Source:
+        return self.spec.source(source_id)
+
+    def files(self, source: Source) -> list[Path]:
+        """The delivered files of a source, sorted by name (a delivery's date is in its name)."""
+        return sorted(path for path in self.inbox.glob(source.files) if path.is_file())
+
+
+def load_sources(path: Path) -> Sources:
+    """Load and validate a sources file and the catalogue it names (or the default one)."""
+    path = Path(path)
+    spec = load_yaml_model(path, SourcesFile)
+    catalogue_path = DEFAULT_CATALOGUE if spec.catalogue is None else path.parent / spec.catalogue
+    catalogue = load_catalogue(catalogue_path)
+    problems = _check_codes_against_catalogue(spec, catalogue)
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems))
+    return Sources(path, spec, catalogue)
