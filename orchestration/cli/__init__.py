@@ -1,0 +1,33 @@
+"""The `mellanrum` command line.
+
+Each command group lives in its own module and is registered here, so `mellanrum --help`
+lists everything a partner's IT, a coordinator or a steward can run.
+"""
+
+import click
+
+from orchestration.cli.errors import MellanrumGroup
+
+
+@click.group(
+    cls=MellanrumGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="mellanrum")
+def cli() -> None:
+    """Mellanrum: find overlapping interventions between municipalities and
+    Arbetsförmedlingen on pseudonyms, never on personal identity numbers."""
+
+
+def _register() -> None:
+    from orchestration.cli import demo, generate, keys, pnr, pseudonymize
+
+    for command in (demo.demo, generate.generate, pnr.pnr, keys.keys, pseudonymize.pseudonymize):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="mellanrum")

@@ -1,0 +1,182 @@
+"""`mellanrum keys`: create, list, rotate, export, import and check keys.
+
+Secrets are never printed. Passphrases come from environment variables only, so they do
+not end up in shell history or in a process listing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
+from orchestration.keyring import (
+    ROLES,
+    Keyring,
+    default_keyring_path,
+    export_package,
+    import_package,
+    passphrase_from_env,
+)
+from schemas.errors import KeyringError
+
+PACKAGE_PASSPHRASE_ENV = "MELLANRUM_PACKAGE_PASSPHRASE"
+
+_role_option = click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    required=True,
+    help="linkage: the key K1 shared with partners (level 1). pipeline: the pipeline's own key K2 (level 2).",
+)
+_package_passphrase_option = click.option(
+    "--passphrase-env",
+    default=PACKAGE_PASSPHRASE_ENV,
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the passphrase agreed with the partner out of band.",
+)
+
+
+@click.group()
+def keys() -> None:
+    """Manage the keyring: linkage keys shared with partners and the pipeline's own key.
+
+    \b
+    First setup (the pipeline operator):
+      export MELLANRUM_KEYRING_PASSPHRASE='...'      # from your secret store
+      mellanrum keys new --role pipeline
+      mellanrum keys new --role linkage
+      MELLANRUM_PACKAGE_PASSPHRASE='...' mellanrum keys export --id L1-... --out l1.key
+    At the partner:
+      MELLANRUM_PACKAGE_PASSPHRASE='...' mellanrum keys import l1.key
+      mellanrum keys check        # compare the check value by phone
+    """
+
+
+def _load(path: Path | None) -> Keyring:
+    return Keyring.load(path or default_keyring_path(), passphrase_from_env())
+
+
+def _load_or_create(path: Path | None) -> Keyring:
+    path = path or default_keyring_path()
+    if path.exists():
+        return Keyring.load(path, passphrase_from_env())
+    passphrase_from_env()  # fail before creating anything if it is missing
+    return Keyring(path=path)
+
+
+def _describe(keyring: Keyring, on: dt.date) -> list[dict]:
+    return [
+        {
+            "id": key.id,
+            "role": key.role,
+            "valid from": key.valid_from.isoformat(),
+            "valid until": key.valid_until.isoformat() if key.valid_until else "open",
+            "status": key.status(on),
+            "chained from": key.chained_from or "",
+            "check value": key.check_value,
+        }
+        for key in keyring.keys
+    ]
+
+
+@keys.command("new")
+@_role_option
+@click.option("--id", "key_id", help="Key id (default: L1-/L2-<valid-from>-<random>).")
+@click.option("--valid-from", type=ISO_DATE, help="First day the key is valid (default: today).")
+@click.option("--valid-until", type=ISO_DATE, help="Last day the key is valid (default: open).")
+@keyring_option
+def new(role: str, key_id: str | None, valid_from, valid_until, keyring_path: Path | None) -> None:
+    """Add a new random 256-bit key (creates the keyring if there is none)."""
+    keyring = _load_or_create(keyring_path)
+    starts = as_date(valid_from)
+    ring, key = keyring.with_new_key(role, starts, valid_until.date() if valid_until else None, key_id)
+    ring.save(passphrase_from_env())
+    click.echo(f"added {role} key {key.id} (check value {key.check_value}) to {ring.path}")
+
+
+@keys.command("list")
+@click.option("--on", type=ISO_DATE, help="Show each key's status on this day (default: today).")
+@keyring_option
+def list_keys(on, keyring_path: Path | None) -> None:
+    """List the keys with their validity and check values (never the secrets)."""
+    keyring = _load(keyring_path)
+    echo_table(_describe(keyring, as_date(on)), empty=f"{keyring.path}: no keys")
+
+
+@keys.command("rotate")
+@_role_option
+@click.option("--valid-from", type=ISO_DATE, help="First day of the new key (default: today).")
+@click.option(
+    "--overlap-days",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Days the old key stays valid after the new one starts: the rotation window.",
+)
+@keyring_option
+def rotate(role: str, valid_from, overlap_days: int, keyring_path: Path | None) -> None:
+    """Start a new key; the old one is accepted until the rotation window ends.
+
+    A new pipeline key is chained from the old one, so stored pseudonyms are re-keyed
+    without the numbers. A new linkage key must be exported to every partner.
+    """
+    keyring = _load(keyring_path)
+    ring, old, new_key = keyring.rotated(role, as_date(valid_from), overlap_days)
+    ring.save(passphrase_from_env())
+    click.echo(
+        f"rotated {role} key: {new_key.id} (check value {new_key.check_value}) valid from "
+        f"{new_key.valid_from}; {old.id} now valid until {ring.get(old.id).valid_until}"
+    )
+    if role == "linkage":
+        click.echo(f"next: export {new_key.id} to every partner with `mellanrum keys export --id {new_key.id}`")
+
+
+@keys.command("export")
+@click.option("--id", "key_id", required=True, help="The linkage key to export.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Package file to write.")
+@_package_passphrase_option
+@keyring_option
+def export(key_id: str, out: Path, passphrase_env: str, keyring_path: Path | None) -> None:
+    """Write a linkage key package for a partner, encrypted under an agreed passphrase."""
+    keyring = _load(keyring_path)
+    key = keyring.get(key_id)
+    if out.exists():
+        raise KeyringError(f"{out} already exists; choose another --out")
+    package = export_package(key, passphrase_from_env(passphrase_env))
+    out.write_bytes(package)
+    out.chmod(0o600)
+    click.echo(f"exported {key.id} to {out}; check value {key.check_value} (tell it to the partner by phone)")
+
+
+@keys.command("import")
+@click.argument("package", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_package_passphrase_option
+@keyring_option
+def import_(package: Path, passphrase_env: str, keyring_path: Path | None) -> None:
+    """Add a partner's linkage key package to the keyring (creates the keyring if none)."""
+    key = import_package(package, passphrase_from_env(passphrase_env))
+    keyring = _load_or_create(keyring_path)
+    existing = next((k for k in keyring.keys if k.id == key.id), None)
+    if existing is not None:
+        if existing.secret != key.secret:
+            raise KeyringError(f"the keyring already holds a different key with id {key.id!r}")
+        click.echo(f"{key.id} is already in {keyring.path} (check value {key.check_value})")
+        return
+    ring = keyring.with_key(key)
+    ring.save(passphrase_from_env())
+    click.echo(f"imported linkage key {key.id} (check value {key.check_value}) into {ring.path}")
+
+
+@keys.command("check")
+@click.option("--id", "key_id", help="Only this key (default: every key).")
+@keyring_option
+def check(key_id: str | None, keyring_path: Path | None) -> None:
+    """Print key check values, to confirm two parties hold the same key without revealing it."""
+    keyring = _load(keyring_path)
+    for key in [keyring.get(key_id)] if key_id else keyring.keys:
+        click.echo(f"{key.id}\t{key.role}\t{key.check_value}")
+
+
