@@ -8,7 +8,7 @@ The scheme (../shared/DESIGN.md, "Keys and pseudonyms"; EDPB Guidelines 01/2025 
   ``p2 = HMAC-SHA256(K2, p1)`` over the 32 raw bytes of p1. After a rotation of the
   pipeline key the chain grows by one link, ``p2' = HMAC-SHA256(K2', p2)``, so stored
   pseudonyms are re-keyed without ever going back to the numbers and fresh input is
-  carried along the same chain (`level2_chain`).
+  carried along the same chain (`level2_pseudonyms`).
 - recipient pseudonyms, for a published dataset that must carry one at all:
   ``pr = HMAC-SHA256(HKDF-SHA256(K2, info="mellanrum/recipient/<recipient>/<epoch>"), p2)``
   so that two recipients' datasets cannot be joined on it.
@@ -43,17 +43,26 @@ _KCV_LABEL = b"mellanrum key check value v1"
 # --- HMAC over many values ------------------------------------------------------------
 
 
-def hmac_fixed_width(key: bytes, messages: bytes, width: int) -> bytes:
-    """HMAC-SHA256 of each `width`-byte slice of `messages`; the digests concatenated."""
+def hmac_fixed_width(keys: Sequence[bytes], messages: bytes, width: int) -> bytes:
+    """HMAC-SHA256 chained through `keys` of each `width`-byte slice of `messages`.
+
+    For keys (k1, k2) a value v gives HMAC(k2, HMAC(k1, v)). One pass applies the whole
+    chain, so the per-value Python overhead is paid once. Returns the digests concatenated.
+    """
     if len(messages) % width:
         raise ValueError("messages is not a whole number of fixed-width values")
-    keyed = hmac.HMAC(key, hashes.SHA256())
+    first, *rest = [hmac.HMAC(key, hashes.SHA256()) for key in keys]
     digests = []
     append = digests.append
     for start in range(0, len(messages), width):
-        one = keyed.copy()
-        one.update(messages[start : start + width])
-        append(one.finalize())
+        link = first.copy()
+        link.update(messages[start : start + width])
+        digest = link.finalize()
+        for keyed in rest:
+            link = keyed.copy()
+            link.update(digest)
+            digest = link.finalize()
+        append(digest)
     return b"".join(digests)
 
 
@@ -131,38 +140,29 @@ def b32decode_pseudonyms(pseudonyms: pd.Series) -> tuple[bytes, np.ndarray]:
 # --- the levels -----------------------------------------------------------------------
 
 
-def level1_digests(canonical: pd.Series, linkage_key: bytes) -> bytes:
-    """p1 for each canonical 12-digit number, hashing each distinct number once."""
-    codes, uniques = pd.factorize(canonical, use_na_sentinel=True)
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes and distinct values, so each distinct value is hashed once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if (codes < 0).any():
-        raise ValueError("canonical numbers must not be missing")
-    distinct = hmac_fixed_width(linkage_key, _fixed_width_bytes(pd.Series(uniques), CANONICAL_CHARS), CANONICAL_CHARS)
-    return _take_digests(distinct, codes)
-
-
-def level2_chain(level1: bytes, pipeline_chain: Sequence[bytes]) -> bytes:
-    """p2 from p1 digests through the pipeline's key chain (oldest key first)."""
-    if not pipeline_chain:
-        raise ValueError("the pipeline key chain is empty")
-    digests = level1
-    for key in pipeline_chain:
-        digests = hmac_fixed_width(key, digests, DIGEST_BYTES)
-    return digests
+        raise ValueError("values to pseudonymize must not be missing")
+    return codes, pd.Series(uniques)
 
 
 def level1_pseudonyms(canonical: pd.Series, linkage_key: bytes) -> pd.Series:
     """Base32 p1 for canonical numbers: what a partner computes at source."""
-    return _with_index(b32encode_digests(level1_digests(canonical, linkage_key)), canonical.index)
+    return level2_pseudonyms(canonical, linkage_key, ())
 
 
 def level2_pseudonyms(canonical: pd.Series, linkage_key: bytes, pipeline_chain: Sequence[bytes]) -> pd.Series:
-    """Base32 p2 for canonical numbers (both levels in memory, as for plain deliveries)."""
-    codes, uniques = pd.factorize(canonical, use_na_sentinel=True)
-    if (codes < 0).any():
-        raise ValueError("canonical numbers must not be missing")
-    distinct_p1 = level1_digests(pd.Series(uniques), linkage_key)
-    distinct = level2_chain(distinct_p1, pipeline_chain)
-    return _with_index(b32encode_digests(_take_digests(distinct, codes)), canonical.index)
+    """Base32 p2 for canonical numbers: p1, then the pipeline's key chain (oldest key first).
+
+    With an empty chain this is p1. Both levels are computed in memory in one pass, as for
+    deliveries of plain numbers.
+    """
+    codes, distinct = _distinct(canonical)
+    messages = _fixed_width_bytes(distinct, CANONICAL_CHARS)
+    digests = hmac_fixed_width([linkage_key, *pipeline_chain], messages, CANONICAL_CHARS)
+    return _with_index(b32encode_digests(_take_digests(digests, codes)), canonical.index)
 
 
 def level2_from_level1(level1: pd.Series, pipeline_chain: Sequence[bytes]) -> tuple[pd.Series, np.ndarray]:
@@ -170,9 +170,11 @@ def level2_from_level1(level1: pd.Series, pipeline_chain: Sequence[bytes]) -> tu
 
     Returns p2 (missing where the p1 is not a valid pseudonym) and the invalid mask.
     """
+    if not pipeline_chain:
+        raise ValueError("the pipeline key chain is empty")
     codes, uniques = pd.factorize(level1.astype("string").str.strip().str.upper(), use_na_sentinel=True)
     digests, invalid_unique = b32decode_pseudonyms(pd.Series(uniques, dtype="string"))
-    distinct = b32encode_digests(level2_chain(digests, pipeline_chain)).astype("string")
+    distinct = b32encode_digests(hmac_fixed_width(pipeline_chain, digests, DIGEST_BYTES)).astype("string")
     distinct[invalid_unique] = pd.NA
     invalid = (codes < 0) | invalid_unique[np.maximum(codes, 0)]
     result = pd.Series(distinct.to_numpy()[np.maximum(codes, 0)], index=level1.index, dtype="string")
@@ -182,11 +184,11 @@ def level2_from_level1(level1: pd.Series, pipeline_chain: Sequence[bytes]) -> tu
 
 def rekey(pseudonyms: pd.Series, new_pipeline_key: bytes) -> pd.Series:
     """Re-key stored level-2 pseudonyms by chaining: HMAC(K2', p2), never via the numbers."""
-    codes, uniques = pd.factorize(pseudonyms, use_na_sentinel=True)
-    digests, invalid = b32decode_pseudonyms(pd.Series(uniques, dtype="string"))
-    if (codes < 0).any() or invalid.any():
+    codes, distinct = _distinct(pseudonyms)
+    digests, invalid = b32decode_pseudonyms(distinct.astype("string"))
+    if invalid.any():
         raise ValueError("only valid level-2 pseudonyms can be re-keyed")
-    rekeyed = hmac_fixed_width(new_pipeline_key, digests, DIGEST_BYTES)
+    rekeyed = hmac_fixed_width([new_pipeline_key], digests, DIGEST_BYTES)
     return _with_index(b32encode_digests(_take_digests(rekeyed, codes)), pseudonyms.index)
 
 

@@ -159,7 +159,7 @@ def test_missing_numbers_are_refused_not_hashed():
 
 def test_hmac_fixed_width_rejects_ragged_input():
     with pytest.raises(ValueError):
-        ps.hmac_fixed_width(K1, b"12345", 12)
+        ps.hmac_fixed_width([K1], b"12345", 12)
 
 
 def test_empty_input():
