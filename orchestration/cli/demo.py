@@ -7,7 +7,9 @@ an inbox of synthetic deliveries, and the pseudonymized datasets. Only synthetic
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -20,7 +22,7 @@ from schemas.sources import load_sources
 
 # Used only when no passphrase is set: it protects a keyring of synthetic data.
 DEMO_PASSPHRASE = "mellanrum demo keyring, synthetic data only"
-_DEMO_KEYS_FROM = "2020-01-01"
+_DEMO_KEYS_FROM = dt.date(2020, 1, 1)
 
 
 @click.command()
@@ -39,7 +41,7 @@ def demo(people: int, seed: int, as_of, home: Path | None) -> None:
     """
     day = as_date(as_of)
     home = home or mellanrum_home() / "demo"
-    keyring = _demo_keyring(home / "keyring.json", day)
+    keyring = _demo_keyring(home / "keyring.json")
     inbox = home / "inbox"
     click.echo(f"generating {people} synthetic people into {inbox}", err=True)
     generate_inbox(out_dir=inbox, people=people, seed=seed, as_of=day, force=True)
@@ -49,7 +51,7 @@ def demo(people: int, seed: int, as_of, home: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     summary = []
-    with click.progressbar(sources.all, label="pseudonymizing", file=click.get_text_stream("stderr"),
+    with click.progressbar(sources.all, label="pseudonymizing", file=sys.stderr,
                            item_show_func=lambda s: s.id if s else "") as progress:  # fmt: skip
         for source in progress:
             for path in sources.files(source):
@@ -67,13 +69,12 @@ def demo(people: int, seed: int, as_of, home: Path | None) -> None:
     click.echo(f"\nkey id {keys.key_id}; pseudonymized datasets in {out}")
 
 
-def _demo_keyring(path: Path, day) -> Keyring:
+def _demo_keyring(path: Path) -> Keyring:
     passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASE
     if path.exists():
         return Keyring.load(path, passphrase)
     click.echo(f"creating a demo keyring at {path}", err=True)
-    valid_from = as_date(ISO_DATE.convert(_DEMO_KEYS_FROM, None, None))
-    ring, _ = Keyring(path=path).with_new_key("pipeline", valid_from)
-    ring, _ = ring.with_new_key("linkage", valid_from)
+    ring, _ = Keyring(path=path).with_new_key("pipeline", _DEMO_KEYS_FROM)
+    ring, _ = ring.with_new_key("linkage", _DEMO_KEYS_FROM)
     ring.save(passphrase)
     return ring
