@@ -6,7 +6,8 @@ YYMMDD-NNNC (10 digits) or YYYYMMDDNNNC (12 digits). A **samordningsnummer**
 (co-ordination number) is issued to people who are not, or not yet, registered; it has
 the same form with 60 added to the day of birth (day 61–91). As Skatteverket issues them,
 a samordningsnummer may also carry month 00, day 60 or a day that is no calendar date
-(30 Feb + 60), so for those only the ranges of month and day are checked.
+(30 Feb + 60), so for those only the ranges of month and day are checked. A day of 60
+or more is what marks a samordningsnummer.
 
 `normalize` turns a column of raw values into the canonical 12-digit form used for
 pseudonymization, or a short plain-English reason why the value is not a usable number.
@@ -21,7 +22,7 @@ not shaped like a number" to "the number is shaped right but does not check out"
 2. shape: interim number, whitespace inside, another unexpected character, separator in
    the wrong place, nine or eleven digits (a lost leading zero is never guessed), other
    lengths
-3. organisation number (month 20 or more)
+3. organisation number (month 20 or more; in a 12-digit form only after "16")
 4. date: month, day, calendar date (personnummer only), birth date after the reference date
 5. serial number all zeros
 6. Luhn check digit
@@ -97,9 +98,11 @@ REASONS: tuple[str, ...] = (
 # Rows carry a small reason code until the end: 0 is valid, otherwise the index + 1.
 _VALID = 0
 _CODE = {reason: code for code, reason in enumerate(REASONS, start=1)}
-_CODE_BY_DIGIT_COUNT = np.zeros(_OVER_TWENTY + 1, dtype=np.uint8)
-for _count, _reason in _LENGTH_REASONS.items():
-    _CODE_BY_DIGIT_COUNT[_count] = _CODE[_reason]
+# Indexed by digit count (capped at _OVER_TWENTY); counts with no length reason give 0.
+_CODE_BY_DIGIT_COUNT = np.array(
+    [_CODE.get(_LENGTH_REASONS.get(count), _VALID) for count in range(_OVER_TWENTY + 1)],
+    dtype=np.uint8,
+)
 
 _STRING = pd.StringDtype("pyarrow")  # <NA> for missing, Arrow storage
 
@@ -148,18 +151,7 @@ def normalize(values: pd.Series, reference_date: datetime.date) -> pd.DataFrame:
     if misshapen.any():
         reason[misshapen] = _shape_reason_codes(trimmed.filter(pa.array(misshapen)))
 
-    # Only well-formed values go on; they are ASCII, so the ASCII kernels are safe.
-    shaped = pc.if_else(pa.array(well_formed), trimmed, _PLACEHOLDER)
-    chars = _fixed_width_bytes(pc.ascii_lpad(shaped, _PADDED_WIDTH, "0"), _PADDED_WIDTH)
-    separator = chars[:, _SEPARATOR_COLUMN]
-    has_separator = (separator == ord("-")) | (separator == ord("+"))
-    plus = separator == ord("+")
-    # Up to 8 date characters (left-padded with zeros) followed by the last four digits.
-    date_part = np.where(has_separator[:, None], chars[:, 0:8], chars[:, 1:9])
-    digits = np.concatenate([date_part, chars[:, 9:13]], axis=1) - ord("0")
-    # From the length: a padded "00" cannot be told from a given century "00".
-    short_form = pc.binary_length(shaped).to_numpy() - has_separator == 10
-
+    digits, short_form, plus = _digit_matrix(trimmed, well_formed)
     given_century = _number(digits, 0, 2)
     year_in_century, month, day = (_number(digits, 2, 4), _number(digits, 4, 6),
                                    _number(digits, 6, 8))
@@ -177,6 +169,7 @@ def normalize(values: pd.Series, reference_date: datetime.date) -> pd.DataFrame:
     day_valid = np.where(samordning, day <= 91, (day >= 1) & (day <= 31))
     # Only personnummer must be a calendar date; see the module docstring.
     calendar_date = samordning | (day <= _days_in_month(year, month))
+    # Only a 12-digit form can fail this: a 10-digit form's century is chosen to pass.
     born_after_reference = _date_key(year, month, birth_day) > reference_key
     serial_zero = _number(digits, 8, 11) == 0
     check_digit_right = luhn_valid(digits[:, 2:12])
@@ -273,6 +266,25 @@ def _shape_reason_codes(trimmed: pa.Array) -> np.ndarray:
         default=by_length.astype(np.int64),
     )
     return codes.astype(np.uint8)
+
+
+def _digit_matrix(trimmed: pa.Array, well_formed: np.ndarray):
+    """Digits of the well-formed values as an (n, 12) uint8 matrix, zeros elsewhere.
+
+    Also returns which rows are 10-digit forms (their first two columns are then 0, to
+    be filled in from the inferred year) and which have a `+` separator.
+    """
+    # Only well-formed values go on; they are ASCII, so the ASCII kernels are safe.
+    shaped = pc.if_else(pa.array(well_formed), trimmed, _PLACEHOLDER)
+    chars = _fixed_width_bytes(pc.ascii_lpad(shaped, _PADDED_WIDTH, "0"), _PADDED_WIDTH)
+    separator = chars[:, _SEPARATOR_COLUMN]
+    has_separator = (separator == ord("-")) | (separator == ord("+"))
+    # Up to 8 date characters (left-padded with zeros) followed by the last four digits.
+    date_part = np.where(has_separator[:, None], chars[:, 0:8], chars[:, 1:9])
+    digits = np.concatenate([date_part, chars[:, 9:13]], axis=1) - ord("0")
+    # From the length: a padded "00" cannot be told from a given century "00".
+    short_form = pc.binary_length(shaped).to_numpy() - has_separator == 10
+    return digits, short_form, separator == ord("+")
 
 
 def _infer_year(year_in_century, month, birth_day, plus, reference_date) -> np.ndarray:

@@ -489,7 +489,7 @@ def render(value: Shaped, reference: datetime.date) -> str:
 @settings(max_examples=3000, deadline=None)
 @given(
     reference=REFERENCE_DATES,
-    shaped=st.lists(SHAPED, max_size=4),
+    shaped=st.lists(SHAPED, max_size=3),
     unshaped=st.lists(UNSHAPED, max_size=2),
 )
 def test_normalize_agrees_with_the_oracle(reference, shaped, unshaped):
@@ -567,10 +567,22 @@ def test_cli_normalize_rejects_a_bad_reference_date(cli, bad_date):
     assert "--reference-date" in result.output and "%Y-%m-%d" in result.output
 
 
-def test_cli_normalize_rejects_input_that_is_not_utf8(cli):
+def test_cli_normalize_rejects_input_that_is_not_utf8(cli, monkeypatch):
+    from orchestration.cli import pnr as pnr_command
+
+    monkeypatch.setattr(pnr_command, "CHUNK_LINES", 2)
     result = CliRunner().invoke(
         cli, ["pnr", "normalize", "--reference-date", "2026-11-23"],
-        input="0905271474\nG\u00f6teborg\n".encode("cp1252"),
+        input="0905271474\n\n0905271474\nG\u00f6teborg\n".encode("cp1252"),
     )
     assert result.exit_code == 2
-    assert "stdin is not UTF-8 text" in result.output
+    assert "stdin line 4 is not UTF-8 text" in result.output
+    assert "\\x" not in result.output and "\\udc" not in result.output
+
+
+def test_cli_normalize_ignores_a_byte_order_mark(cli):
+    result = CliRunner().invoke(
+        cli, ["pnr", "normalize", "--reference-date", "2026-11-23"],
+        input="\ufeff0905271474\r\n".encode("utf-8"),
+    )
+    assert result.output == "0905271474\t200905271474\tpersonnummer\t\n"

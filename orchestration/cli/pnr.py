@@ -3,6 +3,8 @@
 import datetime
 import itertools
 import sys
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import click
 import pandas as pd
@@ -53,18 +55,34 @@ def normalize_command(reference_date: datetime.datetime | None) -> None:
         0905271475                                check digit wrong
     """
     reference = as_date(reference_date)
-    lines_written = 0
-    try:
-        while chunk := list(itertools.islice(sys.stdin, CHUNK_LINES)):
-            lines = [line.removesuffix("\n").removesuffix("\r") for line in chunk]
-            click.echo(_report_lines(lines, reference), nl=False)
-            lines_written += len(lines)
-    except UnicodeDecodeError:
-        # `from None`: the error's context holds the undecodable bytes.
-        raise InputError(
-            f"stdin is not UTF-8 text (stopped after {lines_written} lines); convert it "
-            "first, for example with iconv -f WINDOWS-1252 -t UTF-8"
-        ) from None
+    for lines in _batches_of_lines(sys.stdin.buffer):
+        click.echo(_report_lines(lines, reference), nl=False)
+
+
+def _batches_of_lines(stream: BinaryIO) -> Iterator[list[str]]:
+    """Lists of up to CHUNK_LINES lines of UTF-8 text, without their line endings.
+
+    Decoded here, strictly, because the text stdin would let undecodable bytes through
+    as surrogates, which fail later with the bytes in the message.
+    """
+    lines_before = 0
+    encoding = "utf-8-sig"  # a byte order mark (Windows editors add one) is not input
+    while chunk := list(itertools.islice(stream, CHUNK_LINES)):
+        data = b"".join(chunk)
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as problem:
+            line_number = lines_before + data.count(b"\n", 0, problem.start) + 1
+            raise InputError(
+                f"stdin line {line_number} is not UTF-8 text; convert the file first, for "
+                "example with iconv -f WINDOWS-1252 -t UTF-8"
+            ) from None
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()  # the empty string after the last line ending
+        yield [line.removesuffix("\r") for line in lines]
+        lines_before += len(chunk)
+        encoding = "utf-8"
 
 
 def _report_lines(lines: list[str], reference_date: datetime.date) -> str:
