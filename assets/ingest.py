@@ -1,13 +1,18 @@
-"""Ingest: read a source's delivery, map it onto our columns, pseudonymize the identities.
+"""Ingest one source: read its deliveries, pseudonymize, type, validate, quarantine.
 
 Pure functions, DataFrame in, DataFrame out. The plain personal number exists only inside
-`pseudonymize_identities`: what it returns holds the level-2 pseudonym and its key id, and
-the problems it reports name line, column and reason, never the value.
+`pseudonymize_identities`, in memory: what leaves it holds the level-2 pseudonym, its key
+id and an age band, and its problems show the number's shape only ("NNNNNN-NNNN").
+
+`ingest_source` returns the accepted rows (conforming to the source kind's Pandera model),
+the quarantine (one row per unusable delivered row, with file, line, column and reason)
+and per-file counts; for every file, rows read = rows accepted + rows quarantined.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +21,29 @@ import pandas as pd
 
 from assets.pseudonyms import level2_from_level1, level2_pseudonyms
 from assets.readers import LINE_COLUMN, ReadResult, read_delimited
+from assets.validate import (
+    duplicates,
+    map_codes,
+    model_problems,
+    parse_dates,
+    parse_numbers,
+    problems,
+    required_text,
+)
 from orchestration.keyring import KEY_ID_SEPARATOR, Keyring, PseudonymKeys
+from schemas.catalogue import Catalogue
+from schemas.datasets import AGE_BAND_EDGES, AGE_BANDS, AfAssignments, MunicipalInterventions, Quarantine
 from schemas.errors import InputError
-from schemas.personnummer import normalize
-from schemas.sources import LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
+from schemas.personnummer import birth_dates, normalize
+from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
 
 PSEUDONYM = "pseudonym"
 KEY_ID = "key_id"
-PROBLEM_COLUMNS = ["line", "column", "reason"]
+AGE_BAND = "age_band"
+FILE_COLUMN = "file"
+
+
+# --- reading -----------------------------------------------------------------------------
 
 
 def read_source_file(source: Source, path: Path) -> ReadResult:
@@ -62,57 +82,226 @@ def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+# --- pseudonymizing ----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Pseudonymized:
-    frame: pd.DataFrame  # the identity columns replaced by PSEUDONYM and KEY_ID
-    problems: pd.DataFrame  # LINE, column, reason of rows whose identity is unusable
+    frame: pd.DataFrame  # identity columns replaced by PSEUDONYM, KEY_ID and AGE_BAND
+    problems: pd.DataFrame  # PROBLEM_COLUMNS, for rows whose identity is unusable
 
 
 def pseudonymize_identities(
     frame: pd.DataFrame, keys: PseudonymKeys, keyring: Keyring, as_of: dt.date
 ) -> Pseudonymized:
-    """Replace the identity column(s) by the level-2 pseudonym and its key id.
+    """Replace the identity column(s) by the level-2 pseudonym, its key id and an age band.
 
-    Plain numbers are normalized and checked first; level-1 pseudonyms delivered by a
+    Plain numbers are normalized and checked first. Level-1 pseudonyms delivered by a
     partner must carry a linkage key id that the keyring holds and that is valid on
-    `as_of`. Rows whose identity is unusable keep an empty pseudonym and are reported.
+    `as_of`; their age band is unknown. Rows whose identity is unusable keep an empty
+    pseudonym and are reported with the value's shape only.
     """
     pseudonym = pd.Series(pd.NA, index=frame.index, dtype="string")
     key_id = pd.Series(pd.NA, index=frame.index, dtype="string")
+    age_band = pd.Series("unknown", index=frame.index, dtype="string")
     if PLAIN_IDENTITY[0] in frame.columns:
-        checked = normalize(frame[PLAIN_IDENTITY[0]], as_of)
+        plain = frame[PLAIN_IDENTITY[0]]
+        checked = normalize(plain, as_of)
         valid = checked["canonical"].notna().to_numpy(dtype=bool)
-        pseudonym[valid] = level2_pseudonyms(checked["canonical"][valid], keys.linkage.secret, keys.chain).to_numpy()
+        canonical = checked["canonical"][valid]
+        pseudonym[valid] = level2_pseudonyms(canonical, keys.linkage.secret, keys.chain).to_numpy()
         key_id[valid] = keys.key_id
-        problems = _problems(frame, ~valid, PLAIN_IDENTITY[0], checked["reason"])
+        age_band[valid] = age_bands(birth_dates(canonical), as_of).to_numpy()
+        found = problems(frame.index[~valid], "personnummer", _shape(plain[~valid]),
+                         ["personnummer: " + r for r in checked["reason"][~valid]])  # fmt: skip
         identity_columns = list(PLAIN_IDENTITY)
     else:
         level1, level1_key = (frame[c].astype("string").str.strip() for c in LEVEL1_IDENTITY)
-        key_ok = _usable_linkage_keys(level1_key, keyring, as_of)
+        usable_ids = {k.id for k in keyring.keys if k.role == "linkage" and k.is_valid(as_of)}
+        key_ok = level1_key.isin(usable_ids).fillna(False).to_numpy(dtype=bool)
         level2, invalid = level2_from_level1(level1, keys.chain)
         valid = key_ok & ~invalid
         pseudonym[valid] = level2[valid].to_numpy()
         key_id[valid] = (level1_key[valid] + KEY_ID_SEPARATOR + keys.pipeline.id).to_numpy()
-        reasons = pd.Series(
-            np.where(key_ok, "not a level-1 pseudonym (52 characters A-Z, 2-7)", "unknown or expired linkage key id"),
-            index=frame.index,
-        )
-        problems = _problems(frame, ~valid, LEVEL1_IDENTITY[0], reasons)
+        bad_key, bad_value = ~key_ok, key_ok & invalid
+        found = pd.concat([
+            problems(frame.index[bad_key], "pseudonym_key_id", level1_key[bad_key],
+                     "linkage key id unknown or not valid on the reference date"),
+            problems(frame.index[bad_value], "pseudonym_l1", pd.NA,
+                     "not a level-1 pseudonym (52 characters A-Z, 2-7)"),
+        ], ignore_index=True)  # fmt: skip
         identity_columns = list(LEVEL1_IDENTITY)
     result = frame.drop(columns=identity_columns)
-    result.insert(1, PSEUDONYM, pseudonym)
-    result.insert(2, KEY_ID, key_id)
-    return Pseudonymized(frame=result, problems=problems)
+    result[PSEUDONYM], result[KEY_ID], result[AGE_BAND] = pseudonym, key_id, age_band
+    return Pseudonymized(frame=result, problems=found)
 
 
-def _usable_linkage_keys(key_ids: pd.Series, keyring: Keyring, as_of: dt.date) -> np.ndarray:
-    usable = {k.id for k in keyring.keys if k.role == "linkage" and k.is_valid(as_of)}
-    return key_ids.isin(usable).fillna(False).to_numpy(dtype=bool)
+def age_bands(births: pd.Series, as_of: dt.date) -> pd.Series:
+    """Age at `as_of` in AGE_BANDS; 'unknown' where the birth date is (samordningsnummer)."""
+    born = births.dt
+    age = as_of.year - born.year - ((born.month > as_of.month) | ((born.month == as_of.month) & (born.day > as_of.day)))
+    band = np.searchsorted(np.array(AGE_BAND_EDGES), age.fillna(-1).to_numpy(dtype=np.int64), side="right")
+    labels = np.array(AGE_BANDS[:-1], dtype=object)[band]
+    return pd.Series(np.where(births.isna().to_numpy(), AGE_BANDS[-1], labels), index=births.index, dtype="string")
 
 
-def _problems(frame: pd.DataFrame, mask: np.ndarray, column: str, reasons: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"line": frame.loc[mask, LINE_COLUMN].to_numpy(), "column": column, "reason": reasons[mask].to_numpy()},
-        columns=PROBLEM_COLUMNS,
+def _shape(values: pd.Series) -> pd.Series:
+    """The form of a value without its content: digits become N and letters A."""
+    text = values.astype("string")
+    return text.str.replace(r"[^\W\d_]", "A", regex=True).str.replace(r"[0-9]", "N", regex=True)
+
+
+# --- typing ------------------------------------------------------------------------------
+
+
+def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse the text columns into the model's types; problems for what cannot be parsed."""
+    typed = frame.copy()
+    found = []
+
+    def take(column: str, result: tuple[pd.Series, pd.DataFrame]) -> None:
+        typed[column] = result[0]
+        found.append(result[1])
+
+    codes = source.codes
+    if source.kind == "municipal":
+        take("record_id", required_text(frame["record_id"], "record_id"))
+        take("insats_code", map_codes(frame["insats_code"], codes.get("insats_code", {}),
+                                      set(catalogue.intervention_categories), "insats_code", "intervention code"))
+        typed["category"] = typed["insats_code"].map(catalogue.intervention_categories)
+    else:
+        take("assignment_id", required_text(frame["assignment_id"], "assignment_id"))
+        take("programme_code", map_codes(frame["programme_code"], codes.get("programme_code", {}),
+                                         set(catalogue.programme_categories), "programme_code", "AF programme"))
+        typed["category"] = typed["programme_code"].map(catalogue.programme_categories)
+        take("status", map_codes(frame["status"], codes.get("status", {}), set(AF_STATUSES), "status", "AF status"))
+        take("af_office", required_text(frame["af_office"], "af_office"))
+        take("decision_date", parse_dates(frame["decision_date"], source.date_formats, "decision_date", False))
+    take("start_date", parse_dates(frame["start_date"], source.date_formats, "start_date", required=True))
+    take("end_date", parse_dates(frame["end_date"], source.date_formats, "end_date", required=False))
+    take("extent_pct", parse_numbers(frame["extent_pct"], source.decimal, "extent_pct"))
+    # Consent not recorded is no consent: a blank cell is `false`, never a problem.
+    consent_words = {"true": True, "false": False}
+    take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
+                              {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip
+    return typed, pd.concat(found, ignore_index=True)
+
+
+# --- the whole source --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: pd.DataFrame  # MunicipalInterventions or AfAssignments
+    quarantine: pd.DataFrame  # Quarantine
+    files: pd.DataFrame  # file, rows, accepted, quarantined
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.files["rows"].sum())
+
+
+def model_for(source: Source):
+    return MunicipalInterventions if source.kind == "municipal" else AfAssignments
+
+
+def ingest_source(
+    source: Source,
+    paths: Sequence[Path],
+    catalogue: Catalogue,
+    keys: PseudonymKeys,
+    keyring: Keyring,
+    as_of: dt.date,
+) -> IngestResult:
+    """Ingest every delivered file of one source (see the module docstring).
+
+    Raises `InputError`, naming the file and the problem, when the source cannot be used
+    at all: no file, an unreadable or empty file, a required column missing.
+    """
+    if not paths:
+        raise InputError(f"source {source.id!r}: no delivered file matches {source.files!r}")
+    reads = [read_source_file(source, path) for path in paths]
+    for read in reads:
+        if read.rows_read == 0:
+            raise InputError(f"{read.path}: no data rows (only a header)")
+    frame = pd.concat(
+        [to_canonical(source, read).assign(**{FILE_COLUMN: read.path.name}) for read in reads], ignore_index=True
     )
+    unparsed = _unparsed_lines(source, reads)
+
+    pseudonymized = pseudonymize_identities(frame, keys, keyring, as_of)
+    typed, typing_problems = type_columns(source, pseudonymized.frame, catalogue)
+    typed = typed.rename(columns={LINE_COLUMN: "line"}).assign(source_id=source.id)
+    if source.kind == "municipal":
+        typed["kommunkod"] = source.kommunkod
+    model = model_for(source)
+    columns = list(model.to_schema().columns)
+    typed = typed[columns]
+
+    found = pd.concat([pseudonymized.problems, typing_problems], ignore_index=True)
+    candidates = cast_to_model(typed[~typed.index.isin(found["row"])], model)
+    key = "record_id" if source.kind == "municipal" else "assignment_id"
+    content = [c for c in columns if c not in ("file", "line")]
+    repeated = duplicates(candidates[content], key, candidates["line"])
+    candidates = candidates[~candidates.index.isin(repeated["row"])]
+    broken = model_problems(candidates, model)
+    candidates = candidates[~candidates.index.isin(broken["row"])]
+
+    accepted = model.validate(candidates.reset_index(drop=True))
+    quarantine = pd.concat(
+        [_quarantine_rows(typed, pd.concat([found, repeated, broken], ignore_index=True)), unparsed],
+        ignore_index=True,
+    ).sort_values(["file", "line"], ignore_index=True)
+    quarantine = Quarantine.validate(quarantine)
+    return IngestResult(accepted=accepted, quarantine=quarantine, files=_file_counts(reads, accepted, quarantine))
+
+
+def cast_to_model(frame: pd.DataFrame, model) -> pd.DataFrame:
+    """The model's storage types: pandas strings, numpy bool/float/int, dates in seconds."""
+    types = {}
+    for name, column in model.to_schema().columns.items():
+        dtype = str(column.dtype)
+        types[name] = "datetime64[s]" if dtype.startswith("datetime64") else dtype
+    return frame.astype(types)
+
+
+def _quarantine_rows(typed: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
+    """One quarantine row per delivered row: its problems' columns and reasons joined."""
+    if found.empty:
+        return pd.DataFrame(columns=list(Quarantine.to_schema().columns)).astype(_QUARANTINE_TYPES)
+    found = found.sort_values("row", kind="stable")
+    grouped = found.groupby("row", sort=True).agg(
+        column=("column", ", ".join), value=("value", "first"), reason=("reason", "; ".join)
+    )
+    rows = grouped.index.to_numpy()
+    return pd.DataFrame({
+        "source_id": typed.loc[rows, "source_id"].to_numpy(),
+        "file": typed.loc[rows, "file"].to_numpy(),
+        "line": typed.loc[rows, "line"].to_numpy(dtype=np.int64),
+        "column": grouped["column"].to_numpy(),
+        "value": grouped["value"].astype("string").to_numpy(),
+        "reason": grouped["reason"].to_numpy(),
+    }).astype(_QUARANTINE_TYPES)  # fmt: skip
+
+
+_QUARANTINE_TYPES = {"source_id": "str", "file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
+
+
+def _unparsed_lines(source: Source, reads: list[ReadResult]) -> pd.DataFrame:
+    rows = [
+        {"source_id": source.id, "file": read.path.name, "line": line, "column": "(row)", "value": None, "reason": reason}
+        for read in reads
+        for line, reason in read.bad_lines
+    ]
+    return pd.DataFrame(rows, columns=list(_QUARANTINE_TYPES)).astype(_QUARANTINE_TYPES)
+
+
+def _file_counts(reads: list[ReadResult], accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
+    names = [read.path.name for read in reads]
+    return pd.DataFrame({
+        "file": names,
+        "rows": [read.rows_read for read in reads],
+        "accepted": accepted["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
+        "quarantined": quarantine["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
+    })  # fmt: skip
 

@@ -1,0 +1,193 @@
+"""Validate: turn a source's text columns into typed values, and find the rows to quarantine.
+
+Every function here is vectorized over the whole delivery and returns, next to its
+result, a `Problems` frame (row index, column, value, reason) for the rows it cannot
+use. A row is never dropped silently: either it is accepted, or it is in quarantine with
+the first problem found in each column and a reason a person understands.
+
+Validation runs after pseudonymization, so no value seen here is a personal number.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas.datasets import REASONS
+
+PROBLEM_COLUMNS = ["row", "column", "value", "reason"]
+_STRFTIME_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%y": "YY", "%b": "Mon", "%B": "Month"}
+
+
+def problems(rows, column: str, values, reasons) -> pd.DataFrame:
+    """A Problems frame; `values` and `reasons` are scalars or aligned with `rows`."""
+    rows = np.asarray(rows, dtype=np.int64)
+    count = len(rows)
+    values = list(values) if isinstance(values, (pd.Series, list, np.ndarray)) else [values] * count
+    reasons = [reasons] * count if isinstance(reasons, str) else list(reasons)
+    return pd.DataFrame(
+        {"row": rows, "column": [column] * count, "value": pd.array(values, dtype="string"), "reason": reasons},
+        columns=PROBLEM_COLUMNS,
+    )
+
+
+def no_problems() -> pd.DataFrame:
+    return problems(np.array([], dtype=np.int64), "", [], [])
+
+
+def describe_date_format(fmt: str) -> str:
+    """'%Y-%m-%d' -> 'YYYY-MM-DD', for reasons a person reads."""
+    return re.sub(r"%[YmdybB]", lambda m: _STRFTIME_WORDS[m.group(0)], fmt)
+
+
+def parse_dates(text: pd.Series, formats: list[str], column: str, required: bool) -> tuple[pd.Series, pd.DataFrame]:
+    """Parse with each declared format in turn; unparseable non-empty text is a problem."""
+    text = text.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
+    for fmt in formats:
+        todo = parsed.isna() & ~blank
+        if not todo.any():
+            break
+        parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce").astype("datetime64[s]")
+    label = column.replace("_", " ")
+    unparseable = parsed.isna() & ~blank
+    expected = " or ".join(describe_date_format(f) for f in formats)
+    found = [
+        problems(text.index[unparseable], column, text[unparseable],
+                 [f"{label} {value!r} is not a date in the form {expected}" for value in text[unparseable]]),
+    ]  # fmt: skip
+    if required:
+        found.append(problems(text.index[blank], column, pd.NA, f"{label} is missing"))
+    return parsed, pd.concat(found, ignore_index=True)
+
+
+def parse_numbers(text: pd.Series, decimal: str, column: str) -> tuple[pd.Series, pd.DataFrame]:
+    """Numbers with the source's decimal mark; a blank is a problem (the extent is required)."""
+    text = text.astype("string").str.strip()
+    if decimal == ",":
+        text = text.str.replace(",", ".", regex=False)
+    text = text.str.removesuffix("%").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    blank = text.isna() | (text == "")
+    bad = numbers.isna() & ~blank
+    label = column.replace("_", " ")
+    found = pd.concat(
+        [
+            problems(text.index[bad], column, text[bad], [f"{label} {v!r} is not a number" for v in text[bad]]),
+            problems(text.index[blank], column, pd.NA, f"{label} is missing"),
+        ],
+        ignore_index=True,
+    )
+    return numbers, found
+
+
+def map_codes(
+    text: pd.Series, mapping: dict, allowed: set, column: str, what: str, blank_means=None
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Map the source's local values to ours; values already ours pass unchanged.
+
+    `blank_means` is the value of a blank cell (e.g. consent: not recorded means no), or
+    None when a blank is a problem.
+    """
+    text = text.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    table = {**{value: value for value in allowed}, **mapping}
+    mapped = text.map(table)
+    unknown = mapped.isna() & ~blank
+    found = [problems(text.index[unknown], column, text[unknown],
+                      [f"unknown {what} {v!r}: not mapped in the sources file" for v in text[unknown]])]  # fmt: skip
+    if blank_means is None:
+        found.append(problems(text.index[blank], column, pd.NA, f"{what} is missing"))
+    else:
+        mapped = mapped.where(~blank, blank_means)
+    return mapped, pd.concat(found, ignore_index=True)
+
+
+def required_text(text: pd.Series, column: str) -> tuple[pd.Series, pd.DataFrame]:
+    text = text.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    return text, problems(text.index[blank], column, pd.NA, f"{column.replace('_', ' ')} is missing")
+
+
+def duplicates(frame: pd.DataFrame, key: str, lines: pd.Series) -> pd.DataFrame:
+    """Repeated records: an exact copy is reported once and kept once (the first).
+
+    A repeated key with different content is a conflict: the later rows are quarantined
+    and the first is kept, with the reason naming the line of the first.
+    """
+    content = frame.columns.tolist()
+    exact = frame.duplicated(subset=content, keep="first")
+    first_line = lines.groupby(frame[key].to_numpy()).transform("first")
+    repeated_key = frame.duplicated(subset=[key], keep="first") & ~exact
+    label = key.replace("_", " ")
+    return pd.concat(
+        [
+            problems(frame.index[exact], key, frame.loc[exact, key],
+                     [f"duplicate of line {line}" for line in first_line[exact]]),
+            problems(frame.index[repeated_key], key, frame.loc[repeated_key, key],
+                     [f"{label} {v!r} already at line {line} with different content"
+                      for v, line in zip(frame.loc[repeated_key, key], first_line[repeated_key])]),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def model_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Rows breaking the Pandera model's checks, with the model's plain-words reasons.
+
+    Pandera's failure cases hold raw values: they are turned into reasons here and go no
+    further (never into a log, an error message or metadata).
+    """
+    try:
+        model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    else:
+        return no_problems()
+    if cases["index"].isna().any():
+        # A wrong type or a missing column is our bug, not a bad row: say which, no values.
+        schema_level = cases.loc[cases["index"].isna(), ["column", "check"]].astype(str).drop_duplicates()
+        raise RuntimeError(f"{model.__name__}: typed data breaks the schema: {schema_level.to_dict('records')}")
+    cases = cases.copy()
+    cases["check"] = cases["check"].astype(str).str.split("(").str[0]  # 'in_range(0, 100)' -> 'in_range' 
+    # A dataframe-level check is reported once per column of each failing row.
+    whole_frame = cases["schema_context"] == "DataFrameSchema"
+    cases.loc[whole_frame, "column"] = cases.loc[whole_frame, "check"].map(_column_of)
+    found = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=True):
+        template = REASONS.get((column, str(check)))
+        if template is None:
+            raise RuntimeError(f"no plain-words reason for the check {check!r} on column {column!r}")
+        rows = pd.Index(group["index"].astype(np.int64).unique())
+        found.append(problems(rows, column, _text(frame.loc[rows, column]),
+                              [template.format(**_row_text(frame, row)) for row in rows]))  # fmt: skip
+    return pd.concat(found, ignore_index=True) if found else no_problems()
+
+
+def _column_of(check: str) -> str:
+    """The column a dataframe-level check is reported on."""
+    for column, name in REASONS:
+        if name == check:
+            return column
+    raise RuntimeError(f"no plain-words reason for the dataframe check {check!r}")
+
+
+def _row_text(frame: pd.DataFrame, row) -> dict[str, str]:
+    values = frame.loc[row]
+    return {name: _format(value) for name, value in values.items()}
+
+
+def _format(value) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None or value is pd.NA else str(value)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return pd.Series([_format(v) for v in values], index=values.index, dtype="string")
