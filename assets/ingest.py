@@ -9,15 +9,16 @@ the quarantine (one row per unusable delivered row, with file, line, column and 
 and per-file counts; for every file, rows read = rows accepted + rows quarantined.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
+import pydantic
 
 from assets.pseudonyms import level2_from_level1, level2_pseudonyms
 from assets.readers import LINE_COLUMN, ReadResult, read_delimited
@@ -30,12 +31,15 @@ from assets.validate import (
     problems,
     required_text,
 )
-from orchestration.keyring import KEY_ID_SEPARATOR, Keyring, PseudonymKeys
+from orchestration.clock import today_in_stockholm
+from orchestration.keyring import KEY_ID_SEPARATOR, Keyring, PseudonymKeys, pseudonym_keys
+from orchestration.metadata import column_schema, reason_kinds
+from orchestration.resources import KeyringResource, SourcesResource
 from schemas.catalogue import Catalogue
 from schemas.datasets import AGE_BAND_EDGES, AGE_BANDS, AfAssignments, MunicipalInterventions, Quarantine
-from schemas.errors import InputError
+from schemas.errors import InputError, MellanrumError
 from schemas.personnummer import birth_dates, normalize
-from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
+from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source, Sources
 
 PSEUDONYM = "pseudonym"
 KEY_ID = "key_id"
@@ -305,3 +309,140 @@ def _file_counts(reads: list[ReadResult], accepted: pd.DataFrame, quarantine: pd
         "quarantined": quarantine["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
     })  # fmt: skip
 
+
+
+# --- Dagster: one partition per source ---------------------------------------------------
+
+MUNICIPAL_INTERVENTIONS = dg.AssetKey("municipal_interventions")
+MUNICIPAL_QUARANTINE = dg.AssetKey("municipal_quarantine")
+AF_ASSIGNMENTS = dg.AssetKey("af_assignments")
+AF_QUARANTINE = dg.AssetKey("af_quarantine")
+INGEST_GROUP = "ingest"
+STEWARDS = ["team:data-stewards"]
+
+_DESCRIPTIONS = {
+    MUNICIPAL_INTERVENTIONS: "Every municipality's interventions (insatser) that passed validation: one row "
+    "per intervention, the person as a level-2 pseudonym with its key id and an age band. "
+    "One partition per municipal source.",
+    MUNICIPAL_QUARANTINE: "Rows of the municipal deliveries that could not be used: file, line, column, "
+    "the value (the personnummer masked) and the reason in plain words.",
+    AF_ASSIGNMENTS: "AF's programme assignments (anvisningar) that passed validation: one row per "
+    "assignment, the person as a level-2 pseudonym with its key id.",
+    AF_QUARANTINE: "Rows of AF's deliveries that could not be used, with file, line, column and reason.",
+}
+
+
+class IngestConfig(dg.Config):
+    as_of: str = pydantic.Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="Reference date YYYY-MM-DD for the century of 10-digit numbers and the age bands; "
+        "empty: today in Stockholm.",
+    )
+
+
+def ingest_assets(sources: Sources) -> list[dg.AssetsDefinition]:
+    """The two ingest multi-assets, partitioned by the sources of each kind."""
+    return [
+        _ingest_asset("municipal", [s.id for s in sources.all if s.kind == "municipal"]),
+        _ingest_asset("af", [s.id for s in sources.all if s.kind == "af"]),
+    ]
+
+
+def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
+    main, quarantine = (MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE) if kind == "municipal" else (
+        AF_ASSIGNMENTS, AF_QUARANTINE)  # fmt: skip
+    model = MunicipalInterventions if kind == "municipal" else AfAssignments
+    partitions = dg.StaticPartitionsDefinition(source_ids)
+
+    def out(key: dg.AssetKey, schema) -> dg.AssetOut:
+        return dg.AssetOut(key=key, description=_DESCRIPTIONS[key], group_name=INGEST_GROUP, owners=STEWARDS,
+                           io_manager_key="datasets", metadata={"dagster/column_schema": column_schema(schema)},
+                           kinds={"pandas", "parquet"})  # fmt: skip
+
+    checks = [
+        dg.AssetCheckSpec("matches_schema", asset=main, blocking=True,
+                          description=f"Every accepted row satisfies the {model.__name__} model in schemas/datasets.py."),
+        dg.AssetCheckSpec("quarantine_share", asset=main,
+                          description="At most the source's max_quarantine_share of the delivered rows "
+                                      "(5 % unless the sources file says otherwise) went to quarantine."),
+        dg.AssetCheckSpec("delivered_on_time", asset=main,
+                          description="The newest delivered file is at most max_delivery_age_days old "
+                                      "(7 unless the sources file says otherwise)."),
+    ]  # fmt: skip
+
+    @dg.multi_asset(
+        name=f"{kind}_ingest",
+        outs={main.to_python_identifier(): out(main, model),
+              quarantine.to_python_identifier(): out(quarantine, Quarantine)},  # fmt: skip
+        partitions_def=partitions,
+        check_specs=checks,
+        description=f"Read, pseudonymize and validate one {kind} source's deliveries.",
+    )
+    def ingest(context: dg.AssetExecutionContext, config: IngestConfig, keyring: KeyringResource,
+               sources: SourcesResource):  # fmt: skip
+        declared = sources.load()
+        source = declared.source(context.partition_key)
+        paths = declared.files(source)
+        as_of = dt.date.fromisoformat(config.as_of) if config.as_of else today_in_stockholm()
+        ring = keyring.open()
+        keys = pseudonym_keys(ring, as_of)
+        result = _safely(lambda: ingest_source(source, paths, declared.catalogue, keys, ring, as_of), source)
+        context.log.info(
+            f"{source.id}: {result.rows_read} rows read, {len(result.accepted)} accepted, "
+            f"{len(result.quarantine)} quarantined, key id {keys.key_id}"
+        )
+        yield from _outputs(main, quarantine, model, source, paths, result, keys.key_id, declared.catalogue.version)
+
+    return ingest
+
+
+def _safely(work, source: Source) -> IngestResult:
+    """Run `work`; an unexpected error keeps its type but not its message, which may hold values."""
+    try:
+        return work()
+    except MellanrumError:
+        raise
+    except Exception as problem:  # noqa: BLE001: any library error may carry a row's values
+        raise RuntimeError(
+            f"ingest of source {source.id!r} failed with {type(problem).__name__}; the message is withheld "
+            "because it may hold personal data: reproduce with synthetic data to debug"
+        ) from None
+
+
+def _outputs(main, quarantine, model, source: Source, paths, result: IngestResult, key_id: str, catalogue: str):
+    read = result.rows_read
+    share = len(result.quarantine) / read if read else 0.0
+    files = dg.MetadataValue.md(result.files.to_markdown(index=False))
+    yield dg.Output(
+        result.accepted,
+        output_name=main.to_python_identifier(),
+        metadata={
+            "dagster/row_count": len(result.accepted),
+            "rows_read": read,
+            "accepted": len(result.accepted),
+            "quarantined": len(result.quarantine),
+            "files": files,
+            "key_id": key_id,
+            "catalogue_version": catalogue,
+            "quarantine_reasons": dg.MetadataValue.json(reason_kinds(result.quarantine["reason"])),
+        },
+    )
+    yield dg.Output(
+        result.quarantine,
+        output_name=quarantine.to_python_identifier(),
+        metadata={"dagster/row_count": len(result.quarantine), "source_id": source.id},
+    )
+    yield dg.AssetCheckResult(asset_key=main, check_name="matches_schema", passed=True,
+                              metadata={"rows_checked": len(result.accepted)})  # fmt: skip
+    yield dg.AssetCheckResult(
+        asset_key=main, check_name="quarantine_share", passed=share <= source.max_quarantine_share,
+        metadata={"quarantined": len(result.quarantine), "rows_read": read,
+                  "share": round(share, 4), "threshold": source.max_quarantine_share},
+    )  # fmt: skip
+    newest = max(path.stat().st_mtime for path in paths)
+    age_days = (dt.datetime.now().timestamp() - newest) / 86400
+    yield dg.AssetCheckResult(
+        asset_key=main, check_name="delivered_on_time", passed=age_days <= source.max_delivery_age_days,
+        metadata={"newest_file_age_days": round(age_days, 2), "max_age_days": source.max_delivery_age_days},
+    )  # fmt: skip

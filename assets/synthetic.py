@@ -62,7 +62,8 @@ TEST_SAMORDNINGSNUMMER = _REFERENCE / "skatteverket_testsamordningsnummer.json"
 # What generate writes into DIR (and clears there first).
 GENERATED_ENTRIES = ("sources.yaml", "README.txt", "kommun", "af", "truth")
 
-MIN_PEOPLE = 50  # room for every planted geometry besides the regular population
+MIN_PEOPLE = 100  # room for every planted case, and a few people in every kommun
+MIN_PEOPLE_PER_KOMMUN = 8
 YOUTH_SHARE = 0.30  # people aged 16–24: DUA follows youth separately
 SAMORDNING_SHARE = 0.05
 MONTH_ZERO_PEOPLE = 2  # samordningsnummer with birth month 00, as Skatteverket issues some
@@ -664,7 +665,12 @@ def draw_people(count: int, municipalities: Sequence[str], as_of: dt.date, seed:
     people = pd.concat(groups, ignore_index=True)
     people = people.iloc[rng.permutation(count)].reset_index(drop=True)
     weights = np.array([_POPULATION_THOUSANDS.get(code, _OTHER_POPULATION_THOUSANDS) for code in municipalities])
-    kommun = np.asarray(municipalities)[rng.choice(len(municipalities), size=count, p=weights / weights.sum())]
+    # A few people in every kommun first, so that no delivery is empty (an empty file is
+    # an error the pipeline reports); the rest by population.
+    per_kommun = min(MIN_PEOPLE_PER_KOMMUN, count // len(municipalities))
+    floor = np.repeat(np.arange(len(municipalities)), per_kommun)
+    weighted = rng.choice(len(municipalities), size=count - len(floor), p=weights / weights.sum())
+    kommun = np.asarray(municipalities)[np.concatenate([floor, weighted])]
     return pd.DataFrame({
         "personnummer": people.number,
         "samordning": people.samordning,
@@ -1483,7 +1489,7 @@ def build_inbox(
 ) -> Inbox:
     """Every file of the inbox, in memory: a pure function of its arguments."""
     if people < MIN_PEOPLE:
-        raise ValueError(f"people: got {people}, need at least {MIN_PEOPLE} for every planted case")
+        raise ValueError(f"people: got {people}, need at least {MIN_PEOPLE} for every planted case and a delivery from every kommun")
     sources = municipal_sources(validate_municipalities(municipalities))
     persons = draw_people(people, [source.kommunkod for source in sources], as_of, seed)
     population = build_population(persons, sources, as_of, seed)

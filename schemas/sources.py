@@ -70,6 +70,10 @@ class Source(StrictModel):
     decimal: Literal[".", ","] = "."
     columns: dict[str, str]
     codes: dict[str, dict[str, str | bool]] = {}
+    # Asset checks: the share of a delivery's rows that may be quarantined, and how old
+    # the newest delivered file may be, before the steward is alerted.
+    max_quarantine_share: float = pydantic.Field(default=0.05, ge=0, le=1)
+    max_delivery_age_days: int = pydantic.Field(default=7, ge=1)
 
     @pydantic.field_validator("kommunkod", mode="before")
     @classmethod
@@ -226,10 +230,15 @@ def _check_codes_against_catalogue(sources: SourcesFile, catalogue: Catalogue) -
 class Sources:
     """A loaded, validated sources file with its catalogue and the folder it lives in."""
 
-    def __init__(self, path: Path, spec: SourcesFile, catalogue: Catalogue) -> None:
+    def __init__(self, path: Path, spec: "SourcesFile | None", catalogue: Catalogue) -> None:
         self.path = path
         self.spec = spec
         self.catalogue = catalogue
+
+    @classmethod
+    def empty(cls, path: Path) -> "Sources":
+        """No sources declared yet (the file does not exist): nothing to ingest."""
+        return cls(path, None, load_catalogue(DEFAULT_CATALOGUE))
 
     @property
     def inbox(self) -> Path:
@@ -238,9 +247,11 @@ class Sources:
 
     @property
     def all(self) -> list[Source]:
-        return list(self.spec.sources)
+        return list(self.spec.sources) if self.spec else []
 
     def source(self, source_id: str) -> Source:
+        if self.spec is None:
+            raise KeyError(source_id)
         return self.spec.source(source_id)
 
     def files(self, source: Source) -> list[Path]:

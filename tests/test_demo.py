@@ -14,22 +14,24 @@ from orchestration.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_pseudonymizes_every_source_and_leaks_no_number(tmp_path, synthetic_numbers):
+def test_demo_ingests_every_source_and_leaks_no_number(tmp_path, synthetic_numbers, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("MELLANRUM_KEYRING_PASSPHRASE", raising=False)
     home = tmp_path / "demo"
     result = CliRunner().invoke(
         cli,
         ["demo", "--home", str(home), "--people", "300", "--as-of", "2026-11-23"],
-        env={"MELLANRUM_KEYRING_PASSPHRASE": ""},
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert "goteborg" in result.output and "af" in result.output
 
-    published = sorted(p.stem for p in (home / "pseudonymized").glob("*.parquet"))
-    assert len(published) == 14
-    frame = pd.read_parquet(home / "pseudonymized" / "goteborg.parquet")
+    assert "14 of 14 sources ingested" in result.output
+    stored = home / "storage" / "municipal_interventions"
+    assert len(list(stored.glob("*.parquet"))) == 13
+    frame = pd.read_parquet(stored / "goteborg.parquet")
     assert "personnummer" not in frame.columns
-    assert frame["pseudonym"].dropna().str.fullmatch(r"[A-Z2-7]{52}").all()
+    assert frame["pseudonym"].str.fullmatch(r"[A-Z2-7]{52}").all()
 
     # Only the generator's own delivery files may hold plain numbers.
     deliveries = [home / "inbox" / "kommun", home / "inbox" / "af"]
@@ -37,9 +39,10 @@ def test_demo_pseudonymizes_every_source_and_leaks_no_number(tmp_path, synthetic
     assert scan(home, synthetic_numbers, exclude=deliveries) == []
 
 
-def test_the_dagster_workspace_loads(tmp_path):
+def test_the_dagster_workspace_loads(tmp_path, inbox):
     """What `dagster dev -w workspace.yaml` loads, checked the way Dagster's own CLI does."""
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MELLANRUM_HOME": str(tmp_path),
+           "MELLANRUM_SOURCES": str(inbox / "sources.yaml")}  # fmt: skip
     dagster = Path(sys.executable).parent / "dagster"
     done = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],

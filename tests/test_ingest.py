@@ -1,18 +1,31 @@
-"""Ingest on generated deliveries: every format reads, identities become pseudonyms."""
+"""Ingest on generated deliveries: accepted and quarantined rows equal the ground truth."""
+
+import re
 
 import pandas as pd
 import pytest
 
-from assets.ingest import KEY_ID, PSEUDONYM, pseudonymize_identities, read_source_file, to_canonical
+from assets.ingest import ingest_source, pseudonymize_identities, read_source_file, to_canonical
 from assets.pseudonyms import level1_pseudonyms
-from assets.readers import LINE_COLUMN
 from conftest import AS_OF
+from leakscan import scan
 from orchestration.keyring import pseudonym_keys
+from schemas.datasets import AfAssignments, MunicipalInterventions, Quarantine
 from schemas.errors import InputError
 from schemas.personnummer import normalize
 from schemas.sources import load_sources
 
-IDENTITY_DEFECTS = {"wrong_check_digit", "blank_personnummer", "leading_zero_lost"}
+# Each planted defect must come out with its own plain-words reason.
+REASON_OF_DEFECT = {
+    "wrong_check_digit": r"^personnummer: check digit wrong$",
+    "blank_personnummer": r"^personnummer: empty$",
+    "leading_zero_lost": r"^personnummer: nine digits: a leading zero was probably lost",
+    "impossible_date": r"^start date '[^']+' is not a date in the form [YMD/-]+$",
+    "end_before_start": r"^end date \d{4}-\d{2}-\d{2} before start \d{4}-\d{2}-\d{2}$",
+    "unknown_code": r"^unknown (intervention code|AF programme) '[^']+': not mapped in the sources file$",
+    "extent_out_of_range": r"^extent -?\d+(\.\d+)? % is outside the range above 0 up to 100 %$",
+    "duplicate_row": r"^duplicate of line \d+$",
+}
 
 
 @pytest.fixture(scope="module")
@@ -20,36 +33,45 @@ def sources(inbox):
     return load_sources(inbox / "sources.yaml")
 
 
-def _ingest(sources, source, keyring):
-    (path,) = sources.files(source)
-    read = read_source_file(source, path)
-    frame = to_canonical(source, read)
-    return path, read, pseudonymize_identities(frame, pseudonym_keys(keyring, AS_OF), keyring, AS_OF)
+@pytest.fixture(scope="module")
+def results(sources, keyring):
+    keys = pseudonym_keys(keyring, AS_OF)
+    return {s.id: ingest_source(s, sources.files(s), sources.catalogue, keys, keyring, AS_OF) for s in sources.all}
 
 
-def test_every_source_reads_with_the_expected_row_count(inbox, sources):
-    expected = pd.read_csv(inbox / "truth" / "expected_counts.csv", dtype={"rows": int}).set_index("source_id")
-    for source in sources.all:
-        (path,) = sources.files(source)
-        read = read_source_file(source, path)
-        assert read.rows_read == expected.loc[source.id, "rows"], source.id
-        assert read.bad_lines == []
+def test_counts_equal_the_ground_truth_for_every_file(inbox, results):
+    expected = pd.read_csv(inbox / "truth" / "expected_counts.csv")
+    assert set(expected["source_id"]) == set(results)
+    for row in expected.itertuples():
+        files = results[row.source_id].files.set_index("file").loc[row.file.split("/")[-1]]
+        assert (files["rows"], files["accepted"], files["quarantined"]) == (
+            row.rows, row.expected_accepted, row.expected_quarantined), row.source_id  # fmt: skip
+        assert files["rows"] == files["accepted"] + files["quarantined"]
 
 
-def test_unusable_identities_are_exactly_the_planted_ones(inbox, sources, keyring):
-    truth = pd.read_csv(inbox / "truth" / "bad_rows.csv", dtype=str)
-    planted = truth[truth["kind"].isin(IDENTITY_DEFECTS)]
-    for source in sources.all:
-        path, read, result = _ingest(sources, source, keyring)
-        expected = sorted(planted.loc[planted["source_id"] == source.id, "line"].astype(int))
-        assert sorted(result.problems["line"].tolist()) == expected, source.id
-        assert (result.problems["column"] == "personnummer").all()
-        assert not result.problems["reason"].str.contains(r"[0-9]{4}").any()
-        usable = result.frame[PSEUDONYM].notna()
-        assert usable.sum() + len(result.problems) == len(read.frame)
-        assert result.frame.loc[usable, PSEUDONYM].str.fullmatch(r"[A-Z2-7]{52}").all()
-        assert (result.frame.loc[usable, KEY_ID] == "L1-TEST+L2-TEST").all()
-        assert "personnummer" not in result.frame.columns
+def test_quarantine_is_the_planted_bad_rows_row_for_row_with_their_own_reasons(inbox, results):
+    truth = pd.read_csv(inbox / "truth" / "bad_rows.csv", dtype={"line": int})
+    truth["file"] = truth["file"].str.split("/").str[-1]
+    quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)
+    joined = truth.merge(quarantine, on=["source_id", "file", "line"], how="outer", indicator=True)
+    assert (joined["_merge"] == "both").all(), joined[joined["_merge"] != "both"]
+    assert set(truth["kind"]) == set(REASON_OF_DEFECT)
+    for row in joined.itertuples():
+        assert re.match(REASON_OF_DEFECT[row.kind], row.reason), (row.kind, row.reason)
+        if row.kind != "duplicate_row":
+            assert row.column_x == row.column_y
+
+
+def test_outputs_conform_to_their_models_and_hold_no_number(results, synthetic_numbers, tmp_path):
+    for source_id, result in results.items():
+        model = AfAssignments if source_id == "af" else MunicipalInterventions
+        model.validate(result.accepted)
+        Quarantine.validate(result.quarantine)
+        masked = result.quarantine.loc[result.quarantine["column"] == "personnummer", "value"].dropna()
+        assert not masked.str.contains(r"[0-9]").any()
+        result.accepted.to_csv(tmp_path / f"{source_id}.csv")
+        result.quarantine.to_csv(tmp_path / f"{source_id}.quarantine.csv")
+    assert scan(tmp_path, synthetic_numbers) == []
 
 
 def test_a_partner_pseudonymized_delivery_links_with_the_plain_one(sources, keyring):
@@ -70,11 +92,12 @@ def test_a_partner_pseudonymized_delivery_links_with_the_plain_one(sources, keyr
 
     result = pseudonymize_identities(level1, keys, keyring, AS_OF)
     same = valid & ~plain.index.isin(plain.index[:3])
-    assert result.frame.loc[same, PSEUDONYM].tolist() == expected.loc[same, PSEUDONYM].tolist()
-    assert (result.frame.loc[same, KEY_ID] == "L1-TEST+L2-TEST").all()
-    reasons = dict(zip(result.problems["line"], result.problems["reason"]))
-    for line in plain.loc[plain.index[:3], LINE_COLUMN]:
-        assert reasons[line] == "unknown or expired linkage key id"
+    assert result.frame.loc[same, "pseudonym"].tolist() == expected.loc[same, "pseudonym"].tolist()
+    assert (result.frame.loc[same, "key_id"] == "L1-TEST+L2-TEST").all()
+    assert (result.frame.loc[same, "age_band"] == "unknown").all()
+    flagged = result.problems.set_index("row")
+    for row in plain.index[:3]:
+        assert flagged.loc[row, "reason"] == "linkage key id unknown or not valid on the reference date"
 
 
 def test_a_missing_required_column_names_the_file_and_the_column(sources):
@@ -87,9 +110,17 @@ def test_a_missing_required_column_names_the_file_and_the_column(sources):
     assert str(problem.value).startswith(f"{path}: line 1: required column 'Slutdatum' is missing")
 
 
-def test_a_missing_sheet_is_named(sources, tmp_path):
+def test_a_missing_sheet_and_a_header_only_file_are_named(sources, keyring, tmp_path):
     source = sources.source("kungalv")
     (path,) = sources.files(source)
-    wrong = source.model_copy(update={"sheet": "Blad1"})
     with pytest.raises(InputError, match="Blad1"):
-        read_source_file(wrong, path)
+        read_source_file(source.model_copy(update={"sheet": "Blad1"}), path)
+    goteborg = sources.source("goteborg")
+    (delivery,) = sources.files(goteborg)
+    header_only = tmp_path / "insatser.csv"
+    header_only.write_bytes(delivery.read_bytes().split(b"\n")[0] + b"\n")
+    keys = pseudonym_keys(keyring, AS_OF)
+    with pytest.raises(InputError, match=f"{header_only}: no data rows"):
+        ingest_source(goteborg, [header_only], sources.catalogue, keys, keyring, AS_OF)
+    with pytest.raises(InputError, match="no delivered file matches"):
+        ingest_source(goteborg, [], sources.catalogue, keys, keyring, AS_OF)

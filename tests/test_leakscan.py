@@ -34,3 +34,12 @@ def test_other_numbers_and_pseudonyms_are_not_hits(tmp_path):
     (tmp_path / "g.txt").write_text("200002292399")
     assert scan(tmp_path, [NUMBER]) == []
     assert scan(tmp_path, [NUMBER], exclude=[tmp_path]) == []
+
+
+def test_unkeyed_digests_and_level1_pseudonyms_are_found(tmp_path):
+    import hashlib
+
+    (tmp_path / "h.log").write_text(hashlib.sha256(NUMBER.encode()).hexdigest().upper())
+    (tmp_path / "p.log").write_text("p1=IUN3WNE2ZAOQBBMUJXRAVM7ZOL2BKBLQM6SECIRNNIMFP5I3YPMA;")
+    hits = scan(tmp_path, [NUMBER], level1=["IUN3WNE2ZAOQBBMUJXRAVM7ZOL2BKBLQM6SECIRNNIMFP5I3YPMA"])
+    assert hits == [str(tmp_path / "h.log"), str(tmp_path / "p.log")]

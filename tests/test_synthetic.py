@@ -315,7 +315,7 @@ def test_cli_names_an_unknown_kommunkod(tmp_path):
 
 
 def test_cli_refuses_a_non_empty_folder_unless_forced(tmp_path):
-    args = ["--out", str(tmp_path), "--people", "60", "--municipalities", "1480,1481", "--as-of", AS_OF.isoformat()]
+    args = ["--out", str(tmp_path), "--people", "100", "--municipalities", "1480,1481", "--as-of", AS_OF.isoformat()]
     (tmp_path / "notes.txt").write_text("keep me")
     refused = CliRunner().invoke(generate_command, args)
     assert refused.exit_code == 2

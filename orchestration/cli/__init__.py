@@ -20,9 +20,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from orchestration.cli import demo, generate, keys, pnr, pseudonymize
+    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, run
 
-    for command in (demo.demo, generate.generate, pnr.pnr, keys.keys, pseudonymize.pseudonymize):
+    for command in (demo.demo, run.run, generate.generate, pnr.pnr, keys.keys, pseudonymize.pseudonymize):
         cli.add_command(command)
 
 

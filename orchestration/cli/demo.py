@@ -1,8 +1,8 @@
 """`mellanrum demo`: the main job on generated demo data, on the embedded default.
 
 Everything goes under $MELLANRUM_HOME/demo (default ~/.mellanrum/demo): a demo keyring,
-an inbox of synthetic deliveries, and the pseudonymized datasets. Only synthetic people
-(Skatteverket's published test numbers) are ever used.
+an inbox of synthetic deliveries, the datasets and the Dagster instance. Only synthetic
+people (Skatteverket's published test numbers) are ever used.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 
 import click
 
-from assets.ingest import pseudonymize_identities, read_source_file, to_canonical
-from assets.synthetic import generate as generate_inbox
-from orchestration.cli.options import ISO_DATE, as_date, echo_table
-from orchestration.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home, pseudonym_keys
-from schemas.sources import load_sources
+from assets.synthetic import MIN_PEOPLE, generate as generate_inbox
+from orchestration.cli.options import ISO_DATE, as_date
+from orchestration.cli.run import run_pipeline
+from orchestration.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
 
 # Used only when no passphrase is set: it protects a keyring of synthetic data.
 DEMO_PASSPHRASE = "mellanrum demo keyring, synthetic data only"
@@ -26,7 +25,7 @@ _DEMO_KEYS_FROM = dt.date(2020, 1, 1)
 
 
 @click.command()
-@click.option("--people", type=click.IntRange(min=50), default=2000, show_default=True,
+@click.option("--people", type=click.IntRange(min=MIN_PEOPLE), default=2000, show_default=True,
               help="Synthetic people to generate.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generator.")
 @click.option("--as-of", type=ISO_DATE, help="As-of date of the run (default: today in Stockholm).")
@@ -36,41 +35,29 @@ def demo(people: int, seed: int, as_of, home: Path | None) -> None:
     """Generate demo deliveries and run the pipeline on them.
 
     Creates a demo keyring if there is none, generates one delivery per Göteborgsregionen
-    municipality plus AF's, and pseudonymizes every source. Safe to run again: the same
-    seed and date give the same data.
+    municipality plus AF's, and ingests every source in its own Dagster run. Safe to run
+    again: the same seed and date give the same data.
     """
     day = as_date(as_of)
     home = home or mellanrum_home() / "demo"
-    keyring = _demo_keyring(home / "keyring.json")
+    passphrase_given = bool(os.environ.get(PASSPHRASE_ENV))
+    os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
+    _demo_keyring(home / "keyring.json", os.environ[PASSPHRASE_ENV])
     inbox = home / "inbox"
     click.echo(f"generating {people} synthetic people into {inbox}", err=True)
     generate_inbox(out_dir=inbox, people=people, seed=seed, as_of=day, force=True)
-    sources = load_sources(inbox / "sources.yaml")
-    keys = pseudonym_keys(keyring, day)
-    out = home / "pseudonymized"
-    out.mkdir(parents=True, exist_ok=True)
-
-    summary = []
-    with click.progressbar(sources.all, label="pseudonymizing", file=sys.stderr,
-                           item_show_func=lambda s: s.id if s else "") as progress:  # fmt: skip
-        for source in progress:
-            for path in sources.files(source):
-                read = read_source_file(source, path)
-                result = pseudonymize_identities(to_canonical(source, read), keys, keyring, day)
-                result.frame.to_parquet(out / f"{source.id}.parquet", index=False)
-                summary.append({
-                    "source": source.id,
-                    "file": path.name,
-                    "rows": read.rows_read,
-                    "pseudonymized": int(result.frame["pseudonym"].notna().sum()),
-                    "unusable identity": len(result.problems),
-                })  # fmt: skip
-    echo_table(summary)
-    click.echo(f"\nkey id {keys.key_id}; pseudonymized datasets in {out}")
+    outcomes = run_pipeline(home, inbox / "sources.yaml", day)
+    passphrase = "$MELLANRUM_KEYRING_PASSPHRASE" if passphrase_given else f"'{DEMO_PASSPHRASE}'"
+    click.echo(
+        "\nsee it in the Dagster UI:\n"
+        f"  MELLANRUM_HOME={home} DAGSTER_HOME={home / 'dagster'} "
+        f"MELLANRUM_KEYRING_PASSPHRASE={passphrase} .venv/bin/dagster dev -w workspace.yaml"
+    )
+    if not all(outcome.ok for outcome in outcomes):
+        sys.exit(1)
 
 
-def _demo_keyring(path: Path) -> Keyring:
-    passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASE
+def _demo_keyring(path: Path, passphrase: str) -> Keyring:
     if path.exists():
         return Keyring.load(path, passphrase)
     click.echo(f"creating a demo keyring at {path}", err=True)

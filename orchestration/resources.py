@@ -1,0 +1,75 @@
+"""Dagster resources: the keyring, the sources file, and the store for our datasets.
+
+Secrets reach Dagster only through `EnvVar`, so they are never part of stored run config.
+Datasets are stored by `DatasetStore` as Parquet files we control (written atomically,
+one per asset and partition), never as the default IO manager's pickles.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.keyring import PASSPHRASE_ENV, Keyring
+from schemas.sources import Sources, load_sources
+
+
+class KeyringResource(dg.ConfigurableResource):
+    """The encrypted keyring; its passphrase comes from the environment."""
+
+    path: str
+    passphrase: str = dg.EnvVar(PASSPHRASE_ENV)
+
+    def open(self) -> Keyring:
+        return Keyring.load(Path(self.path), self.passphrase)
+
+
+class SourcesResource(dg.ConfigurableResource):
+    """The sources file that declares every delivery."""
+
+    path: str
+
+    def load(self) -> Sources:
+        return load_sources(Path(self.path))
+
+
+class DatasetStore(dg.ConfigurableIOManager):
+    """Parquet files under `base_dir/<asset>/<partition>.parquet`.
+
+    A failed run never replaces a file, so the last good materialization of every
+    partition stays readable downstream. An unpartitioned downstream asset reading a
+    partitioned one gets every partition that has a file, concatenated.
+    """
+
+    base_dir: str
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        return Path(self.base_dir, *key.path, f"{partition or 'all'}.parquet")
+
+    def handle_output(self, context: dg.OutputContext, frame: pd.DataFrame) -> None:
+        partition = context.partition_key if context.has_partition_key else None
+        path = self._path(context.asset_key, partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            frame.to_parquet(temporary, index=False)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        key = context.asset_key
+        partitions = context.asset_partition_keys if context.has_asset_partitions else [None]
+        paths = [self._path(key, p) for p in partitions]
+        frames = [pd.read_parquet(p) for p in paths if p.exists()]
+        if not frames:
+            raise FileNotFoundError(f"no stored data for {key.to_user_string()} yet: materialize it first")
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def stored_partitions(self, key: dg.AssetKey) -> list[str]:
+        folder = Path(self.base_dir, *key.path)
+        return sorted(p.stem for p in folder.glob("*.parquet"))
