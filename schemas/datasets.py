@@ -6,6 +6,7 @@
 - `Quarantine`: one row per delivered row that could not be used, with where it was
   (source, file, line, column), the value (masked for the personnummer) and a reason.
 
+The shared parts are mixins listed in reverse (Pandera puts the last base's columns first).
 A rule that rejects rows carries its reason in plain words in `REASONS`, keyed by column
 and check name; `{column}` placeholders are filled in from the row, never from the
 personnummer (which is gone before validation starts).
@@ -58,7 +59,7 @@ class _Period(pa.DataFrameModel):
         return frame["end_date"].isna() | (frame["end_date"] >= frame["start_date"])
 
 
-class MunicipalInterventions(_Lineage, _Person, _Period):
+class MunicipalInterventions(_Period, _Person, _Lineage):
     """Accepted municipal interventions (insatser), one row per intervention."""
 
     kommunkod: Series[str] = pa.Field(str_matches=r"^[0-9]{4}$", description="SCB municipality code")
@@ -71,7 +72,7 @@ class MunicipalInterventions(_Lineage, _Person, _Period):
         unique = ["source_id", "record_id"]
 
 
-class AfAssignments(_Lineage, _Person, _Period):
+class AfAssignments(_Period, _Person, _Lineage):
     """Accepted AF programme assignments (anvisningar), one row per assignment."""
 
     assignment_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="AF's own assignment id")
