@@ -168,6 +168,17 @@ def model_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.Da
     return pd.concat(found, ignore_index=True) if found else no_problems()
 
 
+def schema_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> dict[str, int]:
+    """Failure counts per check of `model` on `frame`: counts only, for check metadata."""
+    try:
+        model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        labels = cases["column"].fillna("(table)").astype(str) + ": " + cases["check"].astype(str)
+        return {str(label): int(count) for label, count in labels.value_counts().items()}
+    return {}
+
+
 def _column_of(check: str) -> str:
     """The column a dataframe-level check is reported on."""
     for column, name in REASONS:

@@ -80,3 +80,14 @@ def test_age_bands_at_the_reference_date():
 @pytest.mark.parametrize(("fmt", "words"), [("%Y-%m-%d", "YYYY-MM-DD"), ("%d/%m/%Y", "DD/MM/YYYY"), ("%y%m%d", "YYMMDD")])
 def test_date_formats_are_described_in_words(fmt, words):
     assert describe_date_format(fmt) == words
+
+
+def test_schema_failures_count_without_values():
+    from assets.validate import schema_failures
+    from schemas.datasets import Quarantine
+
+    good = pd.DataFrame({"source_id": ["a"], "file": ["f"], "line": [2], "column": ["c"], "value": [None],
+                         "reason": ["r"]}).astype({"value": "str"})  # fmt: skip
+    assert schema_failures(good, Quarantine) == {}
+    bad = good.assign(line=[0])
+    assert schema_failures(bad, Quarantine) == {"line: greater_than_or_equal_to(1)": 1}
