@@ -119,18 +119,21 @@ def duplicates(frame: pd.DataFrame, key: str, lines: pd.Series) -> pd.DataFrame:
     A repeated key with different content is a conflict: the later rows are quarantined
     and the first is kept, with the reason naming the line of the first.
     """
-    content = frame.columns.tolist()
-    exact = frame.duplicated(subset=content, keep="first")
-    first_line = lines.groupby(frame[key].to_numpy()).transform("first")
-    repeated_key = frame.duplicated(subset=[key], keep="first") & ~exact
+    # Comparing whole rows is costly; only rows whose key repeats can be copies.
+    repeats = frame[frame[key].duplicated(keep=False).to_numpy(dtype=bool)]
+    if repeats.empty:
+        return no_problems()
+    first_line = lines[repeats.index].groupby(repeats[key].to_numpy()).transform("first")
+    exact = repeats.duplicated(keep="first")
+    conflict = repeats[key].duplicated(keep="first") & ~exact
     label = key.replace("_", " ")
     return pd.concat(
         [
-            problems(frame.index[exact], key, frame.loc[exact, key],
+            problems(repeats.index[exact], key, repeats.loc[exact, key],
                      [f"duplicate of line {line}" for line in first_line[exact]]),
-            problems(frame.index[repeated_key], key, frame.loc[repeated_key, key],
-                     [f"{label} {v!r} already at line {line} with different content"
-                      for v, line in zip(frame.loc[repeated_key, key], first_line[repeated_key])]),
+            problems(repeats.index[conflict], key, repeats.loc[conflict, key],
+                     [f"{label} {value!r} already at line {line} with different content"
+                      for value, line in zip(repeats.loc[conflict, key], first_line[conflict])]),
         ],
         ignore_index=True,
     )  # fmt: skip
