@@ -106,17 +106,13 @@ def pseudonymize_identities(
     `as_of`; their age band is unknown. Rows whose identity is unusable keep an empty
     pseudonym and are reported with the value's shape only.
     """
-    pseudonym = pd.Series(pd.NA, index=frame.index, dtype="string")
-    key_id = pd.Series(pd.NA, index=frame.index, dtype="string")
-    age_band = pd.Series("unknown", index=frame.index, dtype="string")
     if PLAIN_IDENTITY[0] in frame.columns:
         plain = frame[PLAIN_IDENTITY[0]]
         checked = normalize(plain, as_of)
         valid = checked["canonical"].notna().to_numpy(dtype=bool)
-        canonical = checked["canonical"][valid]
-        pseudonym[valid] = level2_pseudonyms(canonical, keys.linkage.secret, keys.chain).to_numpy()
-        key_id[valid] = keys.key_id
-        age_band[valid] = age_bands(birth_dates(canonical), as_of).to_numpy()
+        pseudonym = level2_pseudonyms(checked["canonical"], keys.linkage.secret, keys.chain)
+        key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
+        age_band = age_bands(birth_dates(checked["canonical"]), as_of)
         found = problems(frame.index[~valid], "personnummer", _shape(plain[~valid]),
                          ["personnummer: " + r for r in checked["reason"][~valid]])  # fmt: skip
         identity_columns = list(PLAIN_IDENTITY)
@@ -126,8 +122,9 @@ def pseudonymize_identities(
         key_ok = level1_key.isin(usable_ids).fillna(False).to_numpy(dtype=bool)
         level2, invalid = level2_from_level1(level1, keys.chain)
         valid = key_ok & ~invalid
-        pseudonym[valid] = level2[valid].to_numpy()
-        key_id[valid] = (level1_key[valid] + KEY_ID_SEPARATOR + keys.pipeline.id).to_numpy()
+        pseudonym = level2.where(valid)
+        key_id = (level1_key + KEY_ID_SEPARATOR + keys.pipeline.id).where(valid)
+        age_band = pd.Series("unknown", index=frame.index, dtype="string")
         bad_key, bad_value = ~key_ok, key_ok & invalid
         found = pd.concat([
             problems(frame.index[bad_key], "pseudonym_key_id", level1_key[bad_key],

@@ -86,6 +86,10 @@ def _fixed_width_bytes(values: pd.Series, width: int) -> bytes:
 
 def b32encode_digests(digests: bytes) -> pd.Series:
     """Unpadded base32 text of each 32-byte digest, as an Arrow-backed string Series."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(_b32encode(digests)))
+
+
+def _b32encode(digests: bytes) -> pa.StringArray:
     count = len(digests) // DIGEST_BYTES
     # 35 bytes = seven 5-byte groups = 56 symbols, of which the last 4 are padding only.
     padded = np.zeros((count, 35), dtype=np.uint8)
@@ -102,8 +106,7 @@ def b32encode_digests(digests: bytes) -> pd.Series:
     symbols[:, :, 7] = b[4] & 0x1F
     text = _ALPHABET[symbols.reshape(count, 56)[:, :PSEUDONYM_CHARS]].tobytes()
     offsets = np.arange(0, (count + 1) * PSEUDONYM_CHARS, PSEUDONYM_CHARS, dtype=np.int32)
-    array = pa.StringArray.from_buffers(count, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
-    return pd.Series(pd.arrays.ArrowExtensionArray(array))
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
 
 
 def b32decode_pseudonyms(pseudonyms: pd.Series) -> tuple[bytes, np.ndarray]:
@@ -157,12 +160,14 @@ def level2_pseudonyms(canonical: pd.Series, linkage_key: bytes, pipeline_chain: 
     """Base32 p2 for canonical numbers: p1, then the pipeline's key chain (oldest key first).
 
     With an empty chain this is p1. Both levels are computed in memory in one pass, as for
-    deliveries of plain numbers.
+    deliveries of plain numbers. A missing number stays missing; each distinct number is
+    hashed and encoded once.
     """
-    codes, distinct = _distinct(canonical)
-    messages = _fixed_width_bytes(distinct, CANONICAL_CHARS)
+    codes, distinct = pd.factorize(canonical, use_na_sentinel=True)
+    messages = _fixed_width_bytes(pd.Series(distinct), CANONICAL_CHARS)
     digests = hmac_fixed_width([linkage_key, *pipeline_chain], messages, CANONICAL_CHARS)
-    return _with_index(b32encode_digests(_take_digests(digests, codes)), canonical.index)
+    taken = _b32encode(digests).take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowExtensionArray(taken), index=canonical.index)
 
 
 def level2_from_level1(level1: pd.Series, pipeline_chain: Sequence[bytes]) -> tuple[pd.Series, np.ndarray]:

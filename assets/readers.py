@@ -69,10 +69,10 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     """Read a CSV-like file as text; see the module docstring."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
+        data = path.read_bytes()
     except OSError as problem:
         raise InputError(f"{path}: cannot be read ({problem.strerror})") from None
+    head = data[:_SNIFF_BYTES]
     if not head.strip():
         raise InputError(f"{path}: the file is empty")
     encoding = detect_encoding(head) if encoding == "auto" else encoding
@@ -90,7 +90,7 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
 
     try:
         table = pacsv.read_csv(
-            path,
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(
                 encoding=encoding, use_threads=False, skip_rows=1, column_names=names, block_size=1 << 24
             ),
@@ -107,11 +107,11 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as problem:
         raise InputError(f"{path}: {_safe_reason(problem, encoding)}") from None
 
-    if _unclosed_quote_at_end(path, table):
+    if _unclosed_quote_at_end(data, table):
         raise InputError(f"{path}: a quoted field is never closed (unbalanced quotes)")
     frame = table.to_pandas(types_mapper=pd.ArrowDtype)
     frame = frame.astype({name: "string[pyarrow]" for name in names}) if len(names) else frame
-    good_lines, skipped_lines = _physical_lines(frame, skipped)
+    good_lines, skipped_lines = _physical_lines(frame, skipped, quoted=b'"' in data)
     frame.insert(0, LINE_COLUMN, good_lines)
     # A blank line (or one of delimiters only) parses as a row of empty strings: no record.
     blank = np.logical_and.reduce([(frame[name] == "").to_numpy(dtype=bool) for name in names])
@@ -123,17 +123,12 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     return ReadResult(path=path, frame=frame, encoding=encoding, delimiter=delimiter, bad_lines=bad_lines)
 
 
-def _unclosed_quote_at_end(path: Path, table: pa.Table) -> bool:
+def _unclosed_quote_at_end(data: bytes, table: pa.Table) -> bool:
     """pyarrow lets an unclosed quote in the last column swallow the rest of the file."""
     if table.num_rows == 0 or table.num_columns == 0:
         return False
     last_value = table.column(table.num_columns - 1)[-1].as_py() or ""
-    if "\n" not in last_value:
-        return False
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - 16))
-        tail = handle.read().rstrip(b"\r\n")
-    return not tail.endswith(b'"')
+    return "\n" in last_value and not data.rstrip(b"\r\n").endswith(b'"')
 
 
 def _first_line(head: bytes, encoding: str, path: Path) -> str:
@@ -155,12 +150,15 @@ def _check_header(names: list[str], path: Path) -> None:
         raise InputError(f"{path}: line 1: column name {duplicated[0]!r} appears more than once")
 
 
-def _physical_lines(frame: pd.DataFrame, skipped: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def _physical_lines(
+    frame: pd.DataFrame, skipped: list[tuple[int, int, int, int]], quoted: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Physical line numbers (header = line 1) of the parsed and of the skipped records.
 
     pyarrow counts records; a quoted value with a line break makes a record span several
     lines, so a record's first line is its record number plus the line breaks inside all
-    records before it.
+    records before it. Only a quoted value can hold one: unless the file has quotes
+    (`quoted`), there are none to count.
     """
     total = len(frame) + len(skipped)
     skipped_numbers = np.array([number for number, *_ in skipped], dtype=np.int64)
@@ -169,7 +167,7 @@ def _physical_lines(frame: pd.DataFrame, skipped: list[tuple[int, int, int, int]
     is_good[skipped_numbers] = False
     good_numbers = np.flatnonzero(is_good)
     breaks = np.zeros(total + 2, dtype=np.int64)
-    for column in frame.columns:
+    for column in frame.columns if quoted else []:
         breaks[good_numbers] += frame[column].str.count("\n").fillna(0).to_numpy(dtype=np.int64)
     breaks[skipped_numbers] = [newlines for *_, newlines in skipped]
     first_line = np.arange(total + 2) + np.concatenate([[0], np.cumsum(breaks)[:-1]])

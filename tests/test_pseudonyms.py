@@ -152,9 +152,9 @@ def test_level2_matches_the_oracle_for_any_numbers_and_keys(numbers, linkage, pi
     assert ps.level2_pseudonyms(canonical, linkage, [pipeline]).tolist() == expected
 
 
-def test_missing_numbers_are_refused_not_hashed():
-    with pytest.raises(ValueError):
-        ps.level1_pseudonyms(pd.Series(["190905271474", None]), K1)
+def test_missing_numbers_stay_missing_never_hashed():
+    result = ps.level2_pseudonyms(pd.Series([None, "190905271474", None]), K1, [K2])
+    assert pd.isna(result[0]) and pd.isna(result[2]) and result[1] == LEVEL2[0]
 
 
 def test_hmac_fixed_width_rejects_ragged_input():
