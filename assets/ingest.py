@@ -419,6 +419,7 @@ def _outputs(main, quarantine, model, source: Source, paths, result: IngestResul
         metadata={
             "dagster/row_count": len(result.accepted),
             "rows_read": read,
+            "file_count": len(result.files),
             "accepted": len(result.accepted),
             "quarantined": len(result.quarantine),
             "files": files,

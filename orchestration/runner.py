@@ -25,6 +25,7 @@ class SourceOutcome:
     source: Source
     run_id: str
     ok: bool
+    files: int = 0
     rows_read: int = 0
     accepted: int = 0
     quarantined: int = 0
@@ -36,6 +37,7 @@ class SourceOutcome:
             "source": self.source.id,
             "kommun": self.source.kommunkod or "AF",
             "status": "ok" if self.ok else "FAILED",
+            "files": self.files,
             "rows": self.rows_read,
             "accepted": self.accepted,
             "quarantined": self.quarantined,
@@ -100,6 +102,6 @@ def _outcome(source: Source, node: str, result: dg.ExecuteInProcessResult) -> So
     reasons = metadata["quarantine_reasons"].value
     top = "; ".join(f"{kind} ({count})" for kind, count in list(reasons.items())[:2])
     return SourceOutcome(
-        source, result.run_id, ok=True, rows_read=metadata["rows_read"].value,
+        source, result.run_id, ok=True, files=metadata["file_count"].value, rows_read=metadata["rows_read"].value,
         accepted=metadata["accepted"].value, quarantined=metadata["quarantined"].value, reasons=top,
     )  # fmt: skip
