@@ -402,7 +402,7 @@ def _safely(work, source: Source) -> IngestResult:
         return work()
     except MellanrumError:
         raise
-    except Exception as problem:  # noqa: BLE001: any library error may carry a row's values
+    except Exception as problem:  # noqa: BLE001 (any library error may carry a row's values)
         raise RuntimeError(
             f"ingest of source {source.id!r} failed with {type(problem).__name__}; the message is withheld "
             "because it may hold personal data: reproduce with synthetic data to debug"
