@@ -15,7 +15,7 @@ from orchestration.keyring import Keyring, pseudonym_keys
 OPERATOR_PASSPHRASE = "operator keyring passphrase"
 PARTNER_PASSPHRASE = "partner keyring passphrase"
 PACKAGE_PASSPHRASE = "agreed by phone, never emailed"
-PEOPLE = ["190905271474", "200002292399", "197302889931", "194608239986"]  # list.json vectors
+PEOPLE = ["190901019810", "200002292399", "197301732389", "194601136098"]  # Skatteverket test numbers
 
 
 def run(args, keyring, passphrase, **env):
@@ -70,7 +70,7 @@ def test_partner_pseudonyms_equal_the_operators(parties, tmp_path):
     operator, partner = parties
     extract = tmp_path / "partner" / "extract.csv"
     # Written as the partner's system would: 10- and 12-digit forms, separators.
-    _extract(extract, ["090527+1474", "20000229-2399", "197302889931", "460823-9986"])
+    _extract(extract, ["090101+9810", "20000229-2399", "197301732389", "460113-6098"])
     at_partner = tmp_path / "partner" / "extract.pseud.csv"
     at_operator = tmp_path / "operator" / "extract.pseud.csv"
     for keyring, passphrase, out in ((partner, PARTNER_PASSPHRASE, at_partner),
@@ -96,7 +96,7 @@ def test_partner_pseudonyms_equal_the_operators(parties, tmp_path):
 def test_invalid_numbers_are_reported_by_line_never_echoed(parties, tmp_path):
     _, partner = parties
     extract = tmp_path / "bad.csv"
-    _extract(extract, ["190905271474", "190905271475", "", "19090527147"])
+    _extract(extract, ["190901019810", "190901019811", "", "19090101981"])
     out = tmp_path / "bad.pseud.csv"
     result = run(["pseudonymize", "--in", str(extract), "--column", "Personnr", "--out", str(out),
                   "--reference-date", "2026-11-23"], partner, PARTNER_PASSPHRASE)  # fmt: skip
@@ -104,11 +104,11 @@ def test_invalid_numbers_are_reported_by_line_never_echoed(parties, tmp_path):
     assert "line 3: check digit wrong" in result.output
     assert "line 4: empty" in result.output
     assert "line 5: eleven digits" in result.output
-    assert "1909052714" not in result.output
+    assert "1909010198" not in result.output
     written = pd.read_csv(out, sep=";", dtype=str, keep_default_na=False)
     assert len(written) == 4  # nothing dropped: invalid rows keep an empty pseudonym
     assert written["pseudonym_l1"].str.len().tolist() == [52, 0, 0, 0]
-    assert scan(tmp_path, ["190905271474"], exclude=[extract]) == []
+    assert scan(tmp_path, ["190901019810"], exclude=[extract]) == []
 
 
 def test_missing_column_names_the_file_and_the_columns(parties, tmp_path):

@@ -49,10 +49,10 @@ def normalize_command(reference_date: datetime.datetime | None) -> None:
     invalid. Example (columns shown aligned; they are separated by one tab):
 
     \b
-        $ printf '090527+1474\\n0905271475\\n' | mellanrum pnr normalize \\
+        $ printf '090101+9810\\n0901019811\\n' | mellanrum pnr normalize \\
               --reference-date 2026-11-23
-        090527+1474  190905271474  personnummer
-        0905271475                                check digit wrong
+        090101+9810  190901019810  personnummer
+        0901019811                                check digit wrong
     """
     reference = as_date(reference_date)
     for lines in _batches_of_lines(sys.stdin.buffer):

@@ -8,9 +8,7 @@ from pathlib import Path
 import click
 
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
-from orchestration.definitions import build_definitions, sources_path
 from orchestration.keyring import mellanrum_home
-from orchestration.runner import SourceOutcome, ingest_all, open_instance
 from schemas.sources import load_sources
 
 _REASONS_WIDTH = 70
@@ -40,8 +38,12 @@ def run(sources_file: Path | None, as_of, home: Path | None) -> None:
 
 
 
-def run_pipeline(home: Path, sources_file: Path | None, as_of) -> list[SourceOutcome]:
+def run_pipeline(home: Path, sources_file: Path | None, as_of) -> list:
     """Run every source and print the summary table; shared by `run` and `demo`."""
+    # Dagster loads in about a second: only the commands that run the pipeline pay for it.
+    from orchestration.definitions import build_definitions, sources_path
+    from orchestration.runner import ingest_all, open_instance
+
     sources_file = sources_file or sources_path(home)
     sources = load_sources(sources_file)
     defs = build_definitions(home, sources_file)
