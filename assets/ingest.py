@@ -272,7 +272,7 @@ def cast_to_model(frame: pd.DataFrame, model) -> pd.DataFrame:
 def _quarantine_rows(typed: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
     """One quarantine row per delivered row: its problems' columns and reasons joined."""
     if found.empty:
-        return pd.DataFrame(columns=list(Quarantine.to_schema().columns)).astype(_QUARANTINE_TYPES)
+        return cast_to_model(pd.DataFrame(columns=list(Quarantine.to_schema().columns)), Quarantine)
     found = found.sort_values("row", kind="stable")
     grouped = found.groupby("row", sort=True).agg(
         column=("column", ", ".join), value=("value", "first"), reason=("reason", "; ".join)
@@ -285,10 +285,7 @@ def _quarantine_rows(typed: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
         "column": grouped["column"].to_numpy(),
         "value": grouped["value"].astype("string").to_numpy(),
         "reason": grouped["reason"].to_numpy(),
-    }).astype(_QUARANTINE_TYPES)  # fmt: skip
-
-
-_QUARANTINE_TYPES = {"source_id": "str", "file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
+    }).pipe(cast_to_model, Quarantine)  # fmt: skip
 
 
 def _unparsed_lines(source: Source, reads: list[ReadResult]) -> pd.DataFrame:
@@ -297,7 +294,7 @@ def _unparsed_lines(source: Source, reads: list[ReadResult]) -> pd.DataFrame:
         for read in reads
         for line, reason in read.bad_lines
     ]
-    return pd.DataFrame(rows, columns=list(_QUARANTINE_TYPES)).astype(_QUARANTINE_TYPES)
+    return cast_to_model(pd.DataFrame(rows, columns=list(Quarantine.to_schema().columns)), Quarantine)
 
 
 def _file_counts(reads: list[ReadResult], accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:

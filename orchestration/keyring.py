@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from assets.pseudonyms import key_check_value
+from orchestration.files import replaced_atomically
 from schemas.errors import KeyringError
 
 Role = Literal["linkage", "pipeline"]
@@ -297,14 +298,8 @@ def _check_passphrase_strength(passphrase: str) -> None:
 
 def _write_private(path: Path, content: bytes) -> None:
     """Write atomically, readable by the owner only: a crash never leaves half a keyring."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    with replaced_atomically(path, private=True) as temporary:
+        temporary.write_bytes(content)
 
 
 def _canonical(header: dict) -> bytes:

@@ -7,13 +7,12 @@ one per asset and partition), never as the default IO manager's pickles.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from orchestration.files import replaced_atomically
 from orchestration.keyring import PASSPHRASE_ENV, Keyring
 from schemas.sources import Sources, load_sources
 
@@ -52,14 +51,8 @@ class DatasetStore(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, frame: pd.DataFrame) -> None:
         partition = context.partition_key if context.has_partition_key else None
-        path = self._path(context.asset_key, partition)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
+        with replaced_atomically(self._path(context.asset_key, partition)) as temporary:
             frame.to_parquet(temporary, index=False)
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         key = context.asset_key

@@ -128,3 +128,18 @@ def test_the_pipeline_key_never_leaves(keyring):
 def test_duplicate_key_ids_are_refused(keyring):
     with pytest.raises(KeyringError, match="already in the keyring"):
         keyring.with_new_key("linkage", DAY, key_id="L1-TEST")
+
+
+def test_a_failed_write_leaves_the_previous_keyring(keyring, monkeypatch):
+    before = keyring.path.read_bytes()
+    ring, _ = keyring.with_new_key("linkage", DAY, key_id="L1-NEW")
+
+    def broken(self, data):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("pathlib.Path.write_bytes", broken)
+    with pytest.raises(OSError):
+        ring.save(PASSPHRASE)
+    monkeypatch.undo()
+    assert keyring.path.read_bytes() == before
+    assert [p.name for p in keyring.path.parent.iterdir()] == [keyring.path.name]

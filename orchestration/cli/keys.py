@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
+from orchestration.files import replaced_atomically
 from orchestration.keyring import (
     ROLES,
     Keyring,
@@ -146,8 +147,8 @@ def export(key_id: str, out: Path, passphrase_env: str, keyring_path: Path | Non
     if out.exists():
         raise KeyringError(f"{out} already exists; choose another --out")
     package = export_package(key, passphrase_from_env(passphrase_env))
-    out.write_bytes(package)
-    out.chmod(0o600)
+    with replaced_atomically(out, private=True) as temporary:
+        temporary.write_bytes(package)
     click.echo(f"exported {key.id} to {out}; check value {key.check_value} (tell it to the partner by phone)")
 
 

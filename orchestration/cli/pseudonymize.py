@@ -7,8 +7,6 @@ number with the same linkage key.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import click
@@ -17,7 +15,8 @@ import pandas as pd
 from assets.pseudonyms import level1_pseudonyms
 from assets.readers import LINE_COLUMN, read_delimited
 from orchestration.cli.options import ISO_DATE, as_date, keyring_option
-from orchestration.keyring import default_keyring_path, Keyring, passphrase_from_env
+from orchestration.files import replaced_atomically
+from orchestration.keyring import Keyring, default_keyring_path, passphrase_from_env
 from schemas.errors import InputError
 from schemas.personnummer import normalize
 
@@ -94,11 +93,6 @@ def pseudonymize(source: Path, column: str, out: Path, key_id: str | None, encod
 
 
 def _write_atomically(frame: pd.DataFrame, out: Path, delimiter: str) -> None:
-    """Write the CSV beside `out` and move it into place: never a half-written extract."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    """Never a half-written extract: the file appears whole or not at all."""
+    with replaced_atomically(out) as temporary:
         frame.to_csv(temporary, sep=delimiter, index=False, encoding="utf-8", lineterminator="\n")
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
