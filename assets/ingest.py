@@ -11,6 +11,7 @@ and per-file counts; for every file, rows read = rows accepted + rows quarantine
 
 
 import datetime as dt
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,14 @@ def age_bands(births: pd.Series, as_of: dt.date) -> pd.Series:
     return pd.Series(np.where(births.isna().to_numpy(), AGE_BANDS[-1], labels), index=births.index, dtype="string")
 
 
+_IDENTITY_LIKE = r"(?<![0-9])(?:[0-9]{8}|[0-9]{6})[-+]?[0-9]{4}(?![0-9])"
+
+
+def mask_identity_numbers(text: pd.Series) -> pd.Series:
+    """Anything shaped like a personnummer (10/12 digits, maybe - or +) becomes its shape."""
+    return text.astype("str").str.replace(_IDENTITY_LIKE, lambda m: re.sub(r"[0-9]", "N", m.group(0)), regex=True)
+
+
 def _shape(values: pd.Series) -> pd.Series:
     """The form of a value without its content: digits become N and letters A."""
     text = values.astype("string")
@@ -256,6 +265,9 @@ def ingest_source(
         [_quarantine_rows(typed, pd.concat([found, repeated, broken], ignore_index=True)), unparsed],
         ignore_index=True,
     ).sort_values(["file", "line"], ignore_index=True)
+    # A number typed into the wrong column must not reach the quarantine in the clear either.
+    for column in ("value", "reason"):
+        quarantine[column] = mask_identity_numbers(quarantine[column])
     quarantine = Quarantine.validate(quarantine)
     return IngestResult(accepted=accepted, quarantine=quarantine, files=_file_counts(reads, accepted, quarantine))
 

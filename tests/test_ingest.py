@@ -124,3 +124,17 @@ def test_a_missing_sheet_and_a_header_only_file_are_named(sources, keyring, tmp_
         ingest_source(goteborg, [header_only], sources.catalogue, keys, keyring, AS_OF)
     with pytest.raises(InputError, match="no delivered file matches"):
         ingest_source(goteborg, [], sources.catalogue, keys, keyring, AS_OF)
+
+
+def test_a_number_in_the_wrong_column_is_masked_in_quarantine(sources, keyring, tmp_path):
+    source = sources.source("goteborg")
+    (delivery,) = sources.files(source)
+    text = delivery.read_bytes().decode("cp1252").splitlines()
+    header, first = text[0].split(";"), text[1].split(";")
+    first[header.index("Insats")] = "19090101-9810"  # a personnummer pasted into the code column
+    changed = tmp_path / "insatser.csv"
+    changed.write_bytes("\r\n".join([text[0], ";".join(first)]).encode("cp1252") + b"\r\n")
+    result = ingest_source(source, [changed], sources.catalogue, pseudonym_keys(keyring, AS_OF), keyring, AS_OF)
+    (row,) = result.quarantine.itertuples()
+    assert row.value == "NNNNNNNN-NNNN"
+    assert row.reason == "unknown intervention code 'NNNNNNNN-NNNN': not mapped in the sources file"
