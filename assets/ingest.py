@@ -40,7 +40,7 @@ from orchestration.metadata import column_schema, reason_kinds
 from orchestration.resources import KeyringResource, SourcesResource
 from schemas.catalogue import Catalogue
 from schemas.datasets import AGE_BAND_EDGES, AGE_BANDS, AfAssignments, MunicipalInterventions, Quarantine
-from schemas.errors import InputError, MellanrumError
+from schemas.errors import InputError, MellanrumError, withheld
 from schemas.personnummer import birth_dates, normalize
 from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source, Sources
 
@@ -416,10 +416,7 @@ def _safely(work, source: Source) -> IngestResult:
     except MellanrumError:
         raise
     except Exception as problem:  # noqa: BLE001 (any library error may carry a row's values)
-        raise RuntimeError(
-            f"ingest of source {source.id!r} failed with {type(problem).__name__}; the message is withheld "
-            "because it may hold personal data: reproduce with synthetic data to debug"
-        ) from None
+        raise withheld(f"ingest of source {source.id!r}", problem) from None
 
 
 def _outputs(main, quarantine, model, source: Source, paths, result: IngestResult, key_id: str, catalogue: str):

@@ -210,10 +210,24 @@ def schema_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> dict
     try:
         model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        labels = cases["column"].fillna("(table)").astype(str) + ": " + cases["check"].astype(str)
-        return {str(label): int(count) for label, count in labels.value_counts().items()}
+        return _failure_counts(errors)
     return {}
+
+
+def validated(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """`frame` validated against `model`. A failure is our bug, not the data's: its message
+    names the failed checks with counts, never the failing values (pandera's would)."""
+    try:
+        return model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        counts = "; ".join(f"{label} ({count})" for label, count in _failure_counts(errors).items())
+        raise RuntimeError(f"{len(frame)} rows do not match {model.__name__}: {counts}") from None
+
+
+def _failure_counts(errors: pa.errors.SchemaErrors) -> dict[str, int]:
+    cases = errors.failure_cases
+    labels = cases["column"].fillna("(table)").astype(str) + ": " + cases["check"].astype(str)
+    return {str(label): int(count) for label, count in labels.value_counts().items()}
 
 
 def _column_of(check: str) -> str:

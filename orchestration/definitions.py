@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest import AF_ASSIGNMENTS, AF_QUARANTINE, MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE, ingest_assets
+from assets.reconcile import RECONCILE_JOB, reconcile_adhoc, reconciliation
 from orchestration.keyring import KEYRING_ENV, mellanrum_home
 from orchestration.resources import DatasetStore, KeyringResource, SourcesResource
 from schemas.sources import Sources, load_sources
@@ -32,14 +33,16 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
     home = Path(home or mellanrum_home())
     sources_file = Path(sources_file or sources_path(home))
     sources = load_sources(sources_file) if sources_file.exists() else Sources.empty(sources_file)
-    assets = ingest_assets(sources)
     return dg.Definitions(
-        assets=assets,
+        assets=[*ingest_assets(sources), reconciliation],
         jobs=[
             dg.define_asset_job("ingest_municipal", selection=[MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE],
                                 description="Ingest one municipality's deliveries (one partition per source)."),
             dg.define_asset_job("ingest_af", selection=[AF_ASSIGNMENTS, AF_QUARANTINE],
                                 description="Ingest AF's deliveries of programme assignments."),
+            dg.define_asset_job(RECONCILE_JOB, selection=dg.AssetSelection.assets(reconciliation),
+                                description="Reconcile the latest stored ingest of every source."),
+            reconcile_adhoc,
         ],  # fmt: skip
         resources={
             "keyring": KeyringResource(path=os.environ.get(KEYRING_ENV) or str(home / "keyring.json")),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from orchestration.files import replaced_atomically
 from orchestration.keyring import PASSPHRASE_ENV, Keyring
+from schemas.errors import MellanrumError
 from schemas.sources import Sources, load_sources
 
 
@@ -51,18 +52,31 @@ class DatasetStore(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, frame: pd.DataFrame) -> None:
         partition = context.partition_key if context.has_partition_key else None
-        with replaced_atomically(self._path(context.asset_key, partition)) as temporary:
+        with replaced_atomically(self._path(context.asset_key, partition), private=True) as temporary:
             frame.to_parquet(temporary, index=False)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        key = context.asset_key
-        partitions = context.asset_partition_keys if context.has_asset_partitions else [None]
+        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        return self.load(context.asset_key, partitions)
+
+    def load(self, key: dg.AssetKey, partitions: list[str] | None = None) -> pd.DataFrame:
+        """The stored data of `key`: the given partitions that have a file (None: every
+        stored partition, or the unpartitioned file), concatenated."""
+        if partitions is None:
+            partitions = self.stored_partitions(key) or [None]
         paths = [self._path(key, p) for p in partitions]
         frames = [pd.read_parquet(p) for p in paths if p.exists()]
         if not frames:
-            raise FileNotFoundError(f"no stored data for {key.to_user_string()} yet: materialize it first")
+            raise MellanrumError(f"no stored data for {key.to_user_string()} yet: materialize it first")
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def stored_partitions(self, key: dg.AssetKey) -> list[str]:
         folder = Path(self.base_dir, *key.path)
-        return sorted(p.stem for p in folder.glob("*.parquet"))
+        return sorted(p.stem for p in folder.glob("*.parquet") if p.stem != "all")
+
+    def write_report(self, folder: str, name: str, frame: pd.DataFrame) -> Path:
+        """A dataset of one ad-hoc run, outside the assets: `base_dir/adhoc/<folder>/<name>.parquet`."""
+        path = Path(self.base_dir, "adhoc", folder, f"{name}.parquet")
+        with replaced_atomically(path, private=True) as temporary:
+            frame.to_parquet(temporary, index=False)
+        return path

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.reconcile import ADHOC_JOB, OVERLAPS, RECONCILE_JOB
 from schemas.sources import Source, Sources
 
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
@@ -81,6 +82,40 @@ def ingest_all(
         on_done(outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    run_id: str
+    ok: bool
+    metadata: dict  # the run's parameters and counts (see assets/reconcile.py)
+    error: str = ""
+
+
+def reconcile_stored(
+    defs: dg.Definitions, instance: dg.DagsterInstance, config: dict, adhoc: bool = False
+) -> ReconcileOutcome:
+    """Run the nightly reconciliation (or, `adhoc`, the coordinators' job) on the stored ingest.
+
+    `config` holds the fields of `ReconcileConfig` (`AdhocReconcileConfig` when ad hoc).
+    """
+    job, node = (ADHOC_JOB, "adhoc_reconciliation") if adhoc else (RECONCILE_JOB, "reconciliation")
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {node: {"config": config}}, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        tags={"mellanrum/as_of": config.get("as_of", "")},
+    )
+    if not result.success:
+        failures = result.get_step_failure_events()
+        error = _root_message(failures[0].step_failure_data.error) if failures else "the run failed"
+        return ReconcileOutcome(result.run_id, ok=False, metadata={}, error=error)
+    if adhoc:
+        (output,) = [e for e in result.events_for_node(node) if e.is_successful_output]
+        metadata = output.step_output_data.metadata
+    else:
+        metadata = next(m for m in result.asset_materializations_for_node(node) if m.asset_key == OVERLAPS).metadata
+    return ReconcileOutcome(result.run_id, ok=True, metadata={k: v.value for k, v in metadata.items()})
 
 
 def _root_message(error) -> str:

@@ -21,3 +21,15 @@ class InputError(MellanrumError):
 
 class KeyringError(MellanrumError):
     """Keyring or key problem: wrong passphrase, unknown or expired key, no keyring."""
+
+
+def withheld(what: str, problem: Exception) -> RuntimeError:
+    """An error for an unexpected failure of `what` that keeps the type but not the message.
+
+    Library errors (pandas, pandera, SQLAlchemy) may quote a row's values; raise the result
+    `from None` so neither the message nor the chained cause reaches a log.
+    """
+    return RuntimeError(
+        f"{what} failed with {type(problem).__name__}; the message is withheld because it may hold "
+        "personal data: reproduce with synthetic data to debug"
+    )

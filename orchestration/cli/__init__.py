@@ -20,9 +20,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, run
+    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, reconcile, run
 
-    for command in (demo.demo, run.run, generate.generate, pnr.pnr, keys.keys, pseudonymize.pseudonymize):
+    for command in (demo.demo, run.run, reconcile.reconcile, generate.generate, pnr.pnr, keys.keys,
+                    pseudonymize.pseudonymize):  # fmt: skip
         cli.add_command(command)
 
 

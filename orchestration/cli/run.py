@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
+from orchestration.cli.reconcile import echo_reconciliation
 from orchestration.keyring import mellanrum_home
 from schemas.sources import load_sources
 
@@ -21,28 +22,30 @@ _REASONS_WIDTH = 70
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
               help="Mellanrum home: keyring, storage, Dagster instance (default: $MELLANRUM_HOME).")
 def run(sources_file: Path | None, as_of, home: Path | None) -> None:
-    """Ingest every declared source, each in its own Dagster run, and print a summary.
+    """The nightly pipeline: ingest every declared source, each in its own Dagster run,
+    then reconcile, and print a summary of both.
 
-    A source whose delivery cannot be read fails alone; the others go on, and what was
-    stored for the failed source before stays as it was. Exits 1 when any source failed.
+    A source whose delivery cannot be read fails alone; the others go on, what was stored
+    for the failed source before stays as it was, and the reconciliation uses it. Exits 1
+    when any source or the reconciliation failed.
 
     \b
     Example:
       export MELLANRUM_KEYRING_PASSPHRASE='...'
       mellanrum run --sources /srv/inbox/sources.yaml
     """
-    outcomes = run_pipeline(home or mellanrum_home(), sources_file, as_date(as_of))
-    if not all(outcome.ok for outcome in outcomes):
+    if not run_pipeline(home or mellanrum_home(), sources_file, as_date(as_of)):
         sys.exit(1)
 
 
 
 
-def run_pipeline(home: Path, sources_file: Path | None, as_of) -> list:
-    """Run every source and print the summary table; shared by `run` and `demo`."""
+def run_pipeline(home: Path, sources_file: Path | None, as_of) -> bool:
+    """Ingest every source, reconcile, print both summaries; True when everything succeeded.
+    Shared by `run` and `demo`."""
     # Dagster loads in about a second: only the commands that run the pipeline pay for it.
     from orchestration.definitions import build_definitions, sources_path
-    from orchestration.runner import ingest_all, open_instance
+    from orchestration.runner import ingest_all, open_instance, reconcile_stored
 
     sources_file = sources_file or sources_path(home)
     sources = load_sources(sources_file)
@@ -58,10 +61,17 @@ def run_pipeline(home: Path, sources_file: Path | None, as_of) -> list:
                 row[column] = row[column][: _REASONS_WIDTH - 1] + "…"
     echo_table(rows)
     failed = [o for o in outcomes if not o.ok]
-    click.echo(
-        f"\n{len(outcomes) - len(failed)} of {len(outcomes)} sources ingested as of {as_of}; "
-        f"runs are in the Dagster instance at {instance.root_directory}"
-    )
+    click.echo(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} sources ingested as of {as_of}")
     for outcome in failed:
         click.echo(f"FAILED {outcome.source.id}: {outcome.error}", err=True)
-    return outcomes
+
+    click.echo("\nreconciling the latest good data of every source", err=True)
+    reconciled = reconcile_stored(defs, instance, {"as_of": as_of.isoformat()})
+    if reconciled.ok:
+        storage = home / "storage"
+        echo_reconciliation(storage / "overlaps" / "all.parquet", storage / "transition_list" / "all.parquet",
+                            reconciled.metadata)  # fmt: skip
+    else:
+        click.echo(f"FAILED reconciliation: {reconciled.error}", err=True)
+    click.echo(f"runs are in the Dagster instance at {instance.root_directory}")
+    return not failed and reconciled.ok
