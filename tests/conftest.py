@@ -8,6 +8,7 @@ import pytest
 
 from assets.synthetic import generate
 from orchestration.keyring import Keyring
+from pgserver import postgres_server  # noqa: F401  (a real PostgreSQL server, tests/pgserver.py)
 
 AS_OF = dt.date(2026, 11, 23)
 PASSPHRASE = "a long enough test passphrase"
