@@ -20,10 +20,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, reconcile, run
+    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, recipient_keys, reconcile, run
 
     for command in (demo.demo, run.run, reconcile.reconcile, generate.generate, pnr.pnr, keys.keys,
-                    pseudonymize.pseudonymize):  # fmt: skip
+                    pseudonymize.pseudonymize, recipient_keys.recipient_key, recipient_keys.decrypt):  # fmt: skip
         cli.add_command(command)
 
 

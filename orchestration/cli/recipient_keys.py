@@ -1,0 +1,148 @@
+"""`mellanrum recipient-key` and `mellanrum decrypt`: the recipient's side of sealed exports.
+
+A recipient without access to our database (an AF office, a municipality's unit) makes
+its own key pair with `recipient-key new`, keeps the private key file, and sends the
+printed public key line to the Mellanrum operator, who puts it in the recipients config.
+Its exports then arrive as sealed files that only `decrypt` with that private key opens
+(format: orchestration/sealing.py).
+
+The private key's passphrase comes from an environment variable only, so that it ends up
+in neither shell history nor a process listing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives.asymmetric import x25519
+
+from orchestration.files import replaced_atomically
+from orchestration.keyring import passphrase_from_env
+from orchestration.sealing import (
+    key_fingerprint,
+    load_private_key,
+    new_recipient_key,
+    open_sealed,
+    public_key_text,
+    read_sealed_header,
+    write_private_key,
+)
+from schemas.errors import InputError
+
+RECIPIENT_PASSPHRASE_ENV = "MELLANRUM_RECIPIENT_PASSPHRASE"
+
+_existing_key_option = click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Your private key file, from `mellanrum recipient-key new`; its passphrase is read from "
+    f"${RECIPIENT_PASSPHRASE_ENV}.",
+)
+
+
+@click.group("recipient-key")
+def recipient_key() -> None:
+    """Make and inspect the key pair that sealed exports are encrypted to.
+
+    \b
+    At the recipient, once:
+      export MELLANRUM_RECIPIENT_PASSPHRASE='...'     # from your password manager, 16+ characters
+      mellanrum recipient-key new --out ~/.mellanrum/recipient.key
+    then send the printed `mellanrum-x25519:...` line and its fingerprint to the
+    Mellanrum operator, and confirm the fingerprint with them by phone.
+    """
+
+
+@recipient_key.command("new")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Private key file to write (PKCS#8 PEM, encrypted under the passphrase, readable by you only).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing key file. Files already sealed to the old key can then never be opened.",
+)
+def new(out: Path, force: bool) -> None:
+    """Make a key pair and print its public key for the operator.
+
+    The passphrase is read from $MELLANRUM_RECIPIENT_PASSPHRASE (at least 16 characters).
+
+    \b
+    Example:
+      export MELLANRUM_RECIPIENT_PASSPHRASE='...'
+      mellanrum recipient-key new --out recipient.key
+    """
+    passphrase = passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)
+    private_key = new_recipient_key()
+    write_private_key(out, private_key, passphrase, overwrite=force)
+    click.echo(f"wrote the private key to {out}: keep it, and its passphrase, to yourself")
+    _echo_public_key(private_key)
+
+
+@recipient_key.command("show")
+@_existing_key_option
+def show(key_path: Path) -> None:
+    """Print the public key and fingerprint of a private key file.
+
+    \b
+    Example:
+      MELLANRUM_RECIPIENT_PASSPHRASE='...' mellanrum recipient-key show --key recipient.key
+    """
+    _echo_public_key(load_private_key(key_path, passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)))
+
+
+def _echo_public_key(private_key: x25519.X25519PrivateKey) -> None:
+    public_key = private_key.public_key()
+    click.echo("public key (put this line in the operator's recipients config):")
+    click.echo(public_key_text(public_key))
+    click.echo(f"fingerprint: {key_fingerprint(public_key)}")
+
+
+@click.command("decrypt")
+@_existing_key_option
+@click.option(
+    "--in",
+    "sealed_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Sealed file received from Mellanrum (from `mellanrum export`).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write the decrypted contents to (readable by you only).",
+)
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+def decrypt(key_path: Path, sealed_path: Path, out: Path, force: bool) -> None:
+    """Decrypt a sealed export with your private key.
+
+    Nothing is written unless the whole file is authentic: a file sealed to another key,
+    altered or truncated is refused with the reason.
+
+    \b
+    Example:
+      export MELLANRUM_RECIPIENT_PASSPHRASE='...'
+      mellanrum decrypt --key recipient.key --in af_samplanering.sealed --out af_samplanering.csv
+    """
+    passphrase = passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)
+    # Output checks come first: they are cheap and must not depend on the file's contents.
+    if out.resolve() == sealed_path.resolve():
+        raise InputError(f"{out}: would overwrite the sealed file; choose another --out")
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; choose another --out, or pass --force to replace it")
+    private_key = load_private_key(key_path, passphrase)
+    sealed = sealed_path.read_bytes()
+    header = read_sealed_header(sealed, name=str(sealed_path))
+    plaintext = open_sealed(sealed, private_key, name=str(sealed_path))
+    with replaced_atomically(out, private=True) as temporary:
+        temporary.write_bytes(plaintext)
+    click.echo(f"decrypted {sealed_path} ({len(plaintext)} bytes) to {out}")
+    if header.context:
+        # The context is authenticated by now, so showing it tells the recipient what it got.
+        click.echo(f"context: {header.context.decode('utf-8', errors='backslashreplace')}")
