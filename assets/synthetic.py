@@ -3,6 +3,7 @@
 `generate` writes what the pipeline reads in production, only made up:
 
     DIR/sources.yaml                      every source, its format and its code mappings
+    DIR/recipients.yaml                   who receives the published datasets
     DIR/kommun/<kommunkod>_<slug>/<file>  one delivery per municipality, in its own format
     DIR/af/anvisningar_<as-of>.csv        AF's programme assignments (anvisningar)
     DIR/truth/overlaps.csv                planted overlaps, by record ids only
@@ -60,7 +61,7 @@ TEST_PERSONNUMMER = _REFERENCE / "skatteverket_testpersonnummer.json"
 TEST_SAMORDNINGSNUMMER = _REFERENCE / "skatteverket_testsamordningsnummer.json"
 
 # What generate writes into DIR (and clears there first).
-GENERATED_ENTRIES = ("sources.yaml", "README.txt", "kommun", "af", "truth")
+GENERATED_ENTRIES = ("sources.yaml", "recipients.yaml", "README.txt", "kommun", "af", "truth")
 
 MIN_PEOPLE = 100  # room for every planted case, and a few people in every kommun
 MIN_PEOPLE_PER_KOMMUN = 8
@@ -682,11 +683,15 @@ def draw_people(count: int, municipalities: Sequence[str], as_of: dt.date, seed:
     })
 
 
+def _offices_of(kommunkod: str) -> tuple[str, ...]:
+    """The AF offices that serve a kommun: the region's real ones, else one named after it."""
+    return _AF_OFFICES.get(kommunkod, (f"Arbetsförmedlingen {municipality_names()[kommunkod]}",))
+
+
 def _af_offices(kommun: np.ndarray, rng: np.random.Generator) -> list[str]:
     """The office serving each person's kommun (Göteborg's people split between two)."""
-    names = municipality_names()
     pick = rng.random(len(kommun))
-    offices = [_AF_OFFICES.get(code, (f"Arbetsförmedlingen {names[code]}",)) for code in kommun]
+    offices = [_offices_of(code) for code in kommun]
     return [choices[int(p * len(choices))] for choices, p in zip(offices, pick, strict=True)]
 
 
@@ -1393,6 +1398,25 @@ def sources_yaml(sources: Sequence[Source]) -> bytes:
     return (_SOURCES_HEADER + body).encode("utf-8")
 
 
+_RECIPIENTS_HEADER = """\
+# Recipients of the published datasets for a synthetic inbox (`mellanrum generate`):
+# each municipality, each AF office that serves them, and the regional federation.
+# Register a recipient's public key (`mellanrum recipient-key new`) to export to it.
+"""
+
+
+def recipients_yaml(municipalities: Sequence[str]) -> bytes:
+    offices = sorted({office for code in municipalities for office in _offices_of(code)})
+    recipients = [
+        *({"id": f"kommun_{code}", "kind": "kommun", "kommunkod": code} for code in municipalities),
+        *({"id": f"af_{slug(office.removeprefix('Arbetsförmedlingen '))}", "kind": "af_office", "af_office": office}
+          for office in offices),
+        {"id": "region", "kind": "region", "description": "Göteborgsregionen (GR) and DUA follow-up"},
+    ]  # fmt: skip
+    body = yaml.safe_dump({"version": 1, "recipients": recipients}, sort_keys=False, allow_unicode=True, width=120)
+    return (_RECIPIENTS_HEADER + body).encode("utf-8")
+
+
 def readme(seed: int, as_of: dt.date, people: int, made_up: int) -> bytes:
     """README.txt: one paragraph on what the inbox is, and that nobody real is in it."""
     made_up_note = (
@@ -1518,6 +1542,7 @@ def build_inbox(
 
     overlaps = planted_overlaps(population, as_of)
     files["sources.yaml"] = sources_yaml([*sources, AF_SOURCE])
+    files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))

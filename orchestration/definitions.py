@@ -6,6 +6,9 @@ deployment:
 - MELLANRUM_HOME (default ~/.mellanrum): keyring.json, storage/ (the datasets)
 - MELLANRUM_SOURCES (default $MELLANRUM_HOME/inbox/sources.yaml): the sources file
 - MELLANRUM_KEYRING (default $MELLANRUM_HOME/keyring.json), MELLANRUM_KEYRING_PASSPHRASE
+- MELLANRUM_RECIPIENTS (default: recipients.yaml beside the sources file)
+- MELLANRUM_DATABASE_URL (default sqlite:///$MELLANRUM_HOME/published.sqlite): where the
+  published datasets go; a PostgreSQL URL with its password stays in the environment
 """
 
 from __future__ import annotations
@@ -16,16 +19,42 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest import AF_ASSIGNMENTS, AF_QUARANTINE, MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE, ingest_assets
+from assets.publish import PUBLISH_JOB, publication
 from assets.reconcile import RECONCILE_JOB, reconcile_adhoc, reconciliation
 from orchestration.keyring import KEYRING_ENV, mellanrum_home
-from orchestration.resources import DatasetStore, KeyringResource, SourcesResource
+from orchestration.resources import (
+    DatasetStore,
+    KeyringResource,
+    PublicationDatabase,
+    RecipientsResource,
+    SourcesResource,
+)
 from schemas.sources import Sources, load_sources
 
 SOURCES_ENV = "MELLANRUM_SOURCES"
+RECIPIENTS_ENV = "MELLANRUM_RECIPIENTS"
+DATABASE_URL_ENV = "MELLANRUM_DATABASE_URL"
 
 
 def sources_path(home: Path) -> Path:
     return Path(os.environ.get(SOURCES_ENV) or home / "inbox" / "sources.yaml")
+
+
+def recipients_path(sources_file: Path) -> Path:
+    return Path(os.environ.get(RECIPIENTS_ENV) or sources_file.parent / "recipients.yaml")
+
+
+def database_url(home: Path) -> str:
+    """MELLANRUM_DATABASE_URL, else the embedded default: a SQLite file in the home."""
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{home / 'published.sqlite'}"
+
+
+def publication_database(home: Path) -> PublicationDatabase:
+    # A URL from the environment stays an EnvVar: it may hold a password, and Dagster
+    # stores a resource's plain config values.
+    if os.environ.get(DATABASE_URL_ENV):
+        return PublicationDatabase(url=dg.EnvVar(DATABASE_URL_ENV))
+    return PublicationDatabase(url=database_url(home))
 
 
 def build_definitions(home: Path | None = None, sources_file: Path | None = None) -> dg.Definitions:
@@ -34,7 +63,7 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
     sources_file = Path(sources_file or sources_path(home))
     sources = load_sources(sources_file) if sources_file.exists() else Sources.empty(sources_file)
     return dg.Definitions(
-        assets=[*ingest_assets(sources), reconciliation],
+        assets=[*ingest_assets(sources), reconciliation, publication],
         jobs=[
             dg.define_asset_job("ingest_municipal", selection=[MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE],
                                 description="Ingest one municipality's deliveries (one partition per source)."),
@@ -43,11 +72,15 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
             dg.define_asset_job(RECONCILE_JOB, selection=dg.AssetSelection.assets(reconciliation),
                                 description="Reconcile the latest stored ingest of every source."),
             reconcile_adhoc,
+            dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(publication),
+                                description="Publish every contract's dataset from the latest reconciliation."),
         ],  # fmt: skip
         resources={
             "keyring": KeyringResource(path=os.environ.get(KEYRING_ENV) or str(home / "keyring.json")),
             "sources": SourcesResource(path=str(sources_file)),
             "datasets": DatasetStore(base_dir=str(home / "storage")),
+            "recipients": RecipientsResource(path=str(recipients_path(sources_file))),
+            "database": publication_database(home),
         },
     )
 

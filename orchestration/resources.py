@@ -1,4 +1,5 @@
-"""Dagster resources: the keyring, the sources file, and the store for our datasets.
+"""Dagster resources: the keyring, the sources and recipients files, the store for our
+datasets and the publication database.
 
 Secrets reach Dagster only through `EnvVar`, so they are never part of stored run config.
 Datasets are stored by `DatasetStore` as Parquet files we control (written atomically,
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from sqlalchemy.engine import Engine
 
+from orchestration.database import create_engine
 from orchestration.files import replaced_atomically
 from orchestration.keyring import PASSPHRASE_ENV, Keyring
 from schemas.errors import MellanrumError
+from schemas.recipients import Recipients, load_recipients
 from schemas.sources import Sources, load_sources
 
 
@@ -35,6 +39,27 @@ class SourcesResource(dg.ConfigurableResource):
 
     def load(self) -> Sources:
         return load_sources(Path(self.path))
+
+
+class RecipientsResource(dg.ConfigurableResource):
+    """The recipients file: who receives which published datasets."""
+
+    path: str
+
+    def load(self) -> Recipients:
+        return load_recipients(Path(self.path))
+
+
+class PublicationDatabase(dg.ConfigurableResource):
+    """Where the published datasets go: a SQLAlchemy URL (SQLite file or PostgreSQL).
+
+    A URL with a password must come from the environment (`EnvVar`), never run config.
+    """
+
+    url: str
+
+    def engine(self) -> Engine:
+        return create_engine(self.url)
 
 
 class DatasetStore(dg.ConfigurableIOManager):
@@ -68,7 +93,10 @@ class DatasetStore(dg.ConfigurableIOManager):
         frames = [pd.read_parquet(p) for p in paths if p.exists()]
         if not frames:
             raise MellanrumError(f"no stored data for {key.to_user_string()} yet: materialize it first")
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        # Parquet has no second unit: dates come back as milliseconds; the datasets use seconds.
+        dates = [name for name, dtype in frame.dtypes.items() if str(dtype).startswith("datetime64")]
+        return frame.astype(dict.fromkeys(dates, "datetime64[s]")) if dates else frame
 
     def stored_partitions(self, key: dg.AssetKey) -> list[str]:
         folder = Path(self.base_dir, *key.path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.publish import PUBLISH_JOB
 from assets.reconcile import ADHOC_JOB, OVERLAPS, RECONCILE_JOB
 from schemas.sources import Source, Sources
 
@@ -85,37 +86,57 @@ def ingest_all(
 
 
 @dataclass(frozen=True)
-class ReconcileOutcome:
+class StageOutcome:
+    """A reconciliation's or a publication's run: its parameters and counts, or its error."""
+
     run_id: str
     ok: bool
-    metadata: dict  # the run's parameters and counts (see assets/reconcile.py)
+    metadata: dict  # reconcile: of the overlaps (or the ad-hoc op); publish: per dataset name
     error: str = ""
 
 
 def reconcile_stored(
     defs: dg.Definitions, instance: dg.DagsterInstance, config: dict, adhoc: bool = False
-) -> ReconcileOutcome:
+) -> StageOutcome:
     """Run the nightly reconciliation (or, `adhoc`, the coordinators' job) on the stored ingest.
 
     `config` holds the fields of `ReconcileConfig` (`AdhocReconcileConfig` when ad hoc).
     """
     job, node = (ADHOC_JOB, "adhoc_reconciliation") if adhoc else (RECONCILE_JOB, "reconciliation")
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"ops": {node: {"config": config}}, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        tags={"mellanrum/as_of": config.get("as_of", "")},
-    )
+    result = _execute(defs, instance, job, node, config)
     if not result.success:
-        failures = result.get_step_failure_events()
-        error = _root_message(failures[0].step_failure_data.error) if failures else "the run failed"
-        return ReconcileOutcome(result.run_id, ok=False, metadata={}, error=error)
+        return _failed(result)
     if adhoc:
         (output,) = [e for e in result.events_for_node(node) if e.is_successful_output]
         metadata = output.step_output_data.metadata
     else:
         metadata = next(m for m in result.asset_materializations_for_node(node) if m.asset_key == OVERLAPS).metadata
-    return ReconcileOutcome(result.run_id, ok=True, metadata={k: v.value for k, v in metadata.items()})
+    return StageOutcome(result.run_id, ok=True, metadata={k: v.value for k, v in metadata.items()})
+
+
+def publish_latest(defs: dg.Definitions, instance: dg.DagsterInstance, config: dict | None = None) -> StageOutcome:
+    """Publish every contract's dataset from the latest reconciliation (`PublishConfig` fields)."""
+    result = _execute(defs, instance, PUBLISH_JOB, "publication", config or {})
+    if not result.success:
+        return _failed(result)
+    metadata = {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+                for m in result.asset_materializations_for_node("publication")}  # fmt: skip
+    return StageOutcome(result.run_id, ok=True, metadata=metadata)
+
+
+def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, node: str, config: dict):
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {node: {"config": config}}, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        tags={"mellanrum/as_of": config["as_of"]} if config.get("as_of") else None,
+    )
+
+
+def _failed(result: dg.ExecuteInProcessResult) -> StageOutcome:
+    failures = result.get_step_failure_events()
+    error = _root_message(failures[0].step_failure_data.error) if failures else "the run failed"
+    return StageOutcome(result.run_id, ok=False, metadata={}, error=error)
 
 
 def _root_message(error) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from schemas.catalogue import default_catalogue, load_catalogue
 from schemas.errors import ConfigError
+from schemas.recipients import load_recipients
 from schemas.sources import load_sources
 
 MUNICIPAL = """\
@@ -136,3 +137,55 @@ def test_a_catalogue_code_with_an_undeclared_category_is_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="category 'training', which is not declared"):
         load_catalogue(path)
+
+
+# --- the recipients file ---------------------------------------------------------------------
+
+RECIPIENTS = """\
+version: 1
+recipients:
+  - id: kommun_1402
+    kind: kommun
+    kommunkod: "1402"
+  - id: af_partille
+    kind: af_office
+    af_office: Arbetsförmedlingen Partille
+  - id: region
+    kind: region
+"""
+
+
+def test_a_recipients_file_loads_with_roles_and_scopes(tmp_path):
+    path = tmp_path / "recipients.yaml"
+    path.write_text(RECIPIENTS, encoding="utf-8")
+    recipients = load_recipients(path)
+    assert [(r.role, r.scope) for r in recipients.all] == [
+        ("mellanrum_kommun_1402", "1402"), ("mellanrum_af_partille", "Arbetsförmedlingen Partille"),
+        ("mellanrum_region", None),
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match="no recipient with id 'kommun_1480' \\(declared: kommun_1402, af_partille"):
+        recipients.get("kommun_1480")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('kommunkod: "1402"', 'kommunkod: "0000"', "recipients[0] (id 'kommun_1402'): kommunkod '0000' is not one of"),
+        ("id: af_partille", "id: AF-Partille", "recipients[1] (id 'AF-Partille').id: got 'AF-Partille'"),
+        ("kind: region", "kind: county", "recipients[2] (id 'region').kind: got 'county'"),
+        ("    af_office: Arbetsförmedlingen Partille\n", "", "an af_office recipient needs the office's name"),
+        ("  - id: region\n    kind: region\n", "  - id: region\n    kind: region\n    kommunkod: \"1402\"\n",
+         "only a kommun recipient has a kommunkod"),
+        ("  - id: region\n", "  - id: kommun_1402\n", "id 'kommun_1402' is already recipients[0]'s"),
+        ("    kind: region\n", "    kind: region\n    public_key: not-a-key\n", "public_key: got 'not-a-key'"),
+        ("    kind: region\n", "    kind: region\n    email: gr@example.org\n", "email: unknown key"),
+    ],
+)  # fmt: skip
+def test_a_broken_recipients_file_is_refused_naming_the_key(tmp_path, old, new, message):
+    assert old in RECIPIENTS
+    path = tmp_path / "recipients.yaml"
+    path.write_text(RECIPIENTS.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_recipients(path)
+    assert str(refused.value).startswith(str(path))
+    assert message in str(refused.value)

@@ -20,10 +20,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from orchestration.cli import demo, generate, keys, pnr, pseudonymize, recipient_keys, reconcile, run
+    from orchestration.cli import demo, generate, keys, pnr, publish, pseudonymize, recipient_keys, reconcile, run
 
-    for command in (demo.demo, run.run, reconcile.reconcile, generate.generate, pnr.pnr, keys.keys,
-                    pseudonymize.pseudonymize, recipient_keys.recipient_key, recipient_keys.decrypt):  # fmt: skip
+    commands = (
+        demo.demo, run.run, reconcile.reconcile, publish.contracts, publish.export, generate.generate, pnr.pnr,
+        keys.keys, pseudonymize.pseudonymize, recipient_keys.recipient_key, recipient_keys.decrypt,
+    )  # fmt: skip
+    for command in commands:
         cli.add_command(command)
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
 
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
 from orchestration.cli.reconcile import echo_reconciliation
@@ -44,8 +45,8 @@ def run_pipeline(home: Path, sources_file: Path | None, as_of) -> bool:
     """Ingest every source, reconcile, print both summaries; True when everything succeeded.
     Shared by `run` and `demo`."""
     # Dagster loads in about a second: only the commands that run the pipeline pay for it.
-    from orchestration.definitions import build_definitions, sources_path
-    from orchestration.runner import ingest_all, open_instance, reconcile_stored
+    from orchestration.definitions import build_definitions, database_url, sources_path
+    from orchestration.runner import ingest_all, open_instance, publish_latest, reconcile_stored
 
     sources_file = sources_file or sources_path(home)
     sources = load_sources(sources_file)
@@ -67,11 +68,32 @@ def run_pipeline(home: Path, sources_file: Path | None, as_of) -> bool:
 
     click.echo("\nreconciling the latest good data of every source", err=True)
     reconciled = reconcile_stored(defs, instance, {"as_of": as_of.isoformat()})
-    if reconciled.ok:
-        storage = home / "storage"
-        echo_reconciliation(storage / "overlaps" / "all.parquet", storage / "transition_list" / "all.parquet",
-                            reconciled.metadata)  # fmt: skip
-    else:
-        click.echo(f"FAILED reconciliation: {reconciled.error}", err=True)
+    if not reconciled.ok:
+        click.echo(f"FAILED reconciliation: {reconciled.error}; nothing was published", err=True)
+        return False
+    storage = home / "storage"
+    echo_reconciliation(storage / "overlaps" / "all.parquet", storage / "transition_list" / "all.parquet",
+                        reconciled.metadata)  # fmt: skip
+
+    click.echo("\npublishing", err=True)
+    published = publish_latest(defs, instance)
+    if not published.ok:
+        click.echo(f"FAILED publication: {published.error}; the previous publication stays as it was", err=True)
+        return False
+    echo_publication(published.metadata, database_url(home))
     click.echo(f"runs are in the Dagster instance at {instance.root_directory}")
-    return not failed and reconciled.ok
+    return not failed
+
+
+def echo_publication(metadata: dict, url: str) -> None:
+    """One line per published dataset (rows, recipients, checksum) and where it went."""
+    rows = [
+        {"dataset": name, "rows": facts["dagster/row_count"], "recipients": facts["recipients"],
+         "rows without a registered recipient": facts["rows_without_registered_recipient"],
+         "checksum": facts["checksum"][:16] + "…"}
+        for name, facts in metadata.items() if "checksum" in facts
+    ]  # fmt: skip
+    echo_table(rows)
+    as_of = next(iter(metadata.values()))["as_of"]
+    where = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"\npublished as of {as_of} to {where}")

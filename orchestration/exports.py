@@ -1,0 +1,97 @@
+"""Encrypted exports for recipients without database access.
+
+An export is one ZIP with a member per dataset of the recipient's kind (`<dataset>.csv`
+or `.parquet`), holding exactly the rows that recipient's database role would read, sealed
+to the recipient's registered public key (`orchestration/sealing.py`). Every export adds
+one publication log row per dataset (channel `export`, the key's fingerprint in
+`sealed_to`), with the same checksum the database publication logged for those rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+import zipfile
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from assets.publish import log_rows
+from orchestration.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
+from orchestration.sealing import key_fingerprint, parse_public_key, seal
+from schemas.contracts import CONTRACTS
+from schemas.errors import ConfigError, MellanrumError
+from schemas.published import PublicationLog
+from schemas.recipients import Recipients
+
+FORMATS = ("csv", "parquet")
+# Fixed member timestamps: the same rows give the same ZIP.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Export:
+    sealed: bytes
+    log: pd.DataFrame  # PublicationLog rows, one per dataset
+
+
+def build_export(engine: Engine, recipients: Recipients, recipient_id: str, fmt: str = "csv") -> Export:
+    """The sealed export of `recipient_id`'s rows of the latest publication, and its log rows."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
+    recipient = recipients.get(recipient_id)
+    if recipient.public_key is None:
+        raise ConfigError(
+            f"{recipients.path}: recipient {recipient.id!r} has no public_key: the recipient makes one with "
+            "`mellanrum recipient-key new` and sends you the printed line to register"
+        )
+    public_key = parse_public_key(recipient.public_key, where=f"{recipients.path}: recipient {recipient.id!r}")
+    as_of, key_id = _latest_publication(engine)
+    datasets = {
+        declared.name: read_rows(engine, declared.name, declared.model,
+                                 where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
+        for declared in CONTRACTS
+        if declared.recipient_kind == recipient.kind
+    }  # fmt: skip
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in datasets.items():
+            member = zipfile.ZipInfo(f"{name}.{fmt}", date_time=_ZIP_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, _serialized(frame, fmt))
+    context = f"mellanrum export for {recipient.id}: {', '.join(datasets)} as of {as_of}".encode()
+    sealed = seal(package.getvalue(), public_key, context=context)
+    log = log_rows(datasets, [recipient], run_id=f"export-{uuid.uuid4()}", as_of=as_of, key_id=key_id,
+                   published_at=dt.datetime.now(dt.UTC), channel="export",
+                   sealed_to=key_fingerprint(public_key))  # fmt: skip
+    return Export(sealed, log)
+
+
+def record_export(engine: Engine, export: Export) -> None:
+    append_log(engine, export.log)
+
+
+def _serialized(frame: pd.DataFrame, fmt: str) -> bytes:
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode("utf-8")
+
+
+def _latest_publication(engine: Engine) -> tuple[dt.date, str]:
+    """As-of date and key id of the latest database publication."""
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog) if _has_log(engine) else pd.DataFrame()
+    published = log[log["channel"] == "database"] if len(log) else log
+    if published.empty:
+        raise MellanrumError("nothing has been published yet: run the pipeline (mellanrum run) first")
+    latest = published.sort_values("published_at").iloc[-1]
+    return latest["as_of"].date(), latest["key_id"]
+
+
+def _has_log(engine: Engine) -> bool:
+    schema = PUBLISHED if engine.dialect.name == "postgresql" else None
+    return sa.inspect(engine).has_table(PUBLICATION_LOG, schema=schema)

@@ -1,0 +1,118 @@
+"""The recipients file: who receives published datasets, declared once.
+
+A recipient is a municipality (kind `kommun`, by its kommunkod), an AF office (kind
+`af_office`, by the office's name as AF's deliveries spell it) or the regional federation
+(kind `region`, which receives statistics only). Each gets the datasets whose contract
+names its kind (`mellanrum contracts`), and of those only its own rows. A recipient
+without database access registers a public key to receive encrypted exports
+(`mellanrum recipient-key new` prints one).
+
+Example (the generator writes one for the demo):
+
+    version: 1
+    recipients:
+      - id: kommun_1480
+        kind: kommun
+        kommunkod: "1480"
+        public_key: mellanrum-x25519:…      # optional: for `mellanrum export`
+      - id: af_goteborg_city
+        kind: af_office
+        af_office: Arbetsförmedlingen Göteborg City
+      - id: region
+        kind: region
+
+In PostgreSQL each recipient is a database role named `mellanrum_<id>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+
+from schemas.errors import ConfigError
+from schemas.municipalities import municipality_names
+from schemas.yamlconfig import StrictModel, load_yaml_model
+
+RecipientKind = Literal["kommun", "af_office", "region"]
+ROLE_PREFIX = "mellanrum_"
+PUBLIC_KEY_PATTERN = r"^mellanrum-x25519:[A-Za-z0-9_-]{43}$"
+
+
+class Recipient(StrictModel):
+    # Lower-case letters, digits and _: the id is also part of a PostgreSQL role name.
+    id: str = pydantic.Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    kind: RecipientKind
+    kommunkod: str | None = pydantic.Field(default=None, pattern=r"^[0-9]{4}$")
+    af_office: str | None = pydantic.Field(default=None, min_length=1, max_length=100)
+    public_key: str | None = pydantic.Field(default=None, pattern=PUBLIC_KEY_PATTERN)
+    description: str = ""
+
+    @pydantic.model_validator(mode="after")
+    def _scope_fits_the_kind(self) -> Recipient:
+        if self.kind == "kommun":
+            if self.kommunkod is None:
+                raise ValueError("a kommun recipient needs its kommunkod")
+            if self.kommunkod not in municipality_names():
+                raise ValueError(f"kommunkod {self.kommunkod!r} is not one of Sweden's 290 municipalities")
+        elif self.kommunkod is not None:
+            raise ValueError(f"only a kommun recipient has a kommunkod, not a {self.kind} recipient")
+        if self.kind == "af_office" and self.af_office is None:
+            raise ValueError("an af_office recipient needs the office's name (af_office)")
+        if self.kind != "af_office" and self.af_office is not None:
+            raise ValueError(f"only an af_office recipient has af_office, not a {self.kind} recipient")
+        return self
+
+    @property
+    def role(self) -> str:
+        return ROLE_PREFIX + self.id
+
+    @property
+    def scope(self) -> str | None:
+        """The value that marks this recipient's rows (kommunkod or office); None: every row."""
+        return self.kommunkod if self.kind == "kommun" else self.af_office if self.kind == "af_office" else None
+
+
+class RecipientsFile(StrictModel):
+    version: Literal[1]
+    recipients: list[Recipient] = pydantic.Field(min_length=1)
+
+    @pydantic.model_validator(mode="after")
+    def _each_recipient_once(self) -> RecipientsFile:
+        for attribute in ("id", "scope"):
+            seen: dict = {}
+            for index, recipient in enumerate(self.recipients):
+                value = getattr(recipient, attribute)
+                if value is None:
+                    continue
+                if value in seen:
+                    raise ValueError(
+                        f"recipients[{index}] (id {recipient.id!r}): {attribute} {value!r} is already "
+                        f"recipients[{seen[value]}]'s: each recipient and each scope is declared once"
+                    )
+                seen[value] = index
+        return self
+
+
+class Recipients:
+    """The validated recipients file."""
+
+    def __init__(self, path: Path, spec: RecipientsFile) -> None:
+        self.path = path
+        self.all = tuple(spec.recipients)
+
+    def of_kind(self, kind: str) -> tuple[Recipient, ...]:
+        return tuple(r for r in self.all if r.kind == kind)
+
+    def get(self, recipient_id: str) -> Recipient:
+        for recipient in self.all:
+            if recipient.id == recipient_id:
+                return recipient
+        known = ", ".join(r.id for r in self.all)
+        raise ConfigError(f"{self.path}: no recipient with id {recipient_id!r} (declared: {known})")
+
+
+def load_recipients(path: Path) -> Recipients:
+    path = Path(path)
+    return Recipients(path, load_yaml_model(path, RecipientsFile))

@@ -1,0 +1,390 @@
+"""Publication: contracts, per-recipient datasets, SQLite and PostgreSQL, atomicity, exports.
+
+One home is ingested and reconciled once through Dagster; then the publication runs on
+the embedded SQLite default and on a real PostgreSQL server started by the tests, where
+each recipient's role must see exactly its own rows and nothing internal.
+"""
+
+import datetime as dt
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
+
+from assets.publish import ContractError, canonical, checksum, conform, contract_datasets
+from assets.pseudonyms import level1_pseudonyms
+from assets.reconcile import OVERLAPS, TRANSITION_LIST
+from conftest import AS_OF, PASSPHRASE
+from leakscan import scan
+from orchestration import database as database_module
+from orchestration.cli import cli
+from orchestration.database import PUBLICATION_LOG, create_engine, read_rows
+from orchestration.definitions import build_definitions
+from orchestration.keyring import Keyring
+from orchestration.resources import DatasetStore
+from orchestration.runner import StageOutcome, ingest_all, open_instance, publish_latest, reconcile_stored
+from orchestration.sealing import new_recipient_key, public_key_text, write_private_key
+from schemas.catalogue import default_catalogue
+from schemas.contracts import CONTRACTS, contract
+from schemas.published import PublicationLog
+from schemas.recipients import load_recipients
+from schemas.rules import default_rules
+from schemas.sources import load_sources
+
+GOTEBORG = "1480"
+GOTEBORG_CITY = "Arbetsförmedlingen Göteborg City"
+RULE_OF = {(r.municipal, r.af): r.classification for r in default_rules().rules}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, inbox):
+    """Ingested and reconciled once; each test publishes where it needs to."""
+    home = tmp_path_factory.mktemp("publish-home")
+    shutil.copytree(inbox, home / "inbox")
+    ring, _ = Keyring(path=home / "keyring.json").with_new_key("pipeline", dt.date(2026, 1, 1), key_id="L2-PUB")
+    ring, _ = ring.with_new_key("linkage", dt.date(2026, 1, 1), key_id="L1-PUB")
+    ring.save(PASSPHRASE)
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
+                     "DAGSTER_HOME"):  # fmt: skip
+            env.delenv(name, raising=False)
+        env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
+        env.setenv("MELLANRUM_HOME", str(home))
+        defs = build_definitions(home, home / "inbox" / "sources.yaml")
+        instance = open_instance(home)
+        assert all(o.ok for o in ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), instance, AS_OF))
+        assert reconcile_stored(defs, instance, {"as_of": AS_OF.isoformat()}).ok
+        yield home
+
+
+def definitions(home: Path) -> dg.Definitions:
+    return build_definitions(home, home / "inbox" / "sources.yaml")
+
+
+@pytest.fixture(scope="module")
+def internal(home):
+    store = DatasetStore(base_dir=str(home / "storage"))
+    return store.load(OVERLAPS), store.load(TRANSITION_LIST)
+
+
+@pytest.fixture(scope="module")
+def expected(internal):
+    return contract_datasets(*internal)
+
+
+@pytest.fixture(scope="module")
+def sqlite_published(home):
+    outcome = publish_latest(definitions(home), open_instance(home))
+    assert outcome.ok, outcome.error
+    return create_engine(f"sqlite:///{home / 'published.sqlite'}")
+
+
+# --- the datasets, from the contracts and the ground truth -----------------------------------
+
+
+def test_kommun_samplanering_is_the_planted_overlaps_in_the_window_that_need_action_with_afs_consent(home, expected):
+    """From the generator's truth alone: which planted overlaps a municipality must get."""
+    planted = pd.read_csv(home / "inbox" / "truth" / "overlaps.csv", dtype=str, keep_default_na=False)
+    planted = planted[planted.kind == "municipal_af"]
+    catalogue = default_catalogue()
+    municipal_category, af_category = catalogue.intervention_categories, catalogue.programme_categories
+    first, last = pd.Timestamp(AS_OF - dt.timedelta(days=90)), pd.Timestamp(AS_OF + dt.timedelta(days=180))
+    wanted = set()
+    for row in planted.itertuples():
+        start = pd.Timestamp(row.overlap_start)
+        end = pd.Timestamp(row.overlap_end) if row.overlap_end else None
+        touches = start <= last and (end is None or end >= first)
+        table_class = RULE_OF[(municipal_category[row.code], af_category[row.other_code])]
+        actionable = float(row.combined_extent) > 100 or table_class != "complementary"
+        if touches and actionable and row.other_consent == "true":
+            wanted.add((row.record_id, row.code))
+    published = expected["kommun_samplanering"]
+    assert set(zip(published.record_id, published.insats_code)) == wanted
+    assert len(published) == len(wanted) > 0
+
+
+def test_each_dataset_holds_exactly_its_contracts_columns(expected):
+    for declared in CONTRACTS:
+        assert list(expected[declared.name].columns) == declared.columns
+
+
+def test_samplanering_rows_follow_window_class_and_the_disclosing_partys_consent(internal, expected):
+    overlaps, _ = internal
+    for name, consent in (("kommun_samplanering", "af_consent"), ("af_samplanering", "municipal_consent")):
+        chosen = overlaps[overlaps.in_window & (overlaps.classification != "complementary") & overlaps[consent]]
+        assert 0 < len(chosen) < len(overlaps)
+        key = "record_id" if name == "kommun_samplanering" else "assignment_id"
+        assert sorted(expected[name][key]) == sorted(chosen[key])
+
+
+def test_no_samplanering_row_crosses_without_consent(internal, expected):
+    overlaps, transition_list = internal
+    without_af_consent = set(overlaps.loc[~overlaps.af_consent, "record_id"])
+    without_municipal_consent = set(overlaps.loc[~overlaps.municipal_consent, "assignment_id"])
+    assert without_af_consent and without_municipal_consent
+    assert not without_af_consent & set(expected["kommun_samplanering"].record_id)
+    assert not without_municipal_consent & set(expected["af_samplanering"].assignment_id)
+    listed = expected["af_pagaende_insatser"]
+    assert len(listed) == len(transition_list[transition_list.municipal_consent].drop_duplicates(
+        subset=contract("af_pagaende_insatser").columns))  # fmt: skip
+
+
+def test_a_stray_column_refuses_publication(expected):
+    frame = expected["kommun_samplanering"].assign(pseudonym="A" * 52)
+    with pytest.raises(ContractError, match=r"kommun_samplanering \(contract 1.0.0\) refused: columns not in the "
+                                            r"contract: pseudonym"):  # fmt: skip
+        conform(frame, contract("kommun_samplanering"))
+    with pytest.raises(ContractError, match="missing: af_office"):
+        conform(expected["kommun_samplanering"].drop(columns="af_office"), contract("kommun_samplanering"))
+
+
+def test_a_contract_rule_broken_refuses_publication_without_quoting_values(expected):
+    frame = expected["kommun_samplanering"].copy()
+    frame.loc[0, "kommunkod"] = "ABCD"
+    with pytest.raises(ContractError) as refused:
+        conform(frame, contract("kommun_samplanering"))
+    assert "kommunkod: str_matches" in str(refused.value) and "ABCD" not in str(refused.value)
+
+
+def test_the_checksum_is_of_the_rows_not_their_order(expected):
+    frame = expected["af_pagaende_insatser"]
+    assert checksum(frame) == checksum(frame.iloc[::-1])
+    assert checksum(frame) != checksum(frame.iloc[1:])
+
+
+def test_the_contracts_command_lists_every_dataset(home):
+    result = CliRunner().invoke(cli, ["contracts"])
+    assert result.exit_code == 0
+    for declared in CONTRACTS:
+        assert declared.name in result.output
+
+
+# --- the same publication on SQLite (the embedded default) and PostgreSQL --------------------
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request, home):
+    """A published database of each kind, and the environment that publishes to it."""
+    if request.param == "sqlite":
+        url, env = f"sqlite:///{home / 'published.sqlite'}", {}
+    else:
+        url = request.getfixturevalue("postgres_server").create_database("mellanrum_backend")
+        env = {"MELLANRUM_DATABASE_URL": url}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        outcome = publish_latest(definitions(home), open_instance(home))
+    assert outcome.ok, outcome.error
+    return outcome, create_engine(url), env
+
+
+def publish_again(home, env: dict, monkeypatch) -> StageOutcome:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return publish_latest(definitions(home), open_instance(home))
+
+
+def tables(engine) -> dict[str, pd.DataFrame]:
+    return {c.name: canonical(read_rows(engine, c.name, c.model)) for c in CONTRACTS}
+
+
+def test_tables_equal_the_contract_datasets_with_exactly_their_columns(backend, expected):
+    outcome, engine, _ = backend
+    schema = "published" if engine.dialect.name == "postgresql" else None
+    for name, table in tables(engine).items():
+        pd.testing.assert_frame_equal(table, expected[name], check_dtype=False)
+        assert outcome.metadata[name]["checksum"] == checksum(table)
+        assert [c["name"] for c in sa.inspect(engine).get_columns(name, schema=schema)] == contract(name).columns
+
+
+def test_the_publication_log_has_a_row_per_dataset_and_recipient(home, backend, expected):
+    _, engine, _ = backend
+    recipients = load_recipients(home / "inbox" / "recipients.yaml")
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    latest = log[log.run_id == log.sort_values("published_at").run_id.iloc[-1]]
+    assert len(latest) == sum(len(recipients.of_kind(c.recipient_kind)) for c in CONTRACTS)
+    row = latest[(latest.dataset == "kommun_samplanering") & (latest.recipient == f"kommun_{GOTEBORG}")].iloc[0]
+    own = expected["kommun_samplanering"]
+    own = own[own.kommunkod == GOTEBORG]
+    assert row.row_count == len(own) > 0 and row.checksum == checksum(own)
+    assert row.key_id == "L1-PUB+L2-PUB" and row.as_of == pd.Timestamp(AS_OF) and row.channel == "database"
+
+
+def test_publishing_the_same_as_of_date_twice_gives_identical_tables_and_checksums(home, backend, monkeypatch):
+    _, engine, env = backend
+    before = tables(engine)
+    assert publish_again(home, env, monkeypatch).ok
+    after = tables(engine)
+    for name in before:
+        pd.testing.assert_frame_equal(after[name], before[name])
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    by_run = log[log.channel == "database"].groupby("run_id").apply(
+        lambda rows: tuple(sorted(zip(rows.dataset, rows.recipient, rows.checksum))))  # fmt: skip
+    assert by_run.nunique() == 1 and len(by_run) >= 2
+
+
+def test_a_run_failing_mid_publication_leaves_the_last_publication_intact(home, backend, monkeypatch):
+    _, engine, env = backend
+    before, log_before = tables(engine), read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    real_insert, calls = database_module._insert, []
+
+    def insert_then_fail(connection, table, rows):
+        calls.append(table.name)
+        if len(calls) == 3:  # two datasets replaced already, inside the transaction
+            raise OSError("disk full")
+        real_insert(connection, table, rows)
+
+    monkeypatch.setattr(database_module, "_insert", insert_then_fail)
+    failed = publish_again(home, env, monkeypatch)
+    assert not failed.ok and "publication failed with OSError" in failed.error
+    assert len(calls) == 3
+    for name, table in tables(engine).items():
+        pd.testing.assert_frame_equal(table, before[name])
+    pd.testing.assert_frame_equal(read_rows(engine, PUBLICATION_LOG, PublicationLog), log_before)
+
+
+# --- PostgreSQL: one role per recipient, row-level security ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_published(home, postgres_server, expected):
+    url = postgres_server.create_database("mellanrum_publish")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MELLANRUM_DATABASE_URL", url)
+        outcome = publish_latest(definitions(home), open_instance(home))
+        assert outcome.ok, outcome.error
+        assert publish_latest(definitions(home), open_instance(home)).ok  # roles and policies exist already
+    roles = {}
+    for recipient in load_recipients(home / "inbox" / "recipients.yaml").all:
+        password = f"test-{recipient.id}"
+        with postgres_server.connect("mellanrum_publish") as connection, connection.cursor() as cursor:
+            cursor.execute(f'ALTER ROLE "{recipient.role}" LOGIN PASSWORD %s', (password,))
+        roles[recipient.id] = sa.create_engine(postgres_server.url_for(recipient.role, password, "mellanrum_publish"))
+    yield create_engine(url), roles
+    for engine in roles.values():
+        engine.dispose()
+
+
+def read_as(engine, table: str) -> pd.DataFrame:
+    with engine.connect() as connection:
+        result = connection.execute(sa.text(f"SELECT * FROM {table}"))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def refused(engine, table: str) -> bool:
+    try:
+        read_as(engine, table)
+    except sa.exc.ProgrammingError as error:
+        return "permission denied" in str(error.orig)
+    return False
+
+
+def test_a_municipalitys_role_sees_exactly_its_own_rows(postgres_published, expected):
+    _, roles = postgres_published
+    seen = read_as(roles[f"kommun_{GOTEBORG}"], "published.kommun_samplanering")
+    own = expected["kommun_samplanering"]
+    assert len(seen) == (own.kommunkod == GOTEBORG).sum() > 0
+    assert set(seen.record_id) == set(own.loc[own.kommunkod == GOTEBORG, "record_id"])
+    assert set(seen.kommunkod) == {GOTEBORG}
+    for other in ("af_samplanering", "af_pagaende_insatser", "regional_statistik"):
+        assert refused(roles[f"kommun_{GOTEBORG}"], f"published.{other}")
+
+
+def test_an_af_offices_role_sees_exactly_its_own_rows(postgres_published, expected):
+    _, roles = postgres_published
+    for name in ("af_samplanering", "af_pagaende_insatser"):
+        seen = read_as(roles["af_goteborg_city"], f"published.{name}")
+        own = expected[name][expected[name].af_office == GOTEBORG_CITY]
+        assert len(seen) == len(own) > 0 and set(seen.af_office) == {GOTEBORG_CITY}
+        assert sorted(seen.assignment_id) == sorted(own.assignment_id)
+    assert refused(roles["af_goteborg_city"], "published.kommun_samplanering")
+
+
+def test_the_region_sees_the_statistics_only(postgres_published, expected):
+    _, roles = postgres_published
+    assert len(read_as(roles["region"], "published.regional_statistik")) == len(expected["regional_statistik"])
+    for name in ("kommun_samplanering", "af_samplanering", "af_pagaende_insatser"):
+        assert refused(roles["region"], f"published.{name}")
+
+
+def test_no_recipient_can_read_an_internal_table(postgres_published):
+    _, roles = postgres_published
+    for role in roles.values():
+        for table in ("internal.overlaps", "internal.municipal_overlaps", "internal.municipal_quarantine",
+                      "internal.af_quarantine"):  # fmt: skip
+            assert refused(role, table), table
+
+
+def test_each_recipient_reads_only_its_own_lines_of_the_publication_log(postgres_published):
+    _, roles = postgres_published
+    for recipient_id, role in roles.items():
+        log = read_as(role, "published.publication_log")
+        assert len(log) > 0 and set(log.recipient) == {recipient_id}
+
+
+# --- encrypted exports --------------------------------------------------------------------------
+
+
+def test_an_export_holds_the_recipients_rows_sealed_to_its_key_and_is_logged(home, sqlite_published, tmp_path,
+                                                                              monkeypatch):  # fmt: skip
+    engine = sqlite_published
+    monkeypatch.setenv("MELLANRUM_RECIPIENT_PASSPHRASE", "the af office's own passphrase")
+    private = new_recipient_key()
+    write_private_key(tmp_path / "af.key", private, "the af office's own passphrase")
+    registered = yaml.safe_load((home / "inbox" / "recipients.yaml").read_text(encoding="utf-8"))
+    for recipient in registered["recipients"]:
+        if recipient["id"] == "af_goteborg_city":
+            recipient["public_key"] = public_key_text(private.public_key())
+    recipients_file = tmp_path / "recipients.yaml"
+    recipients_file.write_text(yaml.safe_dump(registered, allow_unicode=True), encoding="utf-8")
+
+    runner = CliRunner()
+    sealed = tmp_path / "af.sealed"
+    exported = runner.invoke(cli, ["export", "--recipient", "af_goteborg_city", "--out", str(sealed),
+                                   "--recipients", str(recipients_file), "--home", str(home)])  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert sealed.stat().st_mode & 0o777 == 0o600
+    opened = runner.invoke(cli, ["decrypt", "--key", str(tmp_path / "af.key"), "--in", str(sealed),
+                                 "--out", str(tmp_path / "af.zip")])  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    with zipfile.ZipFile(tmp_path / "af.zip") as archive:
+        assert sorted(archive.namelist()) == ["af_pagaende_insatser.csv", "af_samplanering.csv"]
+        members = {name.removesuffix(".csv"): archive.read(name) for name in archive.namelist()}
+
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    database_rows = log[(log.channel == "database") & (log.recipient == "af_goteborg_city")]
+    exports = log[log.channel == "export"]
+    assert sorted(exports.dataset) == ["af_pagaende_insatser", "af_samplanering"]
+    assert set(exports.recipient) == {"af_goteborg_city"} and exports.sealed_to.str.len().eq(64).all()
+    for name, content in members.items():
+        rows = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+        assert len(rows) == exports.loc[exports.dataset == name, "row_count"].item() > 0
+        assert set(rows.af_office) == {GOTEBORG_CITY}
+        latest = database_rows[database_rows.dataset == name].sort_values("published_at").iloc[-1]
+        assert exports.loc[exports.dataset == name, "checksum"].item() == latest.checksum
+
+
+def test_an_export_to_a_recipient_without_a_public_key_is_refused(home, sqlite_published, tmp_path):
+    result = CliRunner().invoke(cli, ["export", "--recipient", "region", "--out", str(tmp_path / "x"),
+                                      "--home", str(home)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "recipient 'region' has no public_key" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_nothing_published_holds_a_personal_number(home, sqlite_published, postgres_published, postgres_server,
+                                                   synthetic_numbers):  # fmt: skip
+    people = sorted(synthetic_numbers)
+    linkage = Keyring.load(home / "keyring.json", PASSPHRASE).get("L1-PUB").secret
+    level1 = level1_pseudonyms(pd.Series(people), linkage).tolist()
+    deliveries = [home / "inbox" / "kommun", home / "inbox" / "af"]
+    assert (home / "published.sqlite").exists()
+    assert scan(home, people, exclude=deliveries, level1=level1) == []
+    assert scan(postgres_server.data_dir, people, level1=level1) == []
