@@ -404,7 +404,8 @@ def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
             f"{source.id}: {result.rows_read} rows read, {len(result.accepted)} accepted, "
             f"{len(result.quarantine)} quarantined, key id {keys.key_id}"
         )
-        yield from _outputs(main, quarantine, model, source, paths, result, keys.key_id, declared.catalogue.version)
+        yield from _outputs(main, quarantine, model, source, paths, result, keys.key_id, declared.catalogue.version,
+                            as_of)  # fmt: skip
 
     return ingest
 
@@ -419,7 +420,8 @@ def _safely(work, source: Source) -> IngestResult:
         raise withheld(f"ingest of source {source.id!r}", problem) from None
 
 
-def _outputs(main, quarantine, model, source: Source, paths, result: IngestResult, key_id: str, catalogue: str):
+def _outputs(main, quarantine, model, source: Source, paths, result: IngestResult, key_id: str, catalogue: str,
+             as_of: dt.date):  # fmt: skip
     read = result.rows_read
     share = len(result.quarantine) / read if read else 0.0
     files = dg.MetadataValue.md(result.files.to_markdown(index=False))
@@ -434,6 +436,7 @@ def _outputs(main, quarantine, model, source: Source, paths, result: IngestResul
             "quarantined": len(result.quarantine),
             "files": files,
             "key_id": key_id,
+            "as_of": as_of.isoformat(),
             "catalogue_version": catalogue,
             "quarantine_reasons": dg.MetadataValue.json(reason_kinds(result.quarantine["reason"])),
         },

@@ -461,7 +461,8 @@ class AdhocReconcileConfig(ReconcileConfig):
 
 
 def _reconcile_stored(
-    config: ReconcileConfig, datasets: dg.ResourceParam[DatasetStore], sources: SourcesResource, kommuner: Collection[str] = ()
+    config: ReconcileConfig, instance: dg.DagsterInstance, datasets: DatasetStore, sources: SourcesResource,
+    kommuner: Collection[str] = (),
 ) -> tuple[Reconciliation, dict]:
     """Reconcile the latest stored ingest of every source, and say which sources that was."""
     declared = sources.load()
@@ -494,7 +495,23 @@ def _reconcile_stored(
         raise
     except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
         raise withheld("reconciliation", problem) from None
-    return result, {"sources_reconciled": with_data, "sources_without_data": without_data}
+    stale = [
+        f"{s.id} (last good {last or 'unknown'})"
+        for s in declared.all
+        if s.id in with_data
+        and (last := _last_good_as_of(instance, MUNICIPAL_INTERVENTIONS if s.kind == "municipal" else AF_ASSIGNMENTS,
+                                      s.id)) != as_of.isoformat()  # fmt: skip
+    ]
+    return result, {"sources_reconciled": with_data, "sources_without_data": without_data, "stale_sources": stale}
+
+
+def _last_good_as_of(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> str | None:
+    """The as-of date of a source's latest successful ingest (a failed one stores nothing)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    as_of = records[0].asset_materialization.metadata.get("as_of") if records else None
+    return as_of.value if as_of is not None else None
 
 
 def _parameters(result: Reconciliation, inputs: dict) -> dict:
@@ -555,7 +572,7 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
 )  # fmt: skip
 def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, datasets: dg.ResourceParam[DatasetStore],
                    sources: SourcesResource):  # fmt: skip
-    result, inputs = _reconcile_stored(config, datasets, sources)
+    result, inputs = _reconcile_stored(config, context.instance, datasets, sources)
     parameters, counts = _parameters(result, inputs), _counts(result)
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     for key, frame in _datasets(result).items():
@@ -570,7 +587,7 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, d
 )
 def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileConfig, datasets: dg.ResourceParam[DatasetStore],
                          sources: SourcesResource):  # fmt: skip
-    result, inputs = _reconcile_stored(config, datasets, sources, config.kommuner)
+    result, inputs = _reconcile_stored(config, context.instance, datasets, sources, config.kommuner)
     counts = _counts(result)
     for key, frame in _datasets(result).items():
         path = datasets.write_report(context.run_id, key.to_python_identifier(), frame)

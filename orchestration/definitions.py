@@ -33,6 +33,7 @@ from schemas.sources import Sources, load_sources
 
 SOURCES_ENV = "MELLANRUM_SOURCES"
 RECIPIENTS_ENV = "MELLANRUM_RECIPIENTS"
+RECONCILE_AND_PUBLISH_JOB = "reconcile_and_publish"
 DATABASE_URL_ENV = "MELLANRUM_DATABASE_URL"
 
 
@@ -74,6 +75,9 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
             reconcile_adhoc,
             dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(publication),
                                 description="Publish every contract's dataset from the latest reconciliation."),
+            dg.define_asset_job(RECONCILE_AND_PUBLISH_JOB, selection=dg.AssetSelection.assets(reconciliation, publication),
+                                description="The nightly run's second half: reconcile the latest good data of "
+                                            "every source, then publish."),
         ],  # fmt: skip
         resources={
             "keyring": KeyringResource(path=os.environ.get(KEYRING_ENV) or str(home / "keyring.json")),

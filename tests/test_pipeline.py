@@ -18,8 +18,10 @@ from conftest import AS_OF, PASSPHRASE
 from leakscan import scan
 from orchestration.definitions import build_definitions
 from orchestration.keyring import Keyring
-from orchestration.runner import ingest_all, open_instance
+from orchestration.runner import ingest_all, open_instance, reconcile_stored
 from schemas.sources import load_sources
+
+NEXT_DAY = AS_OF + dt.timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,9 @@ def deployment(tmp_path_factory, inbox):
         stored = home / "storage" / "municipal_interventions" / "goteborg.parquet"
         before = stored.read_bytes()
         _drop_column(sources, "goteborg", "Slutdatum")
-        second = ingest_all(defs, sources, instance, AS_OF)
+        second = ingest_all(defs, sources, instance, NEXT_DAY)  # the next night: goteborg's delivery fails
         yield {"home": home, "first": first, "second": second, "before": before, "stored": stored,
-               "instance": instance, "ring": ring, "inbox": home / "inbox"}  # fmt: skip
+               "instance": instance, "ring": ring, "inbox": home / "inbox", "defs": defs}  # fmt: skip
 
 
 def _drop_column(sources, source_id, column):
@@ -71,6 +73,16 @@ def test_a_broken_delivery_fails_alone_and_keeps_its_last_good_data(deployment):
     assert "insatser_2026-11-23.csv" in error and "required column 'Slutdatum' is missing" in error
     assert deployment["stored"].read_bytes() == deployment["before"]
     assert sum(o.ok for o in second.values()) == 13
+
+
+def test_the_reconciliation_uses_the_last_good_data_of_a_failed_source_and_names_it_stale(deployment):
+    outcome = reconcile_stored(deployment["defs"], deployment["instance"], {"as_of": NEXT_DAY.isoformat()})
+    assert outcome.ok, outcome.error
+    assert outcome.metadata["stale_sources"] == f"goteborg (last good {AS_OF})"
+    assert "goteborg" in outcome.metadata["sources_reconciled"].split(", ")
+    assert outcome.metadata["sources_without_data"] == "none"
+    overlaps = pd.read_parquet(deployment["home"] / "storage" / "overlaps" / "all.parquet")
+    assert (overlaps.municipal_source_id == "goteborg").any()
 
 
 def test_asset_checks_and_metadata_are_recorded_per_partition(deployment):

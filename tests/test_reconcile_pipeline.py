@@ -98,7 +98,7 @@ def test_the_nightly_overlaps_are_the_planted_ones_with_their_class_and_flags(ho
         table_class, _ = RULE_OF[(row.municipal_category, row.af_category)]
         assert row.classification == ("conflict" if row.combined_extent_pct > 100 else table_class)
     assert outcome.metadata["dagster/row_count"] == len(overlaps) == len(planted)
-    assert outcome.metadata["sources_without_data"] == "none"
+    assert outcome.metadata["sources_without_data"] == "none" and outcome.metadata["stale_sources"] == "none"
     assert outcome.metadata["kommuner"] == "all"
 
 

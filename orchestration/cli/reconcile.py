@@ -70,7 +70,8 @@ def echo_reconciliation(overlaps_file: Path, transition_list_file: Path, metadat
     click.echo(
         f"\nreconciled as of {metadata['as_of']} (window −{metadata['look_back_days']}/+{metadata['look_ahead_days']} "
         f"days, cut-off {metadata['cut_off']}, kommuner: {metadata['kommuner']}, rules {metadata['rules_version']}); "
-        f"sources without data: {metadata['sources_without_data']}"
+        f"sources without data: {metadata['sources_without_data']}; stale sources (their latest delivery failed, "
+        f"their last good data was used): {metadata['stale_sources']}"
     )
 
 
