@@ -21,6 +21,7 @@ import dagster as dg
 from assets.ingest import AF_ASSIGNMENTS, AF_QUARANTINE, MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE, ingest_assets
 from assets.publish import PUBLISH_JOB, publication
 from assets.reconcile import RECONCILE_JOB, reconcile_adhoc, reconciliation
+from orchestration.automation import automation
 from orchestration.keyring import KEYRING_ENV, mellanrum_home
 from orchestration.resources import (
     DatasetStore,
@@ -29,6 +30,7 @@ from orchestration.resources import (
     RecipientsResource,
     SourcesResource,
 )
+from orchestration.retention import retention
 from schemas.sources import Sources, load_sources
 
 SOURCES_ENV = "MELLANRUM_SOURCES"
@@ -63,6 +65,8 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
     home = Path(home or mellanrum_home())
     sources_file = Path(sources_file or sources_path(home))
     sources = load_sources(sources_file) if sources_file.exists() else Sources.empty(sources_file)
+    schedules, sensors = automation(sources, sources_file)
+    retention_jobs, retention_schedules = retention()
     return dg.Definitions(
         assets=[*ingest_assets(sources), reconciliation, publication],
         jobs=[
@@ -78,7 +82,10 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
             dg.define_asset_job(RECONCILE_AND_PUBLISH_JOB, selection=dg.AssetSelection.assets(reconciliation, publication),
                                 description="The nightly run's second half: reconcile the latest good data of "
                                             "every source, then publish."),
-        ],  # fmt: skip
+            *retention_jobs,
+        ],
+        schedules=[*schedules, *retention_schedules],
+        sensors=sensors,  # fmt: skip
         resources={
             "keyring": KeyringResource(path=os.environ.get(KEYRING_ENV) or str(home / "keyring.json")),
             "sources": SourcesResource(path=str(sources_file)),
