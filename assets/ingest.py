@@ -438,6 +438,8 @@ def _outputs(main, quarantine, model, source: Source, paths, result: IngestResul
             "key_id": key_id,
             "as_of": as_of.isoformat(),
             "catalogue_version": catalogue,
+            # Column lineage's first step: our column <- the delivery's own column name.
+            "source_columns": dg.MetadataValue.json({ours: theirs for theirs, ours in source.columns.items()}),
             "quarantine_reasons": dg.MetadataValue.json(reason_kinds(result.quarantine["reason"])),
         },
     )

@@ -23,6 +23,7 @@ from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST
 from assets.statistics import DEFAULT_THRESHOLD, regional_statistics
 from assets.validate import validated
 from orchestration.database import INTERNAL, PUBLICATION_LOG, PUBLISHED, Dataset, replace_publication
+from orchestration.lineage import column_lineage, same_named
 from orchestration.metadata import column_schema
 from orchestration.resources import DatasetStore, PublicationDatabase, RecipientsResource
 from schemas.contracts import CONTRACTS, Contract, contract
@@ -160,6 +161,16 @@ class PublishConfig(dg.Config):
     )  # fmt: skip
 
 
+_COUNTED_FROM = ["overlap_start", "kommunkod", "classification", "municipal_category", "af_category", "age_band"]
+_DERIVED = {"month": ["overlap_start"], "level": _COUNTED_FROM, "overlap_count": _COUNTED_FROM,
+            "suppressed": _COUNTED_FROM}  # fmt: skip
+
+
+def _lineage(declared: Contract) -> dg.TableColumnLineage:
+    upstream = TRANSITION_LIST if declared.name == "af_pagaende_insatser" else OVERLAPS
+    return column_lineage(same_named(declared.columns, upstream, _DERIVED))
+
+
 def _spec(declared: Contract) -> dg.AssetSpec:
     consent = f"consent recorded by {declared.consent_from.removesuffix('_consent')}" if declared.consent_from else "none"
     return dg.AssetSpec(
@@ -176,6 +187,7 @@ def _spec(declared: Contract) -> dg.AssetSpec:
             "recipient_kind": declared.recipient_kind,
             "consent_required": consent,
             "dagster/column_schema": column_schema(declared.model),
+            "dagster/column_lineage": _lineage(declared),
         },
     )
 
@@ -191,6 +203,12 @@ def _spec(declared: Contract) -> dg.AssetSpec:
             "(database or encrypted export), with row count, contract version, key id and checksum.",
             metadata={"dagster/column_schema": column_schema(PublicationLog)},
         ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("every_row_has_a_recipient", asset=declared.name,
+                          description=f"Every row's {declared.recipient_column} belongs to a recipient registered in "
+                                      "the recipients file; otherwise those rows are stored but nobody reads them.")
+        for declared in CONTRACTS if declared.recipient_column
     ],
     description="Publish every contract's dataset to the database in one transaction, with the internal "
     "tables for the steward, each recipient's access, and the publication log.",
@@ -233,4 +251,8 @@ def publication(context: dg.AssetExecutionContext, config: PublishConfig, datase
             "recipients": len(registered.of_kind(declared.recipient_kind)),
             "rows_without_registered_recipient": missing.get(name, 0),
         })  # fmt: skip
+        if declared.recipient_column:
+            yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",
+                                      severity=dg.AssetCheckSeverity.WARN, passed=missing[name] == 0,
+                                      metadata={"rows_without_registered_recipient": missing[name]})  # fmt: skip
     yield dg.MaterializeResult(asset_key=PUBLICATION_LOG_KEY, metadata={"rows_added": len(log), "as_of": as_of.isoformat()})

@@ -34,6 +34,7 @@ from pandas.api.extensions import ExtensionArray
 from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS, STEWARDS
 from assets.validate import validated
 from orchestration.clock import today_in_stockholm
+from orchestration.lineage import MUNICIPAL_PAIR_SOURCES, OVERLAP_SOURCES, TRANSITION_SOURCES, column_lineage
 from orchestration.metadata import column_schema
 from orchestration.resources import DatasetStore, SourcesResource
 from schemas.errors import ConfigError, MellanrumError, withheld
@@ -431,6 +432,13 @@ _DESCRIPTIONS = {
 }
 
 
+_LINEAGE = {
+    OVERLAPS: column_lineage(OVERLAP_SOURCES),
+    MUNICIPAL_OVERLAPS: column_lineage(MUNICIPAL_PAIR_SOURCES),
+    TRANSITION_LIST: column_lineage(TRANSITION_SOURCES),
+}
+
+
 class ReconcileConfig(dg.Config):
     as_of: str = pydantic.Field(
         default="", pattern=_DATE_OR_EMPTY, description="As-of date YYYY-MM-DD; empty: today in Stockholm."
@@ -561,12 +569,18 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
     outs={
         key.to_python_identifier(): dg.AssetOut(
             key=key, description=_DESCRIPTIONS[key], group_name=RECONCILE_GROUP, owners=STEWARDS,
-            io_manager_key="datasets", metadata={"dagster/column_schema": column_schema(_MODELS[key])},
-            kinds={"pandas", "parquet"},
+            io_manager_key="datasets", kinds={"pandas", "parquet"},
+            metadata={"dagster/column_schema": column_schema(_MODELS[key]),
+                      "dagster/column_lineage": _LINEAGE[key]},
         )
         for key in _MODELS
     },
     deps=[MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS],
+    check_specs=[dg.AssetCheckSpec(
+        "sources_fresh", asset=OVERLAPS,
+        description="Every declared source has ingested data, and its latest ingest succeeded for this as-of "
+        "date. A warning names the sources whose last good data was used instead (see the run's metadata).",
+    )],
     description="Find and classify overlaps and build AF's transition list from the latest stored "
     "ingest of every source (a source whose last delivery failed counts with its last good data).",
 )  # fmt: skip
@@ -577,6 +591,11 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, d
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     for key, frame in _datasets(result).items():
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
+    yield dg.AssetCheckResult(
+        asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,
+        passed=not inputs["stale_sources"] and not inputs["sources_without_data"],
+        metadata={"stale_sources": len(inputs["stale_sources"]), "sources_without_data": len(inputs["sources_without_data"])},
+    )  # fmt: skip
 
 
 @dg.op(

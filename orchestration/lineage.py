@@ -1,0 +1,83 @@
+"""Column lineage: which upstream columns each column of a dataset is made from.
+
+Recorded as `dagster/column_lineage` on the reconciliation's and the publication's assets
+(the open-source UI does not draw it; it is kept for the steward's lineage questions,
+see docs/runbook.md). The step from a delivery's own column names to ours is recorded on
+each ingest materialization as `source_columns`, from the sources file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
+
+# Where each internal reconciliation column comes from: (asset, column) pairs.
+_M, _A = MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS
+_PERIODS = [(_M, "start_date"), (_M, "end_date"), (_A, "start_date"), (_A, "end_date")]
+_CATEGORIES = [(_M, "category"), (_A, "category"), (_M, "extent_pct"), (_A, "extent_pct")]
+OVERLAP_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    "pseudonym": [(_M, "pseudonym"), (_A, "pseudonym")],
+    "key_id": [(_M, "key_id"), (_A, "key_id")],
+    "age_band": [(_M, "age_band"), (_A, "age_band")],
+    "municipal_source_id": [(_M, "source_id")],
+    "kommunkod": [(_M, "kommunkod")],
+    "record_id": [(_M, "record_id")],
+    "insats_code": [(_M, "insats_code")],
+    "municipal_category": [(_M, "category")],
+    "municipal_extent_pct": [(_M, "extent_pct")],
+    "municipal_consent": [(_M, "consent")],
+    "af_source_id": [(_A, "source_id")],
+    "assignment_id": [(_A, "assignment_id")],
+    "programme_code": [(_A, "programme_code")],
+    "af_category": [(_A, "category")],
+    "af_office": [(_A, "af_office")],
+    "af_extent_pct": [(_A, "extent_pct")],
+    "af_consent": [(_A, "consent")],
+    "overlap_start": _PERIODS,
+    "overlap_end": _PERIODS,
+    "overlap_days": _PERIODS,
+    "combined_extent_pct": [(_M, "extent_pct"), (_A, "extent_pct")],
+    "interruption_risk": [(_M, "start_date"), (_A, "start_date")],
+    "upcoming": [(_A, "decision_date"), (_A, "start_date")],
+    "classification": _CATEGORIES,
+    "rule_id": _CATEGORIES,
+    "in_window": _PERIODS,
+}
+# One person's two municipal interventions: every column from the interventions' own.
+MUNICIPAL_PAIR_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    **{f"{prefix}{column}": [(_M, column)] for prefix in ("", "other_")
+       for column in ("source_id", "kommunkod", "record_id", "insats_code", "category", "extent_pct", "consent")},
+    **{column: [(_M, column)] for column in ("pseudonym", "key_id", "age_band")},
+    **{column: [(_M, "start_date"), (_M, "end_date")] for column in ("overlap_start", "overlap_end", "overlap_days",
+                                                                    "in_window")},
+    "combined_extent_pct": [(_M, "extent_pct")],
+}  # fmt: skip
+TRANSITION_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    "assignment_id": [(_A, "assignment_id"), (_A, "start_date"), (_A, "end_date"), (_A, "status")],
+    "af_office": [(_A, "af_office")],
+    "kommunkod": [(_M, "kommunkod")],
+    "intervention_category": [(_M, "category")],
+    "planned_end": [(_M, "end_date")],
+    "municipal_consent": [(_M, "consent")],
+    "af_consent": [(_A, "consent")],
+}
+
+
+def column_lineage(sources: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=key, column_name=name) for key, name in deps]
+            for column, deps in sources.items()
+        }
+    )
+
+
+def same_named(columns: Sequence[str], upstream: dg.AssetKey,
+               derived: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[tuple[dg.AssetKey, str]]]:  # fmt: skip
+    """Lineage of a dataset whose columns are `upstream`'s under the same names, except the
+    `derived` ones (column: the upstream columns it is computed from)."""
+    derived = derived or {}
+    return {c: [(upstream, d) for d in derived.get(c, [c])] for c in columns}

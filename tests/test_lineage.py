@@ -1,0 +1,41 @@
+"""Column lineage: every column of the reconciliation's and the publication's assets is
+traced to columns that exist upstream."""
+
+import dagster as dg
+import pytest
+
+from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
+from assets.publish import publication
+from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST, reconciliation
+from schemas.contracts import CONTRACTS
+from schemas.datasets import AfAssignments, MunicipalInterventions
+from schemas.published import PublicationLog
+from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
+
+MODELS = {
+    MUNICIPAL_INTERVENTIONS: MunicipalInterventions, AF_ASSIGNMENTS: AfAssignments, OVERLAPS: Overlaps,
+    MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
+    **{dg.AssetKey(c.name): c.model for c in CONTRACTS},
+}  # fmt: skip
+
+
+def specs():
+    for assets in (reconciliation, publication):
+        for spec in assets.specs:
+            if spec.key != dg.AssetKey("publication_log"):
+                yield spec
+
+
+@pytest.mark.parametrize("spec", list(specs()), ids=lambda spec: spec.key.to_user_string())
+def test_every_column_is_traced_to_columns_that_exist_upstream(spec):
+    lineage = spec.metadata["dagster/column_lineage"]
+    assert set(lineage.deps_by_column) == set(MODELS[spec.key].to_schema().columns)
+    for column, deps in lineage.deps_by_column.items():
+        assert deps, column
+        for dep in deps:
+            assert dep.column_name in MODELS[dep.asset_key].to_schema().columns, (column, dep)
+
+
+def test_the_publication_log_has_a_schema_but_no_row_lineage():
+    (log,) = [spec for spec in publication.specs if spec.key == dg.AssetKey("publication_log")]
+    assert [c.name for c in log.metadata["dagster/column_schema"].columns] == list(PublicationLog.to_schema().columns)
