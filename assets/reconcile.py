@@ -149,7 +149,8 @@ def _starting_within(queries: _Periods, targets: _Periods, days_after_start: int
 # --- overlaps between municipal interventions and AF assignments -------------------------
 
 
-def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date,
+                  persons: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:  # fmt: skip
     """Every municipal intervention × non-cancelled AF assignment of one person that share
     at least one day, with the shared period and the two flags (`Overlaps` without
     the class, the rule id and `in_window`).
@@ -161,10 +162,12 @@ def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date) -> 
       the municipal intervention.
     - `upcoming`: the assignment is decided (decision date on or before `as_of`, or not
       given: being in AF's register is the decision) and starts after `as_of`.
-    Rows are in the order of the municipal rows, then the AF rows.
+    Rows are in the order of the municipal rows, then the AF rows. `persons`: the frames'
+    person codes from `_person_codes`, when the caller has them already.
     """
-    af = af[(af["status"] != CANCELLED).to_numpy(dtype=bool)]
-    municipal_person, af_person = _person_codes(municipal, af)
+    municipal_person, af_person = persons or _person_codes(municipal, af)
+    kept = (af["status"] != CANCELLED).to_numpy(dtype=bool)
+    af, af_person = af[kept], af_person[kept]
     m, a = _Periods.of(municipal, municipal_person), _Periods.of(af, af_person)
     m_first, a_within = _starting_within(m, a, 0)  # the assignment starts within the intervention
     a_first, m_within = _starting_within(a, m, 1)  # the intervention starts strictly later: ties are above
@@ -249,12 +252,13 @@ def classify(pairs: pd.DataFrame, rules: RuleTable) -> pd.DataFrame:
 # --- the same person in two municipalities -----------------------------------------------
 
 
-def find_municipal_overlaps(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def find_municipal_overlaps(municipal: pd.DataFrame, as_of: dt.date, person: np.ndarray | None = None) -> pd.DataFrame:
     """Every pair of one person's interventions in two different municipalities (by
     kommunkod) that share at least one day, each pair once with the lower kommunkod
     first (`MunicipalOverlaps` without `in_window`). Rows are in the order of the first
     row of each pair."""
-    (person,) = _person_codes(municipal)
+    if person is None:
+        (person,) = _person_codes(municipal)
     m = _Periods.of(municipal, person)
     # One search finds every pair: in a self-join the later-starting side is always a
     # target; on a tie both orders are found, and the one with the lower row is kept.
@@ -315,7 +319,8 @@ def in_window(overlaps: pd.DataFrame, as_of: dt.date, look_back_days: int, look_
 # --- AF's transition list ----------------------------------------------------------------
 
 
-def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, cut_off: dt.date) -> pd.DataFrame:
+def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, cut_off: dt.date,
+                    persons: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:  # fmt: skip
     """For AF: the municipal interventions that have started on or before `as_of` and are
     planned to continue past `cut_off` (open, or ending after it; `cut_off` is not before
     `as_of`, so they are ongoing), of people with a non-cancelled assignment in AF's data
@@ -331,9 +336,10 @@ def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, c
     as_of_day, cut_off_day = _day_number(as_of), _day_number(cut_off)
     start, end = _day_numbers(municipal["start_date"]), _day_numbers(municipal["end_date"])
     continuing = (start <= as_of_day) & (end > cut_off_day)  # an open end is OPEN_END
-    municipal, end = municipal[continuing], end[continuing]
-    af = af[(af["status"] != CANCELLED).to_numpy(dtype=bool)]
-    m_person, af_person = _person_codes(municipal, af)
+    m_person, af_person = persons or _person_codes(municipal, af)
+    municipal, end, m_person = municipal[continuing], end[continuing], m_person[continuing]
+    kept = (af["status"] != CANCELLED).to_numpy(dtype=bool)
+    af, af_person = af[kept], af_person[kept]
     on_the_list = np.isin(af_person, m_person)  # only they need a reference assignment
     af, af_person = af[on_the_list], af_person[on_the_list]
 
@@ -385,17 +391,24 @@ def reconcile(
     two municipalities is among them, since both need to know of it.
     """
     selected = tuple(sorted(kommuner)) if kommuner else None
-    in_scope = municipal if selected is None else municipal[municipal["kommunkod"].isin(selected).to_numpy(dtype=bool)]
+    # One person code per (pseudonym, key id) for all three searches: factorizing the
+    # pseudonyms is the costliest step, so it is done once.
+    municipal_person, af_person = _person_codes(municipal, af)
+    in_scope, in_scope_person = municipal, municipal_person
+    if selected is not None:
+        scope = municipal["kommunkod"].isin(selected).to_numpy(dtype=bool)
+        in_scope, in_scope_person = municipal[scope], municipal_person[scope]
     days = (window.look_back_days, window.look_ahead_days)
 
-    overlaps = classify(find_overlaps(in_scope, af, as_of), rules)
+    overlaps = classify(find_overlaps(in_scope, af, as_of, persons=(in_scope_person, af_person)), rules)
     overlaps["in_window"] = window_mask(overlaps, as_of, *days)
 
-    municipal_overlaps = find_municipal_overlaps(municipal, as_of)
+    municipal_overlaps = find_municipal_overlaps(municipal, as_of, person=municipal_person)
     if selected is not None:
         touched = municipal_overlaps["kommunkod"].isin(selected) | municipal_overlaps["other_kommunkod"].isin(selected)
         municipal_overlaps = municipal_overlaps[touched.to_numpy(dtype=bool)].reset_index(drop=True)
     municipal_overlaps["in_window"] = window_mask(municipal_overlaps, as_of, *days)
+    listed = transition_list(in_scope, af, as_of, cut_off, persons=(in_scope_person, af_person))
 
     return Reconciliation(
         as_of=as_of,
@@ -405,7 +418,7 @@ def reconcile(
         rules_version=rules.version,
         overlaps=validated(overlaps, Overlaps),
         municipal_overlaps=validated(municipal_overlaps, MunicipalOverlaps),
-        transition_list=validated(transition_list(in_scope, af, as_of, cut_off), TransitionList),
+        transition_list=validated(listed, TransitionList),
     )
 
 
