@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +63,12 @@ def ingest_all(
     instance: dg.DagsterInstance,
     as_of: dt.date,
     on_done: Callable[[SourceOutcome], None] = lambda outcome: None,
+    only: Collection[str] = (),
 ) -> list[SourceOutcome]:
-    """Ingest every declared source, each in its own run; failures don't stop the rest."""
+    """Ingest every declared source (or the `only` ones), each in its own run; failures
+    don't stop the rest."""
     outcomes = []
-    for source in sources.all:
+    for source in [s for s in sources.all if not only or s.id in only]:
         node = f"{source.kind}_ingest"
         result = defs.resolve_job_def(f"ingest_{source.kind}").execute_in_process(
             partition_key=source.id,

@@ -230,3 +230,13 @@ def test_nothing_a_reconciliation_leaves_behind_holds_a_personal_number(home, ni
     assert any((home / "storage" / "adhoc").rglob("*.parquet")), "the ad-hoc results must have been scanned"
     deliveries = [home / "inbox" / "kommun", home / "inbox" / "af"]
     assert scan(home, people, exclude=deliveries, level1=level1) == []
+
+
+def test_run_can_reingest_one_source_and_refuses_an_unknown_one(home):
+    runner = CliRunner()
+    one = runner.invoke(cli, ["run", "--home", str(home), "--as-of", AS_OF.isoformat(), "--source", "molndal"])
+    assert one.exit_code == 0, one.output
+    assert "1 of 1 sources ingested" in one.output and "published as of 2026-11-23" in one.output
+    unknown = runner.invoke(cli, ["run", "--home", str(home), "--source", "nowhere"])
+    assert unknown.exit_code == 2
+    assert "--source: got 'nowhere': not declared in" in unknown.output

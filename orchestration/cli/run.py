@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
 from orchestration.cli.reconcile import echo_reconciliation
 from orchestration.keyring import mellanrum_home
+from schemas.errors import ConfigError
 from schemas.sources import load_sources
 
 _REASONS_WIDTH = 70
@@ -22,26 +23,28 @@ _REASONS_WIDTH = 70
 @click.option("--as-of", type=ISO_DATE, help="As-of date of the run (default: today in Stockholm).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
               help="Mellanrum home: keyring, storage, Dagster instance (default: $MELLANRUM_HOME).")
-def run(sources_file: Path | None, as_of, home: Path | None) -> None:
+@click.option("--source", "only", multiple=True, metavar="SOURCE_ID",
+              help="Ingest only this source (repeat for several); the others keep their stored data.")
+def run(sources_file: Path | None, as_of, home: Path | None, only: tuple[str, ...]) -> None:
     """The nightly pipeline: ingest every declared source, each in its own Dagster run,
-    then reconcile, and print a summary of both.
+    then reconcile and publish, and print a summary of each stage.
 
     A source whose delivery cannot be read fails alone; the others go on, what was stored
     for the failed source before stays as it was, and the reconciliation uses it. Exits 1
-    when any source or the reconciliation failed.
+    when any source, the reconciliation or the publication failed.
 
     \b
-    Example:
+    Examples:
       export MELLANRUM_KEYRING_PASSPHRASE='...'
       mellanrum run --sources /srv/inbox/sources.yaml
+      mellanrum run --source goteborg      # re-run one municipality after a new delivery
     """
-    if not run_pipeline(home or mellanrum_home(), sources_file, as_date(as_of)):
+    if not run_pipeline(home or mellanrum_home(), sources_file, as_date(as_of), only):
         sys.exit(1)
 
 
 
-
-def run_pipeline(home: Path, sources_file: Path | None, as_of) -> bool:
+def run_pipeline(home: Path, sources_file: Path | None, as_of, only: tuple[str, ...] = ()) -> bool:
     """Ingest every source, reconcile, print both summaries; True when everything succeeded.
     Shared by `run` and `demo`."""
     # Dagster loads in about a second: only the commands that run the pipeline pay for it.
@@ -50,11 +53,16 @@ def run_pipeline(home: Path, sources_file: Path | None, as_of) -> bool:
 
     sources_file = sources_file or sources_path(home)
     sources = load_sources(sources_file)
+    declared = [s.id for s in sources.all]
+    unknown = [source_id for source_id in only if source_id not in declared]
+    if unknown:
+        raise ConfigError(f"--source: got {', '.join(map(repr, unknown))}: not declared in {sources_file} "
+                          f"(declared: {', '.join(declared)})")  # fmt: skip
     defs = build_definitions(home, sources_file)
     instance = open_instance(home)
-    with click.progressbar(length=len(sources.all), label=f"ingesting {len(sources.all)} sources",
-                           file=sys.stderr) as progress:  # fmt: skip
-        outcomes = ingest_all(defs, sources, instance, as_of, on_done=lambda _: progress.update(1))
+    count = len(only) or len(sources.all)
+    with click.progressbar(length=count, label=f"ingesting {count} sources", file=sys.stderr) as progress:
+        outcomes = ingest_all(defs, sources, instance, as_of, on_done=lambda _: progress.update(1), only=only)
     rows = [outcome.row() for outcome in outcomes]
     for row in rows:
         for column in ("top quarantine reasons", "error"):
