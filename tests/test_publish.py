@@ -89,25 +89,43 @@ def sqlite_published(home):
 # --- the datasets, from the contracts and the ground truth -----------------------------------
 
 
-def test_kommun_samplanering_is_the_planted_overlaps_in_the_window_that_need_action_with_afs_consent(home, expected):
-    """From the generator's truth alone: which planted overlaps a municipality must get."""
+def planted_for_samplanering(home) -> pd.DataFrame:
+    """The generator's planted overlaps that samplanering must carry, from the truth file
+    alone: touching the window (90 days back, 180 ahead), needing action (not
+    complementary by the rule table, unless over full time), with each side's consent."""
     planted = pd.read_csv(home / "inbox" / "truth" / "overlaps.csv", dtype=str, keep_default_na=False)
-    planted = planted[planted.kind == "municipal_af"]
+    planted = planted[planted.kind == "municipal_af"].copy()
     catalogue = default_catalogue()
-    municipal_category, af_category = catalogue.intervention_categories, catalogue.programme_categories
     first, last = pd.Timestamp(AS_OF - dt.timedelta(days=90)), pd.Timestamp(AS_OF + dt.timedelta(days=180))
-    wanted = set()
+    kommunkod = {s.id: s.kommunkod for s in load_sources(home / "inbox" / "sources.yaml").all}
+    keep = []
     for row in planted.itertuples():
-        start = pd.Timestamp(row.overlap_start)
         end = pd.Timestamp(row.overlap_end) if row.overlap_end else None
-        touches = start <= last and (end is None or end >= first)
-        table_class = RULE_OF[(municipal_category[row.code], af_category[row.other_code])]
-        actionable = float(row.combined_extent) > 100 or table_class != "complementary"
-        if touches and actionable and row.other_consent == "true":
-            wanted.add((row.record_id, row.code))
+        touches = pd.Timestamp(row.overlap_start) <= last and (end is None or end >= first)
+        table_class = RULE_OF[(catalogue.intervention_categories[row.code], catalogue.programme_categories[row.other_code])]
+        keep.append(touches and (float(row.combined_extent) > 100 or table_class != "complementary"))
+    planted = planted[keep]
+    return planted.assign(kommunkod=planted.source_id.map(kommunkod))
+
+
+def test_each_municipalitys_rows_are_its_planted_overlaps_with_afs_consent(home, expected):
+    planted = planted_for_samplanering(home)
+    wanted = planted[planted.other_consent == "true"]
     published = expected["kommun_samplanering"]
-    assert set(zip(published.record_id, published.insats_code)) == wanted
     assert len(published) == len(wanted) > 0
+    for code in sorted(set(wanted.kommunkod) | set(published.kommunkod)):
+        own = published[published.kommunkod == code]
+        truth = wanted[wanted.kommunkod == code]
+        assert sorted(zip(own.record_id, own.insats_code)) == sorted(zip(truth.record_id, truth.code)), code
+
+
+def test_af_rows_are_the_planted_overlaps_with_the_municipalitys_consent(home, expected):
+    planted = planted_for_samplanering(home)
+    wanted = planted[planted.consent == "true"]
+    published = expected["af_samplanering"]
+    assert len(published) == len(wanted) > 0
+    assert sorted(zip(published.assignment_id, published.programme_code, published.kommunkod)) == sorted(
+        zip(wanted.other_record_id, wanted.other_code, wanted.kommunkod))  # fmt: skip
 
 
 def test_each_dataset_holds_exactly_its_contracts_columns(expected):
