@@ -31,6 +31,7 @@ from orchestration.resources import (
     SourcesResource,
 )
 from orchestration.retention import retention
+from orchestration.tags import INGEST_GROUP, RECONCILE_AND_PUBLISH_GROUP
 from schemas.sources import Sources, load_sources
 
 SOURCES_ENV = "MELLANRUM_SOURCES"
@@ -71,17 +72,20 @@ def build_definitions(home: Path | None = None, sources_file: Path | None = None
         assets=[*ingest_assets(sources), reconciliation, publication],
         jobs=[
             dg.define_asset_job("ingest_municipal", selection=[MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE],
-                                description="Ingest one municipality's deliveries (one partition per source)."),
+                                description="Ingest one municipality's deliveries (one partition per source).",
+                                tags=INGEST_GROUP),
             dg.define_asset_job("ingest_af", selection=[AF_ASSIGNMENTS, AF_QUARANTINE],
-                                description="Ingest AF's deliveries of programme assignments."),
+                                description="Ingest AF's deliveries of programme assignments.", tags=INGEST_GROUP),
             dg.define_asset_job(RECONCILE_JOB, selection=dg.AssetSelection.assets(reconciliation),
-                                description="Reconcile the latest stored ingest of every source."),
+                                description="Reconcile the latest stored ingest of every source.",
+                                tags=RECONCILE_AND_PUBLISH_GROUP),
             reconcile_adhoc,
             dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(publication),
-                                description="Publish every contract's dataset from the latest reconciliation."),
+                                description="Publish every contract's dataset from the latest reconciliation.",
+                                tags=RECONCILE_AND_PUBLISH_GROUP),
             dg.define_asset_job(RECONCILE_AND_PUBLISH_JOB, selection=dg.AssetSelection.assets(reconciliation, publication),
                                 description="The nightly run's second half: reconcile the latest good data of "
-                                            "every source, then publish."),
+                                            "every source, then publish.", tags=RECONCILE_AND_PUBLISH_GROUP),
             *retention_jobs,
         ],
         schedules=[*schedules, *retention_schedules],
