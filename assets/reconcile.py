@@ -607,7 +607,9 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, d
     yield dg.AssetCheckResult(
         asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,
         passed=not inputs["stale_sources"] and not inputs["sources_without_data"],
-        metadata={"stale_sources": len(inputs["stale_sources"]), "sources_without_data": len(inputs["sources_without_data"])},
+        # Source ids, never rows: which sources the steward must chase.
+        metadata={"stale_sources": ", ".join(inputs["stale_sources"]) or "none",
+                  "sources_without_data": ", ".join(inputs["sources_without_data"]) or "none"},
     )  # fmt: skip
 
 

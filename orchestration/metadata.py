@@ -13,6 +13,19 @@ import pandas as pd
 import pandera.pandas as pa
 
 
+def plain_type(dtype: str) -> str:
+    """A pandas dtype in words a data steward reads: text, date, whole number, …"""
+    if dtype.startswith("datetime64"):
+        return "date"
+    if dtype in ("bool", "boolean"):
+        return "true/false"
+    if dtype.lower().startswith("int"):
+        return "whole number"
+    if dtype.startswith("float"):
+        return "number"
+    return "text"
+
+
 def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     """The UI's column schema (`dagster/column_schema`) from a Pandera model."""
     schema = model.to_schema()
@@ -23,7 +36,7 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
         columns.append(
             dg.TableColumn(
                 name=name,
-                type=str(column.dtype),
+                type=plain_type(str(column.dtype)),
                 description=column.description,
                 constraints=dg.TableColumnConstraints(
                     nullable=column.nullable, unique=column.unique, other=[r for r in rules if r] or None

@@ -53,7 +53,8 @@ def open_instance(home: Path) -> dg.DagsterInstance:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        # No telemetry, and no sign-up pop-up over the steward's pages.
+        config.write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8")
     return dg.DagsterInstance.from_config(str(dagster_home))
 
 
