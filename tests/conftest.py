@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,12 @@ def synthetic_numbers() -> set[str]:
     for name in ("skatteverket_testpersonnummer.json", "skatteverket_testsamordningsnummer.json"):
         numbers.update(json.loads((REFERENCE / name).read_text(encoding="utf-8")))
     return numbers
+
+
+def new_home(home: Path, inbox: Path, tag: str) -> Keyring:
+    """A Mellanrum home with its own copy of `inbox` and a keyring of keys L1-<tag>, L2-<tag>."""
+    shutil.copytree(inbox, home / "inbox")
+    ring, _ = Keyring(path=home / "keyring.json").with_new_key("pipeline", dt.date(2026, 1, 1), key_id=f"L2-{tag}")
+    ring, _ = ring.with_new_key("linkage", dt.date(2026, 1, 1), key_id=f"L1-{tag}")
+    ring.save(PASSPHRASE)
+    return ring

@@ -7,17 +7,15 @@ scanned for the people's numbers, their unkeyed hashes and their level-1 pseudon
 """
 
 import datetime as dt
-import shutil
 
 import dagster as dg
 import pandas as pd
 import pytest
 
 from assets.pseudonyms import level1_pseudonyms
-from conftest import AS_OF, PASSPHRASE
+from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 from orchestration.definitions import build_definitions
-from orchestration.keyring import Keyring
 from orchestration.runner import ingest_all, open_instance, reconcile_stored
 from schemas.sources import load_sources
 
@@ -28,10 +26,7 @@ NEXT_DAY = AS_OF + dt.timedelta(days=1)
 def deployment(tmp_path_factory, inbox):
     """A home with its own copy of the inbox (one source gets broken later) and keyring."""
     home = tmp_path_factory.mktemp("home")
-    shutil.copytree(inbox, home / "inbox")
-    ring, _ = Keyring(path=home / "keyring.json").with_new_key("pipeline", dt.date(2026, 1, 1), key_id="L2-E2E")
-    ring, _ = ring.with_new_key("linkage", dt.date(2026, 1, 1), key_id="L1-E2E")
-    ring.save(PASSPHRASE)
+    ring = new_home(home, inbox, "E2E")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         env.delenv("DAGSTER_HOME", raising=False)

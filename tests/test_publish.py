@@ -7,7 +7,6 @@ each recipient's role must see exactly its own rows and nothing internal.
 
 import datetime as dt
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from click.testing import CliRunner
 from assets.publish import ContractError, canonical, checksum, conform, contract_datasets
 from assets.pseudonyms import level1_pseudonyms
 from assets.reconcile import OVERLAPS, TRANSITION_LIST
-from conftest import AS_OF, PASSPHRASE
+from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 from orchestration import database as database_module
 from orchestration.cli import cli
@@ -47,10 +46,7 @@ RULE_OF = {(r.municipal, r.af): r.classification for r in default_rules().rules}
 def home(tmp_path_factory, inbox):
     """Ingested and reconciled once; each test publishes where it needs to."""
     home = tmp_path_factory.mktemp("publish-home")
-    shutil.copytree(inbox, home / "inbox")
-    ring, _ = Keyring(path=home / "keyring.json").with_new_key("pipeline", dt.date(2026, 1, 1), key_id="L2-PUB")
-    ring, _ = ring.with_new_key("linkage", dt.date(2026, 1, 1), key_id="L1-PUB")
-    ring.save(PASSPHRASE)
+    new_home(home, inbox, "PUB")
     with pytest.MonkeyPatch.context() as env:
         for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
                      "DAGSTER_HOME"):  # fmt: skip

@@ -9,7 +9,6 @@ its config says. Nothing is re-ingested by a reconciliation.
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from click.testing import CliRunner
 
 from assets.pseudonyms import level1_pseudonyms
 from assets.reconcile import window_mask
-from conftest import AS_OF, PASSPHRASE
+from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
@@ -39,10 +38,7 @@ RULE_OF = {(r.municipal, r.af): (r.classification, r.id) for r in default_rules(
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, inbox):
     home = tmp_path_factory.mktemp("reconcile-home")
-    shutil.copytree(inbox, home / "inbox")
-    ring, _ = Keyring(path=home / "keyring.json").with_new_key("pipeline", dt.date(2026, 1, 1), key_id="L2-REC")
-    ring, _ = ring.with_new_key("linkage", dt.date(2026, 1, 1), key_id="L1-REC")
-    ring.save(PASSPHRASE)
+    new_home(home, inbox, "REC")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         env.setenv("MELLANRUM_HOME", str(home))
