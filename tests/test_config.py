@@ -97,6 +97,19 @@ def test_errors_name_file_key_and_value(tmp_path, change, message):
     assert message in text
 
 
+def test_a_changed_sources_file_is_read_again_and_a_broken_one_never_served_from_before(tmp_path):
+    # Parsed files are kept per process (every in-process ingest run loads sources.yaml):
+    # an edit must take effect at once, and a file broken after a good load must fail.
+    path = write(tmp_path, MUNICIPAL + AF)
+    assert load_sources(path).source("partille").kommunkod == "1402"
+    assert load_sources(path).spec is load_sources(path).spec  # unchanged: parsed once
+    path.write_text(path.read_text(encoding="utf-8").replace("1402", "1480"), encoding="utf-8")
+    assert load_sources(path).source("partille").kommunkod == "1480"
+    path.write_text(path.read_text(encoding="utf-8").replace('delimiter: ";"', 'delimiter: "::"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="delimiter: got '::'"):
+        load_sources(path)
+
+
 def test_af_status_must_be_one_of_ours(tmp_path):
     with pytest.raises(ConfigError, match=r"codes.status.Pågående: got 'running': expected one of planned"):
         load_sources(write(tmp_path, AF.replace("Pågående: ongoing", "Pågående: running")))
