@@ -48,6 +48,7 @@ PSEUDONYM = "pseudonym"
 KEY_ID = "key_id"
 AGE_BAND = "age_band"
 FILE_COLUMN = "file"
+PLACE_COLUMNS = ["source_id", "file", "line"]  # where a delivered row was
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def read_source_file(source: Source, path: Path) -> ReadResult:
 
 def _read_xlsx(path: Path, sheet: str | None) -> ReadResult:
     try:
-        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
+        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="calamine")
     except ValueError as problem:
         # pandas says "Worksheet named 'X' not found": names only, no cell values.
         raise InputError(f"{path}: {problem}") from None
@@ -168,7 +169,7 @@ def _shape(values: pd.Series) -> pd.Series:
 
 def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse the text columns into the model's types; problems for what cannot be parsed."""
-    typed = frame.copy()
+    typed = frame.copy(deep=False)  # copy-on-write: columns are replaced, never changed in place
     found = []
 
     def take(column: str, result: tuple[pd.Series, pd.DataFrame]) -> None:
@@ -240,36 +241,46 @@ def ingest_source(
         [to_canonical(source, read).assign(**{FILE_COLUMN: read.path.name}) for read in reads], ignore_index=True
     )
     unparsed = _unparsed_lines(source, reads)
+    delivered = {read.path.name: read.rows_read for read in reads}
+    # Each intermediate goes as soon as the next exists: a national AF delivery is millions
+    # of rows, and the plain numbers should not outlive their hashing anyway.
+    del reads
 
     pseudonymized = pseudonymize_identities(frame, keys, keyring, as_of)
+    del frame
     typed, typing_problems = type_columns(source, pseudonymized.frame, catalogue)
+    found = pd.concat([pseudonymized.problems, typing_problems], ignore_index=True)
+    del pseudonymized
     typed = typed.rename(columns={LINE_COLUMN: "line"}).assign(source_id=source.id)
     if source.kind == "municipal":
         typed["kommunkod"] = source.kommunkod
     model = model_for(source)
     columns = list(model.to_schema().columns)
     typed = typed[columns]
-
-    found = pd.concat([pseudonymized.problems, typing_problems], ignore_index=True)
+    # Where each quarantined row came from, kept as its rows leave the candidates.
+    places = [typed.loc[typed.index.isin(found["row"]), PLACE_COLUMNS]]
     candidates = cast_to_model(typed[~typed.index.isin(found["row"])], model)
+    del typed
     key = "record_id" if source.kind == "municipal" else "assignment_id"
     content = [c for c in columns if c not in ("file", "line")]
     repeated = duplicates(candidates[content], key, candidates["line"])
+    places.append(candidates.loc[candidates.index.isin(repeated["row"]), PLACE_COLUMNS])
     candidates = candidates[~candidates.index.isin(repeated["row"])]
     broken = model_problems(candidates, model)
+    places.append(candidates.loc[candidates.index.isin(broken["row"]), PLACE_COLUMNS])
     candidates = candidates[~candidates.index.isin(broken["row"])]
 
     # Conformance of `accepted` to the model is the blocking asset check `matches_schema`.
     accepted = candidates.reset_index(drop=True)
     quarantine = pd.concat(
-        [_quarantine_rows(typed, pd.concat([found, repeated, broken], ignore_index=True)), unparsed],
+        [_quarantine_rows(pd.concat(places), pd.concat([found, repeated, broken], ignore_index=True)), unparsed],
         ignore_index=True,
     ).sort_values(["file", "line"], ignore_index=True)
     # A number typed into the wrong column must not reach the quarantine in the clear either.
     for column in ("value", "reason"):
         quarantine[column] = mask_identity_numbers(quarantine[column])
     quarantine = Quarantine.validate(quarantine)
-    return IngestResult(accepted=accepted, quarantine=quarantine, files=_file_counts(reads, accepted, quarantine))
+    return IngestResult(accepted=accepted, quarantine=quarantine, files=_file_counts(delivered, accepted, quarantine))
 
 
 def cast_to_model(frame: pd.DataFrame, model) -> pd.DataFrame:
@@ -281,8 +292,9 @@ def cast_to_model(frame: pd.DataFrame, model) -> pd.DataFrame:
     return frame.astype(types)
 
 
-def _quarantine_rows(typed: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
-    """One quarantine row per delivered row: its problems' columns and reasons joined."""
+def _quarantine_rows(places: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
+    """One quarantine row per delivered row with problems: its problems' columns and reasons
+    joined; `places` holds PLACE_COLUMNS of (at least) those rows."""
     if found.empty:
         return cast_to_model(pd.DataFrame(columns=list(Quarantine.to_schema().columns)), Quarantine)
     found = found.sort_values("row", kind="stable")
@@ -291,9 +303,9 @@ def _quarantine_rows(typed: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
     )
     rows = grouped.index.to_numpy()
     return pd.DataFrame({
-        "source_id": typed.loc[rows, "source_id"].to_numpy(),
-        "file": typed.loc[rows, "file"].to_numpy(),
-        "line": typed.loc[rows, "line"].to_numpy(dtype=np.int64),
+        "source_id": places.loc[rows, "source_id"].to_numpy(),
+        "file": places.loc[rows, "file"].to_numpy(),
+        "line": places.loc[rows, "line"].to_numpy(dtype=np.int64),
         "column": grouped["column"].to_numpy(),
         "value": grouped["value"].astype("string").to_numpy(),
         "reason": grouped["reason"].to_numpy(),
@@ -309,11 +321,12 @@ def _unparsed_lines(source: Source, reads: list[ReadResult]) -> pd.DataFrame:
     return cast_to_model(pd.DataFrame(rows, columns=list(Quarantine.to_schema().columns)), Quarantine)
 
 
-def _file_counts(reads: list[ReadResult], accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
-    names = [read.path.name for read in reads]
+def _file_counts(delivered: dict[str, int], accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Rows read, accepted and quarantined per delivered file (`delivered`: name → rows read)."""
+    names = list(delivered)
     return pd.DataFrame({
         "file": names,
-        "rows": [read.rows_read for read in reads],
+        "rows": list(delivered.values()),
         "accepted": accepted["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
         "quarantined": quarantine["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
     })  # fmt: skip

@@ -60,7 +60,7 @@ def _read(sources, source) -> tuple[str, pd.DataFrame]:
     """The source's one file (relative path) and its cells as text, their column names."""
     (path,) = sources.files(source)
     if source.format == "xlsx":
-        table = pd.read_excel(path, sheet_name=source.sheet, dtype=str, keep_default_na=False)
+        table = pd.read_excel(path, sheet_name=source.sheet, dtype=str, keep_default_na=False, engine="calamine")
     else:
         data = path.read_bytes()
         encoding = _detect_encoding(data) if source.encoding == "auto" else source.encoding
