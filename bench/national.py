@@ -1,0 +1,1137 @@
+"""National-scale benchmark: the whole nightly run, its stages, and the alternatives, side by side.
+
+    MELLANRUM_EXTRAS=test,bench ./.ci/bootstrap && .venv/bin/python bench/national.py --scale S
+
+    --scale S | M | L          100,000 municipal × 500,000 AF rows | 1,000,000 × 5,000,000 |
+                               10,000,000 × 50,000,000 (repeatable: --scale S --scale M)
+    --repeat N                 runs of each fast stage and alternative (default 3)
+    --dagster-repeat N         runs of the whole nightly run through Dagster (default 2)
+    --profile                  one more whole nightly run under cProfile (largest scale given)
+    --municipalities gr|all    the 13 Göteborgsregionen sources, or all 290 (default)
+    --af-files N               AF delivers N files (default 1)
+
+Per scale, a `tempfile.TemporaryDirectory()` (deleted at the end, never committed) gets
+a generated national inbox (`bench/national_data.py`: every municipality's delivery in
+its own messy format, AF's assignments, sources.yaml, recipients.yaml; identities are
+made-up valid personnummer that exist only there), an encrypted keyring, and the job
+spec the alternatives read. A PostgreSQL server is started from the installed binaries
+(`tests/pgserver.py`'s `start_server`, as the `postgres` user when root) and stopped at
+the end. Every measurement runs in a fresh interpreter (multiprocessing 'spawn'); each
+repeat runs every variant back to back, so the machine's drift spreads over all of them:
+
+- ingest, through the library, all sources one after the other in one process, exactly
+  the calls the Dagster asset makes (`ingest_source` per source) with the functions it
+  calls wrapped in timers: read (`read_source_file` + `to_canonical`; the .xlsx part
+  also alone), pseudonymize (`pseudonymize_identities`: normalize, both HMAC levels,
+  base32, age band; `level2_pseudonyms` also alone), validate (the rest of
+  `ingest_source`: typing, duplicates, Pandera, quarantine). The first run stores the
+  accepted rows and quarantine as the Dagster store would (Parquet per source).
+- reconcile: `assets.reconcile.reconcile` on those stored rows (loaded outside the timing).
+- publish: `contract_datasets` + `log_rows` (the contracts' datasets, the suppressed
+  statistics, a checksum per recipient), then `orchestration.database.replace_publication`
+  into a new SQLite file and into a new database on the PostgreSQL server (COPY), as the
+  `publication` asset does. "publish to SQLite" is build + SQLite write, "publish to
+  PostgreSQL" build + PostgreSQL write.
+- the whole nightly run through Dagster, in a fresh MELLANRUM_HOME and DAGSTER_HOME:
+  `build_definitions(home, sources_file)`, `open_instance`, `ingest_all` (one Dagster
+  run per source), `reconcile_stored`, `publish_latest` (SQLite, the default), exactly
+  what `mellanrum run` does minus its printing. Every source must come out as planted.
+- the alternatives, same data, same keys: `bench/alternatives/duckdb_nightly.sql` (one
+  DuckDB script; .xlsx deliveries read from CSV copies made at generation time, outside
+  any timing) and `bench/alternatives/pandas_nightly.py` (a plain pandas script).
+- the HMAC floor: a pre-keyed `cryptography` HMAC `.copy()`d per value, both levels, over
+  as many distinct identifiers as our ingest hashed (as bench/pseudonymize.py measures it).
+
+Memory: peak RSS from /proc/self/status, the kernel's high-water mark reset at each
+stage start (`bench/ingest.py`'s PeakMeter); a stage's peak is the whole process's,
+inputs included ("at start" is that baseline). Before the timings, the first runs'
+results are checked against each other: our overlaps, DuckDB's and pandas' must be the
+same (record, assignment) pairs with the same classes, and DuckDB's pseudonym (hex) must
+be our level-2 pseudonym (base32). Results (medians with min and max, ratios, growth
+factors S→M, targets) go to bench/results/national.md and national.json; a scale run
+alone replaces only its own results there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import functools
+import json
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PROJECT = BENCH.parent
+sys.path.insert(1, str(PROJECT / "tests"))  # pgserver.py: the tests' real PostgreSQL server
+
+from ingest import PeakMeter, _in_fresh_process, _kib, _where  # noqa: E402 (bench/ingest.py)
+from national_data import AS_OF, Inbox, write_national_inbox  # noqa: E402
+
+SCALES = {"S": (100_000, 500_000), "M": (1_000_000, 5_000_000), "L": (10_000_000, 50_000_000)}
+PASSPHRASE = "national bench keyring: synthetic data only"
+RESULTS = BENCH / "results"  # national.md and national.json; --out elsewhere
+MIB = 1024  # KiB per MiB
+TARGETS = {"dagster_vs_duckdb": 1.5, "peak_gib": 6.0, "pseudonymize_vs_floor": 2.0, "growth": 12.0}
+
+
+# --- set-up (parent) ---------------------------------------------------------------------------
+
+
+def generate(folder: str, municipal_rows: int, af_rows: int, seed: int, municipalities: list[str] | None,
+             af_files: int) -> dict:  # fmt: skip
+    return write_national_inbox(Path(folder), municipal_rows, af_rows, seed, municipalities, af_files).to_json()
+
+
+def make_keyring(path: Path) -> dict:
+    """A keyring with one linkage and one pipeline key, saved encrypted; the raw keys for
+    the alternatives (hex, written only into the temporary folder)."""
+    from orchestration.keyring import Keyring, pseudonym_keys
+
+    ring, _ = Keyring(path=path).with_new_key("pipeline", dt.date(AS_OF.year, 1, 1))
+    ring, _ = ring.with_new_key("linkage", dt.date(AS_OF.year, 1, 1))
+    ring.save(PASSPHRASE)
+    keys = pseudonym_keys(ring, AS_OF)
+    return {"linkage": keys.linkage.secret.hex(), "chain": [k.hex() for k in keys.chain], "key_id": keys.key_id}
+
+
+def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
+    """What the alternatives need to know, as an analyst would keep it: the deliveries by
+    export format (delimiter, encoding, date format, decimal mark, column names, code
+    words), the catalogue's categories, the rule table, the keys."""
+    from assets.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
+    from schemas.catalogue import load_catalogue, DEFAULT_CATALOGUE
+    from schemas.rules import DEFAULT_RULES, load_rules
+
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    rules = load_rules(DEFAULT_RULES, catalogue)
+    folder = Path(inbox.folder)
+    groups: dict[str, dict] = {}
+    for facts in inbox.sources:
+        export = AF_EXPORT if facts.system == "af" else CASE_SYSTEMS[facts.system]
+        group = groups.setdefault(facts.system, {
+            "name": facts.system, "kind": facts.kind, "format": export.format, "sheet": export.sheet,
+            "encoding": export.encoding, "delimiter": export.delimiter,
+            "csv_encoding": export.encoding if export.format == "csv" else "utf-8",
+            "csv_delimiter": export.delimiter if export.format == "csv" else ",",
+            "date_format": export.date_format, "decimal": export.decimal,
+            "columns": {their: ours for their, ours in export.columns if ours not in EXTRA_FIELDS},
+            "codes": {field: dict(mapping) for field, mapping in export.codes.items()},
+            "files": [],
+        })  # fmt: skip
+        for path, csv_path in zip(facts.files, facts.csv_files, strict=True):
+            group["files"].append({"source_id": facts.source_id, "kommunkod": facts.kommunkod or "",
+                                   "path": str(folder / path), "csv_path": str(folder / csv_path)})  # fmt: skip
+    return {
+        "as_of": AS_OF.isoformat(),
+        "groups": list(groups.values()),
+        "categories": {**catalogue.intervention_categories, **catalogue.programme_categories},
+        "rules": [(r.municipal, r.af, r.classification, r.id) for r in rules.rules],
+        "extent_rule": {"id": rules.extent_rule.id, "above_pct": rules.extent_rule.above_pct},
+        "keys": {"linkage": keys["linkage"], "chain": keys["chain"]},
+        "out_dir": str(out_dir),
+    }
+
+
+# --- measuring (each in a fresh process) ---------------------------------------------------------
+
+# Functions `ingest_source` calls through assets.ingest's globals, timed where they are called.
+INGEST_TIMED = ("read_source_file", "to_canonical", "pseudonymize_identities", "normalize", "level2_pseudonyms",
+                "type_columns", "duplicates", "cast_to_model", "model_problems")  # fmt: skip
+
+
+def _stage(record: dict, name: str, seconds: float, peak: int, start: int) -> None:
+    """Add a call to `record[name]`: seconds summed, peak and start RSS of the highest call."""
+    old = record.get(name)
+    if old is None:
+        record[name] = {"seconds": seconds, "peak_kib": peak, "start_kib": start, "calls": 1}
+        return
+    old["seconds"] += seconds
+    old["calls"] += 1
+    if peak > old["peak_kib"]:
+        old["peak_kib"], old["start_kib"] = peak, start
+
+
+def _wrapped(function: Callable, name: Callable[..., str], record: dict, meter: PeakMeter | None,
+             after: Callable | None = None) -> Callable:  # fmt: skip
+    """`function`, timed into `record`; with `meter`, its peak too (None for a function called
+    inside another timed one: resetting the high-water mark there would hide the outer peak)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        start = meter.start() if meter else 0
+        began = time.perf_counter()
+        result = function(*args, **kwargs)
+        seconds = time.perf_counter() - began
+        _stage(record, name(*args, **kwargs), seconds, meter.stop() if meter else 0, start)
+        if after is not None:
+            after(*args, **kwargs)
+        return result
+
+    return wrapper
+
+
+def _keys(keyring_path: str):
+    from orchestration.keyring import Keyring, pseudonym_keys
+
+    ring = Keyring.load(Path(keyring_path), PASSPHRASE)
+    return ring, pseudonym_keys(ring, AS_OF)
+
+
+def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> dict:
+    """Every source through `ingest_source`, one after the other (see the module)."""
+    import assets.ingest
+    from schemas.sources import load_sources
+
+    inbox = Inbox.from_json(inbox_json)
+    sources = load_sources(Path(inbox.sources_yaml))
+    ring, keys = _keys(keyring_path)
+    meter, record = PeakMeter(), {}
+    distinct = {"hashed": 0}
+
+    def count_distinct(canonical, *_args, **_kwargs) -> None:
+        distinct["hashed"] += int(canonical.nunique())  # outside the timing
+
+    for name in INGEST_TIMED:
+        if name == "read_source_file":
+            label = lambda source, path: f"read_source_file[{source.format}]"  # noqa: E731
+        else:
+            label = functools.partial(lambda n, *a, **k: n, name)
+        after = count_distinct if name == "level2_pseudonyms" else None
+        nested = name in ("normalize", "level2_pseudonyms")  # inside pseudonymize_identities
+        setattr(assets.ingest, name, _wrapped(getattr(assets.ingest, name), label, record, None if nested else meter,
+                                              after))  # fmt: skip
+    counts, total, highest, per_source = {}, 0.0, 0, {}
+    for facts in inbox.sources:
+        source = sources.source(facts.source_id)
+        paths = sources.files(source)
+        meter.restart()
+        began = time.perf_counter()
+        result = assets.ingest.ingest_source(source, paths, sources.catalogue, keys, ring, AS_OF)
+        seconds = time.perf_counter() - began
+        meter.stop()
+        total += seconds
+        highest = max(highest, meter.highest)
+        per_source[facts.source_id] = seconds
+        counts[facts.source_id] = [result.rows_read, len(result.accepted), len(result.quarantine)]
+        if store:
+            _store(Path(store), source, result)
+        del result
+    record["total"] = {"seconds": total, "peak_kib": highest, "start_kib": 0, "calls": len(inbox.sources)}
+    af_seconds = sum(s for k, s in per_source.items() if k == "af")
+    return {"stages": record, "counts": counts, "distinct_hashed": distinct["hashed"],
+            "per_source": {"af": af_seconds, "municipal": total - af_seconds,
+                           "municipal_median": statistics.median(s for k, s in per_source.items() if k != "af")}}  # fmt: skip
+
+
+def _store(store: Path, source, result) -> None:
+    """As DatasetStore writes them: <asset>/<partition>.parquet."""
+    main, quarantine = ("municipal_interventions", "municipal_quarantine") if source.kind == "municipal" else (
+        "af_assignments", "af_quarantine")  # fmt: skip
+    for asset, frame in ((main, result.accepted), (quarantine, result.quarantine)):
+        path = store / asset / f"{source.id}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+
+
+def _dataset_store(store: str):
+    from orchestration.resources import DatasetStore
+
+    return DatasetStore(base_dir=store)
+
+
+def measure_reconcile(store: str, write: bool) -> dict:
+    from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
+    from assets.reconcile import Window, reconcile
+    from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
+    from schemas.rules import DEFAULT_RULES, load_rules
+
+    datasets = _dataset_store(store)
+    municipal, af = datasets.load(MUNICIPAL_INTERVENTIONS), datasets.load(AF_ASSIGNMENTS)
+    rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
+    meter = PeakMeter()
+    start = meter.restart()
+    began = time.perf_counter()
+    result = reconcile(municipal, af, rules, AS_OF, Window(), AS_OF)
+    seconds = time.perf_counter() - began
+    meter.stop()
+    stages = {"reconcile": {"seconds": seconds, "peak_kib": meter.highest, "start_kib": start, "calls": 1}}
+    counts = {"municipal_rows": len(municipal), "af_rows": len(af), "overlaps": len(result.overlaps),
+              "overlaps_in_window": int(result.overlaps["in_window"].sum()),
+              "municipal_overlaps": len(result.municipal_overlaps), "transition_list": len(result.transition_list)}  # fmt: skip
+    if write:
+        for name, frame in (("overlaps", result.overlaps), ("municipal_overlaps", result.municipal_overlaps),
+                            ("transition_list", result.transition_list)):  # fmt: skip
+            path = Path(store) / name / "all.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(path, index=False)
+    return {"stages": stages, "counts": counts}
+
+
+def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
+    from assets.ingest import AF_QUARANTINE, MUNICIPAL_QUARANTINE
+    from assets.publish import contract_datasets, log_rows
+    from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST
+    from assets.statistics import DEFAULT_THRESHOLD
+    from orchestration.database import INTERNAL, PUBLISHED, Dataset, create_engine, replace_publication
+    from schemas.contracts import contract
+    from schemas.datasets import Quarantine
+    from schemas.reconciled import MunicipalOverlaps, Overlaps
+    from schemas.recipients import load_recipients
+
+    datasets = _dataset_store(store)
+    overlaps, transition_list = datasets.load(OVERLAPS), datasets.load(TRANSITION_LIST)
+    municipal_overlaps = datasets.load(MUNICIPAL_OVERLAPS)
+    quarantines = datasets.load(MUNICIPAL_QUARANTINE), datasets.load(AF_QUARANTINE)
+    registered = load_recipients(Path(recipients_file))
+    key_id = ", ".join(sorted(overlaps["key_id"].unique()))
+    meter, stages = PeakMeter(), {}
+
+    def timed(name: str, work: Callable):
+        start = meter.restart()
+        began = time.perf_counter()
+        result = work()
+        _stage(stages, name, time.perf_counter() - began, max(meter.stop(), meter.highest), start)
+        return result
+
+    def build():
+        published = contract_datasets(overlaps, transition_list, DEFAULT_THRESHOLD)
+        log = log_rows(published, registered.all, run_id="national-bench", as_of=AS_OF, key_id=key_id,
+                       published_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        return published, log
+
+    published, log = timed("build", build)
+    tables = [Dataset(name, PUBLISHED, contract(name).model, frame) for name, frame in published.items()]
+    internal = [
+        Dataset("overlaps", INTERNAL, Overlaps, overlaps),
+        Dataset("municipal_overlaps", INTERNAL, MunicipalOverlaps, municipal_overlaps),
+        Dataset("municipal_quarantine", INTERNAL, Quarantine, quarantines[0]),
+        Dataset("af_quarantine", INTERNAL, Quarantine, quarantines[1]),
+    ]
+    targets = [("write_sqlite", f"sqlite:///{sqlite_path}")]
+    if postgres_url:
+        targets.append(("write_postgres", postgres_url))
+    for name, url in targets:
+        engine = create_engine(url)
+        timed(name, lambda engine=engine: replace_publication(engine, [*tables, *internal], log, registered))
+        engine.dispose()
+    counts = {name: len(frame) for name, frame in published.items()}
+    counts |= {"publication_log": len(log), "internal_rows": sum(len(d.rows) for d in internal)}
+    return {"stages": stages, "counts": counts}
+
+
+def measure_dagster(inbox_json: dict, keyring_path: str, home: str, profile_top: int = 0) -> dict:
+    """The whole nightly run as `mellanrum run` does it, in a fresh home (see the module)."""
+    inbox = Inbox.from_json(inbox_json)
+    home_path = Path(home)
+    home_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(keyring_path, home_path / "keyring.json")
+    os.environ.update({"MELLANRUM_HOME": home, "DAGSTER_HOME": str(home_path / "dagster"),
+                       "MELLANRUM_KEYRING_PASSPHRASE": PASSPHRASE, "MELLANRUM_SOURCES": inbox.sources_yaml})  # fmt: skip
+    for name in ("MELLANRUM_DATABASE_URL", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS"):
+        os.environ.pop(name, None)
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import ingest_all, open_instance, publish_latest, reconcile_stored
+    from schemas.sources import load_sources
+
+    meter, stages, run_ends = PeakMeter(), {}, []
+    sources_file = Path(inbox.sources_yaml)
+    profiler = cProfile.Profile() if profile_top else None
+
+    def timed(name: str, work: Callable):
+        start = meter.restart()
+        began = time.perf_counter()
+        result = profiler.runcall(work) if profiler else work()
+        _stage(stages, name, time.perf_counter() - began, max(meter.stop(), meter.highest), start)
+        return result
+
+    overall = PeakMeter()
+    overall_start = overall.restart()
+    began = time.perf_counter()
+    sources = load_sources(sources_file)
+    defs, instance = timed("definitions", lambda: (build_definitions(home_path, sources_file), open_instance(home_path)))
+    run_ends.append(time.perf_counter())
+    outcomes = timed("ingest_all", lambda: ingest_all(defs, sources, instance, AS_OF,
+                                                      on_done=lambda _: run_ends.append(time.perf_counter())))  # fmt: skip
+    reconciled = timed("reconcile_stored", lambda: reconcile_stored(defs, instance, {"as_of": AS_OF.isoformat()}))
+    published = timed("publish_latest", lambda: publish_latest(defs, instance))
+    seconds = time.perf_counter() - began
+    stages["total"] = {"seconds": seconds, "peak_kib": max(s["peak_kib"] for s in stages.values()),
+                       "start_kib": overall_start, "calls": 1}  # fmt: skip
+    run_seconds = [b - a for a, b in zip(run_ends, run_ends[1:])]
+    result = {
+        "stages": stages,
+        "counts": {o.source.id: [o.rows_read, o.accepted, o.quarantined] for o in outcomes},
+        "failed": {o.source.id: o.error for o in outcomes if not o.ok},
+        "reconciled": reconciled.ok and {k: v for k, v in reconciled.metadata.items() if isinstance(v, int)},
+        "reconcile_error": reconciled.error,
+        "published": published.ok and {k: v.get("dagster/row_count") for k, v in published.metadata.items()},
+        "publish_error": published.error,
+        "run_seconds": {"af": run_seconds[-1], "municipal_median": statistics.median(run_seconds[:-1]),
+                        "municipal_min": min(run_seconds[:-1]), "municipal_max": max(run_seconds[:-1]),
+                        "first_tenth_median": statistics.median(run_seconds[: max(1, len(run_seconds) // 10)]),
+                        "last_tenth_median": statistics.median(run_seconds[-max(1, len(run_seconds) // 10) - 1 : -1]),
+                        "all": [round(x, 3) for x in run_seconds]},
+    }  # fmt: skip
+    if profiler:
+        result["profile"] = _top_functions(profiler, profile_top)
+    return result
+
+
+# Functions whose cumulative time the report shows whatever their rank: (file ending, function).
+FOCUS = [
+    ("orchestration/runner.py", "ingest_all"), ("assets/ingest.py", "ingest"), ("assets/ingest.py", "ingest_source"),
+    ("schemas/sources.py", "load_sources"), ("yaml/__init__.py", "load"), ("orchestration/keyring.py", "load"),
+    ("~", "<method 'derive' of 'cryptography.hazmat.bindings._rust.openssl.kdf.Scrypt' objects>"),
+    ("~", "<method 'derive' of 'cryptography.hazmat.primitives.kdf.scrypt.Scrypt' objects>"),
+    ("assets/validate.py", "schema_failures"), ("assets/validate.py", "model_problems"), ("assets/ingest.py", "_outputs"),
+    ("orchestration/resources.py", "handle_output"), ("orchestration/resources.py", "load"),
+    ("~", "<method 'execute' of 'sqlite3.Cursor' objects>"), ("~", "<method 'commit' of 'sqlite3.Connection' objects>"),
+    ("~", "<method 'close' of 'sqlite3.Connection' objects>"), ("~", "<built-in method time.sleep>"),
+    ("orchestration/runner.py", "reconcile_stored"), ("assets/reconcile.py", "reconcile"),
+    ("orchestration/runner.py", "publish_latest"), ("assets/publish.py", "contract_datasets"),
+    ("assets/publish.py", "log_rows"), ("orchestration/database.py", "replace_publication"),
+]  # fmt: skip
+
+
+def _top_functions(profiler: cProfile.Profile, top: int) -> dict:
+    stats = pstats.Stats(profiler).stats  # (file, line, function) -> (calls, ncalls, own, cumulative, callers)
+    ranked = {"focus": []}
+    for ending, function in FOCUS:
+        for key, value in stats.items():
+            if key[2] == function and key[0].endswith(ending):
+                ranked["focus"].append([_where(key), value[1], round(value[2], 3), round(value[3], 3)])
+    for title, column in (("cumulative", 3), ("own", 2)):
+        rows = sorted(stats.items(), key=lambda item: item[1][column], reverse=True)[:top]
+        ranked[title] = [[_where(key), value[1], round(value[2], 3), round(value[3], 3)] for key, value in rows]
+    return ranked
+
+
+def measure_alternative(which: str, spec_path: str, threads: int | None = None) -> dict:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    sys.path.insert(0, str(BENCH / "alternatives"))
+    if which == "duckdb":
+        import duckdb  # noqa: F401 (imported before the timing, like our libraries)
+        import duckdb_nightly
+
+        work = functools.partial(duckdb_nightly.run, spec, threads)
+    else:
+        import pandas_nightly
+
+        work = functools.partial(pandas_nightly.run, spec)
+    meter = PeakMeter()
+    start = meter.restart()
+    began = time.perf_counter()
+    counts = work()
+    seconds = time.perf_counter() - began
+    meter.stop()
+    return {"stages": {which: {"seconds": seconds, "peak_kib": meter.highest, "start_kib": start, "calls": 1}},
+            "counts": counts}  # fmt: skip
+
+
+def measure_floor(count: int, repeat: int) -> dict:
+    """The two-level HMAC floor over `count` distinct identifiers, and our HMAC + base32
+    (`level2_pseudonyms`) on the same identifiers."""
+    import numpy as np
+    import pandas as pd
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    from assets.pseudonyms import level2_pseudonyms
+
+    k1, k2 = os.urandom(32), os.urandom(32)
+    rng = np.random.default_rng(1)
+    numbers = pd.Series(np.char.add("19", np.char.zfill(rng.choice(10**10, size=count, replace=False).astype(str), 10)),
+                        dtype="string[pyarrow]")  # fmt: skip
+    raw = [value.encode("ascii") for value in numbers]
+
+    def floor() -> None:
+        first, second = hmac.HMAC(k1, hashes.SHA256()), hmac.HMAC(k2, hashes.SHA256())
+        for value in raw:
+            one = first.copy()
+            one.update(value)
+            two = second.copy()
+            two.update(one.finalize())
+            two.finalize()
+
+    times = {"floor": [], "level2_pseudonyms": []}
+    for _ in range(repeat):
+        for name, work in (("floor", floor), ("level2_pseudonyms", lambda: level2_pseudonyms(numbers, k1, [k2]))):
+            began = time.perf_counter()
+            work()
+            times[name].append(time.perf_counter() - began)
+    return {"count": count, "seconds": times}
+
+
+def measure_config_costs(sources_yaml: str, keyring_path: str, repeat: int) -> dict:
+    """What every ingest run pays before reading a row: `load_sources` (first parse in a process,
+    libyaml's CSafeLoader; a later run in the same process finds the parsed file in a cache), the
+    same text with pure-Python `yaml.safe_load` for comparison, and `Keyring.load` (Scrypt)."""
+    import yaml
+
+    from orchestration.keyring import Keyring
+    from schemas import yamlconfig
+    from schemas.sources import load_sources
+
+    text = Path(sources_yaml).read_text(encoding="utf-8")
+
+    def first_load_sources() -> None:
+        yamlconfig._PARSED.clear()
+        load_sources(Path(sources_yaml))
+
+    cases = {
+        "load_sources (first in a process)": first_load_sources,
+        "load_sources (again, unchanged file)": lambda: load_sources(Path(sources_yaml)),
+        "yaml.safe_load (pure Python)": lambda: yaml.safe_load(text),
+        "yaml.load with CSafeLoader": lambda: yaml.load(text, Loader=yaml.CSafeLoader),
+        "Keyring.load (Scrypt n=2^15)": lambda: Keyring.load(Path(keyring_path), PASSPHRASE),
+    }
+    times = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, work in cases.items():
+            began = time.perf_counter()
+            work()
+            times[name].append(time.perf_counter() - began)
+    return {"bytes": len(text.encode()), "lines": text.count("\n"), "seconds": times}
+
+
+def check_agreement(store: str, out_dir: str) -> dict:
+    """Our overlaps, DuckDB's and pandas': the same pairs, classes and overlap periods; and
+    DuckDB's hex pseudonym is our base32 level-2 pseudonym."""
+    import sqlite3
+
+    import pandas as pd
+
+    from assets.pseudonyms import b32decode_pseudonyms
+
+    key = ["municipal_source_id", "record_id", "assignment_id"]
+    compared = ["classification", "rule_id", "overlap_start", "overlap_end"]
+    ours = pd.read_parquet(Path(store) / "overlaps" / "all.parquet", columns=[*key, *compared, "pseudonym"])
+    digests, invalid = b32decode_pseudonyms(ours["pseudonym"])
+    ours["pseudonym"] = [digests[i * 32 : (i + 1) * 32].hex().upper() for i in range(len(ours))]
+    theirs = {"duckdb": pd.read_parquet(Path(out_dir) / "duckdb_overlaps.parquet", columns=[*key, *compared, "pseudonym"])}
+    with sqlite3.connect(Path(out_dir) / "pandas_overlaps.sqlite") as connection:
+        theirs["pandas"] = pd.read_sql(f"SELECT {', '.join([*key, *compared])} FROM overlaps", connection)
+    result = {"ours": len(ours), "invalid_pseudonyms": int(invalid.sum())}
+    for name, frame in theirs.items():
+        for column in ("overlap_start", "overlap_end"):  # an open end: "" on both sides (NaN != NaN)
+            frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
+        mine = ours.assign(**{c: pd.to_datetime(ours[c]).dt.strftime("%Y-%m-%d").fillna("")
+                              for c in ("overlap_start", "overlap_end")})  # fmt: skip
+        merged = mine.merge(frame, on=key, how="outer", suffixes=("", "_theirs"), indicator=True)
+        both = merged["_merge"] == "both"
+        differing = {c: int((merged.loc[both, c].astype(str) != merged.loc[both, c + "_theirs"].astype(str)).sum())
+                     for c in compared + (["pseudonym"] if "pseudonym" in frame else [])}  # fmt: skip
+        result[name] = {"rows": len(frame), "only_ours": int((merged["_merge"] == "left_only").sum()),
+                        "only_theirs": int((merged["_merge"] == "right_only").sum()), "differing": differing}  # fmt: skip
+    return result
+
+
+# --- the runs of one scale -----------------------------------------------------------------------
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_scale(scale: str, args, postgres) -> dict:
+    municipal_rows, af_rows = SCALES[scale]
+    municipalities = None if args.municipalities == "all" else list(_gr())
+    summary: dict = {"scale": scale, "municipal_rows": municipal_rows, "af_rows": af_rows, "repeat": args.repeat,
+                     "dagster_repeat": args.dagster_repeat, "load_average_before": _load_average()}  # fmt: skip
+    began_scale = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"mellanrum-national-{scale}-") as temporary:
+        root = Path(temporary)
+        _say(f"[{scale}] generating {municipal_rows:,} municipal × {af_rows:,} AF rows into {root}")
+        inbox_json = _in_fresh_process(generate, str(root / "inbox"), municipal_rows, af_rows, args.seed,
+                                       municipalities, args.af_files)  # fmt: skip
+        inbox = Inbox.from_json(inbox_json)
+        _say(f"[{scale}] generated in {inbox.seconds:.0f} s: {len(inbox.sources)} sources, "
+             f"{sum(inbox.bytes_by_format.values()) / 2**20:,.0f} MiB")  # fmt: skip
+        keyring_path = root / "keyring.json"
+        keys = make_keyring(keyring_path)
+        out_dir = root / "alternatives"
+        out_dir.mkdir()
+        spec_path = root / "spec.json"
+        spec_path.write_text(json.dumps(build_spec(inbox, keys, out_dir)), encoding="utf-8")
+        store = root / "store"
+        runs: dict[str, list[dict]] = {name: [] for name in ("ingest", "reconcile", "publish", "duckdb", "pandas",
+                                                               "dagster")}  # fmt: skip
+        for repeat in range(max(args.repeat, args.dagster_repeat)):
+            if repeat < args.repeat:
+                first = repeat == 0
+                runs["ingest"].append(_in_fresh_process(measure_ingest, inbox_json, str(keyring_path),
+                                                        str(store) if first else None))  # fmt: skip
+                _say(f"[{scale}] run {repeat + 1}: ingest {runs['ingest'][-1]['stages']['total']['seconds']:.1f} s")
+                runs["reconcile"].append(_in_fresh_process(measure_reconcile, str(store), first))
+                database = f"national_{scale.lower()}_{repeat}"
+                postgres_url = postgres.create_database(database) if postgres else None
+                runs["publish"].append(_in_fresh_process(measure_publish, str(store), str(root / "inbox" / "recipients.yaml"),
+                                                         str(root / f"published-{repeat}.sqlite"), postgres_url))  # fmt: skip
+                if postgres:
+                    with postgres.connect() as connection, connection.cursor() as cursor:
+                        cursor.execute(f"DROP DATABASE {database} WITH (FORCE)")
+                (root / f"published-{repeat}.sqlite").unlink(missing_ok=True)
+                _say(f"[{scale}] run {repeat + 1}: reconcile {runs['reconcile'][-1]['stages']['reconcile']['seconds']:.1f} s, "
+                     f"publish {sum(s['seconds'] for s in runs['publish'][-1]['stages'].values()):.1f} s")  # fmt: skip
+                for which in ("duckdb", "pandas"):
+                    runs[which].append(_in_fresh_process(measure_alternative, which, str(spec_path)))
+                    _say(f"[{scale}] run {repeat + 1}: {which} {runs[which][-1]['stages'][which]['seconds']:.1f} s")
+                if first:
+                    summary["agreement"] = _in_fresh_process(check_agreement, str(store), str(out_dir))
+                    _say(f"[{scale}] agreement: {summary['agreement']}")
+            if repeat < args.dagster_repeat:
+                home = root / f"home-{repeat}"
+                runs["dagster"].append(_in_fresh_process(measure_dagster, inbox_json, str(keyring_path), str(home)))
+                shutil.rmtree(home, ignore_errors=True)
+                _say(f"[{scale}] run {repeat + 1}: whole nightly through Dagster "
+                     f"{runs['dagster'][-1]['stages']['total']['seconds']:.1f} s")  # fmt: skip
+        summary["config_costs"] = _in_fresh_process(measure_config_costs, inbox.sources_yaml, str(keyring_path),
+                                                    args.repeat)  # fmt: skip
+        distinct = runs["ingest"][0]["distinct_hashed"]
+        summary["floor"] = _in_fresh_process(measure_floor, distinct, args.repeat)
+        if args.profile:
+            _say(f"[{scale}] profiling one whole nightly run under cProfile")
+            profiled = _in_fresh_process(measure_dagster, inbox_json, str(keyring_path), str(root / "home-profile"),
+                                         args.top)  # fmt: skip
+            summary["profile"] = {"seconds": profiled["stages"]["total"]["seconds"], **profiled["profile"]}
+    summary["inbox"] = {k: v for k, v in inbox_json.items() if k not in ("sources", "folder", "sources_yaml")}
+    summary["inbox"]["sources"] = len(inbox.sources)
+    summary["inbox"]["files"] = sum(len(s.files) for s in inbox.sources)
+    summary["inbox"]["formats"] = _format_mix(inbox)
+    summary["expected"] = {s.source_id: [s.rows, s.expected_accepted, s.expected_quarantined] for s in inbox.sources}
+    summary["runs"] = runs
+    summary["load_average_after"] = _load_average()
+    summary["wall_minutes"] = round((time.perf_counter() - began_scale) / 60, 1)
+    return summary
+
+
+def _format_mix(inbox: Inbox) -> dict:
+    mix: dict[str, dict] = {}
+    for s in inbox.sources:
+        entry = mix.setdefault(s.system, {"sources": 0, "rows": 0})
+        entry["sources"] += 1
+        entry["rows"] += s.rows
+    return mix
+
+
+def _gr() -> tuple[str, ...]:
+    from schemas.municipalities import GOTEBORGSREGIONEN
+
+    return GOTEBORGSREGIONEN
+
+
+def _say(text: str) -> None:
+    print(time.strftime("%H:%M:%S"), text, flush=True)
+
+
+# --- summarizing and reporting -------------------------------------------------------------------
+
+# Table rows: (key, label, which runs, how to get seconds / peak / start from one run)
+ROWS = [
+    ("read", "read: `read_source_file` + `to_canonical`, all sources", "ingest",
+     ("read_source_file[csv]", "read_source_file[xlsx]", "to_canonical")),
+    ("read_xlsx", "· of which the .xlsx deliveries (`pd.read_excel`, openpyxl)", "ingest", ("read_source_file[xlsx]",)),
+    ("pseudonymize", "pseudonymize: `pseudonymize_identities` (normalize, level 1 + level 2, base32, age band)",
+     "ingest", ("pseudonymize_identities",)),
+    ("pseudonymize_hmac", "· of which `level2_pseudonyms` (distinct numbers, both HMAC levels, base32)", "ingest",
+     ("level2_pseudonyms",)),
+    ("pseudonymize_normalize", "· of which `normalize` (personnummer rules)", "ingest", ("normalize",)),
+    ("validate", "validate: the rest of `ingest_source` (typing, duplicates, Pandera, quarantine)", "ingest", None),
+    ("validate_model", "· of which `model_problems` (Pandera, lazy)", "ingest", ("model_problems",)),
+    ("validate_typing", "· of which `type_columns`", "ingest", ("type_columns",)),
+    ("ingest", "ingest total: `ingest_source` for every source, one process", "ingest", ("total",)),
+    ("reconcile", "reconcile: `reconcile` (overlaps, municipal overlaps, transition list, Pandera)", "reconcile",
+     ("reconcile",)),
+    ("publish_build", "publish, build: `contract_datasets` + `log_rows` (contracts, statistics, checksums)", "publish",
+     ("build",)),
+    ("publish_sqlite", "publish to SQLite: build + `replace_publication` (executemany)", "publish",
+     ("build", "write_sqlite")),
+    ("publish_sqlite_write", "· of which the SQLite write", "publish", ("write_sqlite",)),
+    ("publish_postgres", "publish to PostgreSQL: build + `replace_publication` (COPY, roles, RLS)", "publish",
+     ("build", "write_postgres")),
+    ("publish_postgres_write", "· of which the PostgreSQL write", "publish", ("write_postgres",)),
+    ("dagster", "**whole nightly run through Dagster** (definitions, ingest_all, reconcile_stored, publish_latest)",
+     "dagster", ("total",)),
+    ("dagster_definitions", "· `build_definitions` + `open_instance`", "dagster", ("definitions",)),
+    ("dagster_ingest", "· `ingest_all` (one Dagster run per source)", "dagster", ("ingest_all",)),
+    ("dagster_reconcile", "· `reconcile_stored`", "dagster", ("reconcile_stored",)),
+    ("dagster_publish", "· `publish_latest` (SQLite)", "dagster", ("publish_latest",)),
+    ("duckdb", "**DuckDB script** (`bench/alternatives/duckdb_nightly.sql`, 2 threads)", "duckdb", ("duckdb",)),
+    ("pandas", "**pandas script** (`bench/alternatives/pandas_nightly.py`)", "pandas", ("pandas",)),
+]  # fmt: skip
+MAIN_STAGES = ("read", "pseudonymize", "validate", "ingest", "reconcile", "publish_sqlite", "publish_postgres",
+               "dagster", "duckdb", "pandas")  # fmt: skip
+
+
+def _row_values(run: dict, key: str, names) -> tuple[float, int, int] | None:
+    stages = run["stages"]
+    if names is None:  # validate: derived per run
+        total = stages["total"]["seconds"]
+        read = sum(stages[n]["seconds"] for n in ("read_source_file[csv]", "read_source_file[xlsx]", "to_canonical")
+                   if n in stages)  # fmt: skip
+        return total - read - stages["pseudonymize_identities"]["seconds"], 0, 0
+    present = [n for n in names if n in stages]
+    if not present:
+        return None
+    seconds = sum(stages[n]["seconds"] for n in present)
+    peak = max(stages[n]["peak_kib"] for n in present)
+    start = stages[present[0]]["start_kib"]
+    return seconds, peak, start
+
+
+def summarize(summary: dict) -> dict:
+    table = {}
+    for key, label, which, names in ROWS:
+        values = [v for v in (_row_values(run, key, names) for run in summary["runs"][which]) if v is not None]
+        if not values:
+            continue
+        seconds = [v[0] for v in values]
+        peaks = [v[1] for v in values if v[1]]
+        starts = [v[2] for v in values if v[2]]
+        table[key] = {"label": label, "median": statistics.median(seconds), "min": min(seconds), "max": max(seconds),
+                      "runs": len(seconds), "peak_mib": statistics.median(peaks) / MIB if peaks else None,
+                      "peak_max_mib": max(peaks) / MIB if peaks else None,
+                      "start_mib": statistics.median(starts) / MIB if starts else None}  # fmt: skip
+    floor = summary["floor"]
+    table["floor"] = {"label": f"HMAC floor: pre-keyed HMAC `.copy()`, both levels, {floor['count']:,} distinct ids",
+                      **_spread(floor["seconds"]["floor"])}  # fmt: skip
+    table["floor_ours"] = {"label": "· `level2_pseudonyms` on the same ids (HMAC + base32)",
+                           **_spread(floor["seconds"]["level2_pseudonyms"])}  # fmt: skip
+    return table
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values),
+            "peak_mib": None, "peak_max_mib": None, "start_mib": None}  # fmt: skip
+
+
+def ratios(table: dict) -> dict:
+    def r(a: str, b: str) -> float | None:
+        return table[a]["median"] / table[b]["median"] if a in table and b in table else None
+
+    library = sum(table[k]["median"] for k in ("ingest", "reconcile", "publish_sqlite") if k in table)
+    return {
+        "dagster_vs_duckdb": r("dagster", "duckdb"),
+        "dagster_vs_pandas": r("dagster", "pandas"),
+        "library_vs_duckdb": library / table["duckdb"]["median"] if "duckdb" in table else None,
+        "library_vs_pandas": library / table["pandas"]["median"] if "pandas" in table else None,
+        "library_seconds": library,
+        "pseudonymize_vs_floor": r("pseudonymize", "floor"),
+        "hmac_vs_floor": r("pseudonymize_hmac", "floor"),
+        "level2_vs_floor": r("floor_ours", "floor"),
+        "pandas_vs_duckdb": r("pandas", "duckdb"),
+    }
+
+
+def checks(summary: dict) -> dict:
+    """Did every source come out as planted, in the library runs and in Dagster's?"""
+    expected = summary["expected"]
+    library = [run["counts"] == expected for run in summary["runs"]["ingest"]]
+    dagster = [run["counts"] == expected and not run["failed"] and bool(run["reconciled"]) and bool(run["published"])
+               for run in summary["runs"]["dagster"]]  # fmt: skip
+    accepted = {kind: sum(v[1] for k, v in expected.items() if (k == "af") == (kind == "af")) for kind in ("municipal", "af")}
+    alternatives = {which: {k: run["counts"].get(k) for k in ("municipal", "af", "overlaps")}
+                    for which in ("duckdb", "pandas") for run in summary["runs"][which][:1]}  # fmt: skip
+    return {"library_as_planted": all(library), "dagster_as_planted": all(dagster), "accepted": accepted,
+            "alternatives": alternatives}  # fmt: skip
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _mib(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def stage_table(scales: dict) -> str:
+    names = list(scales)
+    header = "| stage | " + " | ".join(f"{s}: median s (min–max), runs | {s}: peak RSS MiB" for s in names) + " |"
+    lines = [header, "| --- |" + " ---: | ---: |" * len(names)]
+    keys = [k for k, *_ in ROWS] + ["floor", "floor_ours"]
+    for key in keys:
+        cells = []
+        label = None
+        for s in names:
+            row = scales[s]["table"].get(key)
+            if row is None:
+                cells += ["–", "–"]
+                continue
+            label = row["label"]
+            cells.append(f"{_fmt(row['median'])} ({_fmt(row['min'])}–{_fmt(row['max'])}), {row['runs']}")
+            cells.append(_mib(row["peak_mib"]))
+        if label:
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def growth_table(small: dict, big: dict, small_name: str, big_name: str) -> tuple[str, dict]:
+    lines = [f"| stage | {small_name} s | {big_name} s | growth: time | {small_name} peak MiB | {big_name} peak MiB "
+             "| growth: peak | growth: peak above start |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    grown = {}
+    for key, label, *_ in ROWS:
+        a, b = small["table"].get(key), big["table"].get(key)
+        if not a or not b:
+            continue
+        time_growth = b["median"] / a["median"] if a["median"] > 0 else None
+        peak_growth = b["peak_mib"] / a["peak_mib"] if a["peak_mib"] and b["peak_mib"] else None
+        above = None
+        if a["start_mib"] and b["start_mib"] and a["peak_mib"] - a["start_mib"] > 1:
+            above = (b["peak_mib"] - b["start_mib"]) / (a["peak_mib"] - a["start_mib"])
+        grown[key] = {"time": time_growth, "peak": peak_growth, "peak_above_start": above}
+        lines.append(f"| {label} | {_fmt(a['median'])} | {_fmt(b['median'])} | {_fmt(time_growth, 1)}× | "
+                     f"{_mib(a['peak_mib'])} | {_mib(b['peak_mib'])} | {_fmt(peak_growth, 1)}× | "
+                     f"{_fmt(above, 1) + '×' if above else '–'} |")  # fmt: skip
+    return "\n".join(lines), grown
+
+
+def machine_facts() -> dict:
+    import cryptography
+    import dagster
+    import duckdb
+    import numpy as np
+    import pandas as pd
+    import pandera
+    import pyarrow
+    import sqlalchemy
+
+    with open("/proc/meminfo") as meminfo:
+        total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    with open("/proc/cpuinfo") as cpuinfo:
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    return {"cores": os.cpu_count(), "cpu": model, "memory_gib": round(total_kib / 1024**2, 1),
+            "python": sys.version.split()[0], "numpy": np.__version__, "pandas": pd.__version__,
+            "pyarrow": pyarrow.__version__, "pandera": pandera.__version__, "cryptography": cryptography.__version__,
+            "sqlalchemy": sqlalchemy.__version__, "dagster": dagster.__version__, "duckdb": duckdb.__version__,
+            "postgresql": _postgres_version()}  # fmt: skip
+
+
+def _postgres_version() -> str:
+    from pgserver import find_binaries
+
+    try:
+        return find_binaries().parent.name
+    except BaseException:  # noqa: BLE001 (pytest.fail raises outside pytest)
+        return "not found"
+
+
+def report(results: dict) -> str:
+    scales = {s: results["scales"][s] for s in SCALES if s in results["scales"]}
+    for data in scales.values():
+        data["table"] = summarize(data)
+        data["ratios"] = ratios(data["table"])
+        data["checks"] = checks(data)
+    out = ["# National-scale benchmark: the whole nightly run, its stages, and the alternatives (`bench/national.py`)"]
+    out.append("```sh\nMELLANRUM_EXTRAS=test,bench ./.ci/bootstrap && .venv/bin/python bench/national.py "
+               + " ".join(f"--scale {s}" for s in scales) + "\n```")
+    out.append(_setup_text(scales))
+    out.append("## Every stage, medians of fresh-process runs\n\n" + stage_table(scales) + "\n\n" + _stage_notes())
+    out.append("## Ours against the alternatives\n\n" + _ratio_table(scales))
+    out.append(_per_source_text(scales))
+    out.append(_config_costs_text(scales))
+    if "S" in scales and "M" in scales:
+        text, grown = growth_table(scales["S"], scales["M"], "S", "M")
+        results["growth"] = grown
+        out.append("## Growth S → M (10× the rows)\n\n" + text + "\n\nGrowth: the M median over the S median "
+                   "(linear is 10×; the target is at most 12×). Peak: the stage process's whole resident set; above "
+                   "start: minus what the process held before the stage (interpreter, libraries, inputs).")  # fmt: skip
+    out.append("## Targets\n\n" + _targets_text(scales, results.get("growth")))
+    out.append(_fairness_text())
+    for s, data in scales.items():
+        if data.get("profile"):
+            out.append(_profile_text(s, data["profile"]))
+    out.append("## Machine\n\n" + ", ".join(f"{k} {v}" for k, v in results["machine"].items()) + ".")
+    return "\n\n".join(out) + "\n"
+
+
+def _setup_text(scales: dict) -> str:
+    lines = ["## What ran", ""]
+    for s, data in scales.items():
+        inbox, check = data["inbox"], data["checks"]
+        mix = ", ".join(f"{name} {v['sources']} sources / {v['rows']:,} rows" for name, v in inbox["formats"].items())
+        agreement = data.get("agreement", {})
+        lines.append(
+            f"- **{s}**: {data['municipal_rows']:,} municipal rows in {inbox['sources'] - 1} municipalities' "
+            f"deliveries + {data['af_rows']:,} AF rows ({inbox['files']} files, "
+            f"{sum(inbox['bytes_by_format'].values()) / 2**20:,.0f} MiB: "
+            + ", ".join(f"{k} {v / 2**20:,.0f} MiB" for k, v in inbox["bytes_by_format"].items())
+            + f"; generated in {inbox['seconds']:.0f} s, outside every timing). {inbox['people']:,} made-up people "
+            f"({inbox['municipal_people']:,} with municipal interventions, {inbox['af_people']:,} at AF, "
+            f"{inbox['shared_people']:,} both). Formats: {mix}. "
+            f"Runs: {data['repeat']} of each stage and alternative, {data['dagster_repeat']} of the whole Dagster run; "
+            f"{data['wall_minutes']} minutes in all; load average {data['load_average_before']} before, "
+            f"{data['load_average_after']} after (other work was running). "
+            f"Every source's rows read / accepted / quarantined as planted: library runs "
+            f"{'yes' if check['library_as_planted'] else '**NO**'}, Dagster runs "
+            f"{'yes' if check['dagster_as_planted'] else '**NO**'}. "
+            f"Accepted: {check['accepted']['municipal']:,} municipal, {check['accepted']['af']:,} AF; DuckDB kept "
+            f"{_alt(check, 'duckdb')}, pandas {_alt(check, 'pandas')}. Overlaps: ours "
+            f"{agreement.get('ours', 0):,}; {_agreement_text(agreement)}."
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def _alt(check: dict, which: str) -> str:
+    counts = check["alternatives"].get(which, {})
+    return f"{counts.get('municipal', 0):,} + {counts.get('af', 0):,} rows and found {counts.get('overlaps', 0):,} overlaps"
+
+
+def _agreement_text(agreement: dict) -> str:
+    parts = []
+    for which in ("duckdb", "pandas"):
+        a = agreement.get(which)
+        if not a:
+            continue
+        differing = {k: v for k, v in a["differing"].items() if v}
+        same = not a["only_ours"] and not a["only_theirs"] and not differing
+        parts.append(f"{which}: " + ("the same pairs, classes, rule ids and periods"
+                                     + (" and pseudonyms" if "pseudonym" in a["differing"] else "") if same else
+                                     f"{a['only_ours']} pairs only ours, {a['only_theirs']} only theirs, differing {differing}"))  # fmt: skip
+    return "; ".join(parts)
+
+
+def _stage_notes() -> str:
+    return (
+        "Peak RSS: the measuring process's resident set at its highest during the stage (interpreter, libraries and "
+        "the stage's inputs included; the kernel's high-water mark is reset at each stage start); the median over runs. "
+        "The library stages run all sources one after the other in one process (the peak is the largest source's, AF). "
+        "Validate is derived per run (ingest total − read − pseudonymize). The whole Dagster run's peak is that of its "
+        "process across all its phases. cProfile is not on in any timed run."
+    )
+
+
+def _ratio_table(scales: dict) -> str:
+    lines = ["| ours / theirs (ratio of medians) | " + " | ".join(scales) + " |", "| --- |" + " ---: |" * len(scales)]
+    rows = [
+        ("dagster_vs_duckdb", "whole nightly run through Dagster / DuckDB script (target ≤ 1.5)"),
+        ("dagster_vs_pandas", "whole nightly run through Dagster / pandas script (target < 1)"),
+        ("library_vs_duckdb", "library stages without Dagster (ingest + reconcile + publish to SQLite) / DuckDB script"),
+        ("library_vs_pandas", "library stages without Dagster / pandas script"),
+        ("pandas_vs_duckdb", "pandas script / DuckDB script"),
+        ("level2_vs_floor", "`level2_pseudonyms` (both levels + base32) / HMAC floor, same identifiers (target ≤ 2)"),
+        ("hmac_vs_floor", "`level2_pseudonyms` inside ingest (per source, every row) / HMAC floor"),
+        ("pseudonymize_vs_floor", "whole pseudonymize stage (with the personnummer rules) / HMAC floor"),
+    ]
+    for key, label in rows:
+        lines.append(f"| {label} | " + " | ".join(_fmt(d["ratios"].get(key)) for d in scales.values()) + " |")
+    return "\n".join(lines)
+
+
+def per_source(data: dict) -> dict:
+    """Seconds per municipal source and for AF, in the library runs and in Dagster's runs."""
+    library = data["runs"]["ingest"]
+    dagster = data["runs"]["dagster"]
+    sources = data["inbox"]["sources"] - 1
+    facts = {
+        "library_municipal_mean": statistics.median(r["per_source"]["municipal"] for r in library) / sources,
+        "library_municipal_median": statistics.median(r["per_source"]["municipal_median"] for r in library),
+        "library_af": statistics.median(r["per_source"]["af"] for r in library),
+    }
+    if dagster:
+        facts |= {
+            "dagster_municipal_median": statistics.median(r["run_seconds"]["municipal_median"] for r in dagster),
+            "dagster_municipal_min": min(r["run_seconds"]["municipal_min"] for r in dagster),
+            "dagster_municipal_max": max(r["run_seconds"]["municipal_max"] for r in dagster),
+            "dagster_af": statistics.median(r["run_seconds"]["af"] for r in dagster),
+            "dagster_first_tenth": statistics.median(r["run_seconds"].get("first_tenth_median", 0) for r in dagster),
+            "dagster_last_tenth": statistics.median(r["run_seconds"].get("last_tenth_median", 0) for r in dagster),
+        }
+        facts["dagster_overhead_per_run"] = facts["dagster_municipal_median"] - facts["library_municipal_median"]
+        facts["dagster_overhead_total"] = facts["dagster_overhead_per_run"] * (sources + 1)
+    return facts
+
+
+def _per_source_text(scales: dict) -> str:
+    lines = ["## Per source: the fixed cost of a delivery", "",
+             "| seconds | " + " | ".join(scales) + " |", "| --- |" + " ---: |" * len(scales)]  # fmt: skip
+    rows = [
+        ("library_municipal_median", "library: `ingest_source` of one municipal source, median"),
+        ("library_municipal_mean", "library: municipal ingest total / number of municipal sources"),
+        ("library_af", "library: `ingest_source` of AF"),
+        ("dagster_municipal_median", "Dagster: one municipal source's run in `ingest_all`, median"),
+        ("dagster_municipal_min", "Dagster: … fastest municipal run"),
+        ("dagster_municipal_max", "Dagster: … slowest municipal run"),
+        ("dagster_first_tenth", "Dagster: median of the first tenth of the runs (the instance still empty)"),
+        ("dagster_last_tenth", "Dagster: median of the last tenth of the municipal runs"),
+        ("dagster_af", "Dagster: AF's run"),
+        ("dagster_overhead_per_run", "Dagster's own cost per run (median run − median library ingest)"),
+        ("dagster_overhead_total", "… times the number of runs (sources)"),
+    ]
+    facts = {s: per_source(d) for s, d in scales.items()}
+    for key, label in rows:
+        lines.append(f"| {label} | " + " | ".join(_fmt(facts[s].get(key)) for s in scales) + " |")
+    return "\n".join(lines)
+
+
+def _targets_text(scales: dict, grown: dict | None) -> str:
+    lines = ["| target | value | met? |", "| --- | ---: | --- |"]
+    big = "M" if "M" in scales else next(reversed(scales))
+    data = scales[big]
+    ratio = data["ratios"]["dagster_vs_duckdb"]
+    lines.append(f"| whole nightly at {big} through Dagster ≤ 1.5× the DuckDB script | {_fmt(ratio)}× | "
+                 f"{_met(ratio is not None and ratio <= TARGETS['dagster_vs_duckdb'])} |")  # fmt: skip
+    ratio = data["ratios"]["dagster_vs_pandas"]
+    lines.append(f"| whole nightly at {big} through Dagster ahead of the pandas script | {_fmt(ratio)}× | "
+                 f"{_met(ratio is not None and ratio < 1)} |")  # fmt: skip
+    ours = [data["table"][k]["peak_max_mib"] for k in ("dagster", "ingest", "reconcile", "publish_sqlite",
+                                                        "publish_postgres") if k in data["table"]]  # fmt: skip
+    peak = max(ours) / 1024 if ours else None
+    lines.append(f"| peak memory at {big} < 6 GB (highest of our stages and the whole Dagster run, max over runs) | "
+                 f"{_fmt(peak)} GiB | {_met(peak is not None and peak < TARGETS['peak_gib'])} |")  # fmt: skip
+    for s, d in scales.items():
+        ratio = d["ratios"].get("level2_vs_floor")
+        lines.append(f"| pseudonymization (`level2_pseudonyms`: both HMAC levels + base32) within 2× of the HMAC "
+                     f"floor on the same identifiers ({s}) | {_fmt(ratio)}× | "
+                     f"{_met(ratio is not None and ratio <= TARGETS['pseudonymize_vs_floor'])} |")  # fmt: skip
+        for key, what in (("hmac_vs_floor", "`level2_pseudonyms` as ingest calls it (per source, every row, "
+                                            "duplicates folded)"),
+                          ("pseudonymize_vs_floor", "the whole pseudonymize stage (also the personnummer rules, "
+                                                    "age bands, problems)")):  # fmt: skip
+            ratio = d["ratios"].get(key)
+            lines.append(f"| · for reference: {what} / HMAC floor ({s}) | {_fmt(ratio)}× | – |")
+    if grown:
+        worst = max(((k, g["time"]) for k, g in grown.items() if g["time"]), key=lambda item: item[1])
+        over = [k for k, g in grown.items() if g["time"] and g["time"] > TARGETS["growth"]]
+        lines.append(f"| no stage grows more than 12× for 10× rows (worst: {worst[0]}) | {_fmt(worst[1], 1)}× | "
+                     f"{_met(not over)}{' (' + ', '.join(over) + ')' if over else ''} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _fairness_text() -> str:
+    return """## What the alternatives do not do (read the ratios with this)
+
+Both scripts do the job's core: read every delivery in its own format, drop invalid rows, hash the
+personnummer with two keyed levels, join, find and classify the overlaps, write them out. What ours does
+and they do not:
+
+| | ours | DuckDB script | pandas script |
+| --- | --- | --- | --- |
+| quarantine: every bad row kept with file, line, column, masked value and a reason in plain words | yes | dropped silently | dropped silently |
+| validation with the Pandera models of every input and output dataset; the blocking `matches_schema` check and the quarantine-share and delivery-age checks | yes | no | no |
+| per-source isolation: an unreadable delivery fails its own Dagster run only, the last good data stays | yes (one run per source) | one bad file fails the whole script | the same |
+| encoding and delimiter detection (`auto` in sources.yaml), header checks, rows with the wrong field count | yes | told per format (cp1252 read as latin-1) | told per format |
+| .xlsx deliveries | read as delivered | read from CSV copies made beforehand, **outside its timing** | read as delivered (`pd.read_excel`) |
+| personnummer rules: shape reasons, organisation numbers, birth after the as-of date, month 00 | all of them | shape, date, serial, Luhn | shape, date, serial, Luhn |
+| pseudonyms in base32 with their key id, keys from an encrypted keyring (Scrypt) in every run | yes | raw bytes, keys given as pads | hex, keys given |
+| hashing per source (each delivery on its own, as sources arrive) | each source's distinct numbers | once over all distinct numbers | once over all distinct numbers |
+| municipal-municipal overlaps, AF's transition list, window, interruption-risk and upcoming flags | yes | no | no |
+| contracts: minimal-need datasets per recipient kind, strict models, consent filter | yes | no | no |
+| regional statistics with primary and secondary small-cell suppression | yes | no | no |
+| publication in one transaction with per-recipient checksums and a publication log row per dataset and recipient | yes | Parquet file | `to_sql` into SQLite |
+| PostgreSQL roles and row-level security per recipient | yes | no | no |
+| Dagster: runs, event log, asset materializations with metadata and lineage, checks the steward sees | yes | no | no |
+| threads | one | two (both cores) | one |
+
+So "library stages / DuckDB" compares like with more than like; the whole-run ratio also prices Dagster's
+bookkeeping (one run per source)."""
+
+
+def _config_costs_text(scales: dict) -> str:
+    measured = {s: d["config_costs"] for s, d in scales.items() if d.get("config_costs")}
+    if not measured:
+        return ""
+    lines = ["## What each ingest run pays before its first row", "",
+             "Measured alone in a fresh process (median of the runs), on the same sources.yaml the runs read "
+             f"({next(iter(measured.values()))['lines']:,} lines, "
+             f"{next(iter(measured.values()))['bytes'] / 1024:,.0f} KiB for "
+             f"{next(iter(scales.values()))['inbox']['sources']} sources). The ingest asset calls `sources.load()` "
+             "(`load_sources`) and `keyring.open()` (`Keyring.load`) in every run, so each costs its seconds once per "
+             "source, every night.", "",
+             "| seconds | " + " | ".join(measured) + " |", "| --- |" + " ---: |" * len(measured)]  # fmt: skip
+    names = list(next(iter(measured.values()))["seconds"])
+    for name in names:
+        lines.append(f"| `{name}` | " + " | ".join(_fmt(statistics.median(m["seconds"][name]), 3) for m in measured.values())
+                     + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _profile_text(scale: str, profile: dict) -> str:
+    out = [f"## Profile: one whole nightly run at {scale} under cProfile ({profile['seconds']:.0f} s with the profiler)",
+           "cProfile slows Python-heavy code more than C-heavy code: read its seconds as relative."]  # fmt: skip
+    for title in ("focus", "cumulative", "own"):
+        heading = ("Selected functions (the pipeline's own steps and what every run pays):" if title == "focus"
+                   else f"Top {len(profile[title])} by {title} time:")  # fmt: skip
+        if not profile.get(title):
+            continue
+        lines = [heading, "", "| function | calls | own s | cumulative s |",
+                 "| --- | ---: | ---: | ---: |"]  # fmt: skip
+        lines += [f"| `{where}` | {calls:,} | {own:.3f} | {cumulative:.3f} |" for where, calls, own, cumulative in profile[title]]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    global RESULTS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", action="append", choices=list(SCALES), help="S, M or L; repeatable (default S)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each stage and alternative")
+    parser.add_argument("--dagster-repeat", type=int, default=2, help="runs of the whole nightly run through Dagster")
+    parser.add_argument("--profile", action="store_true", help="one more whole run under cProfile (largest scale)")
+    parser.add_argument("--top", type=int, default=25, help="functions shown from the profile")
+    parser.add_argument("--municipalities", choices=("all", "gr"), default="all")
+    parser.add_argument("--af-files", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL publication")
+    parser.add_argument("--rows", help="MUNICIPAL,AF: a custom scale 'X' instead (a quick trial)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for national.md and national.json")
+    parser.add_argument("--report-only", action="store_true", help="rewrite national.md from national.json")
+    args = parser.parse_args()
+    if args.rows:
+        SCALES["X"] = tuple(int(n) for n in args.rows.split(","))
+        args.scale = ["X"]
+    scales = sorted(set(args.scale or ["S"]), key=list(SCALES).index)
+    RESULTS = args.out
+    results_json = RESULTS / "national.json"
+    results = json.loads(results_json.read_text(encoding="utf-8")) if results_json.exists() else {"scales": {}}
+    if args.report_only:
+        if not results["scales"]:
+            parser.error(f"no results in {results_json} to report")
+        _write(results)
+        return
+    postgres = None
+    if not args.no_postgres:
+        from pgserver import start_server
+
+        postgres = start_server()
+        _say(f"PostgreSQL {postgres.bindir.parent.name} on {postgres.host}:{postgres.port}")
+    try:
+        for scale in scales:
+            profile = args.profile and scale == scales[-1]
+            results["scales"][scale] = run_scale(scale, argparse.Namespace(**{**vars(args), "profile": profile}), postgres)
+            results["machine"] = machine_facts()
+            _write(results)
+    finally:
+        if postgres:
+            from pgserver import stop_server
+
+            stop_server(postgres)
+    print((RESULTS / "national.md").read_text(encoding="utf-8"))
+
+
+def _write(results: dict) -> None:
+    text = report(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "national.md").write_text(text, encoding="utf-8")
+    stored = {**results, "scales": {s: {k: v for k, v in d.items() if k != "table"} | {"table": d.get("table")}
+                                    for s, d in results["scales"].items()}}  # fmt: skip
+    (RESULTS / "national.json").write_text(json.dumps(stored, indent=1, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
