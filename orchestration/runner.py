@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
 
 from assets.publish import PUBLISH_JOB
 from assets.reconcile import ADHOC_JOB, OVERLAPS, RECONCILE_JOB
@@ -84,9 +83,6 @@ def ingest_all(
             tags={"mellanrum/source": source.id, "mellanrum/as_of": as_of.isoformat()},
         )
         outcome = _outcome(source, node, result)
-        # Arrow's allocator keeps freed pages for reuse: without this, a national AF delivery
-        # leaves ~1.5 GB resident that the reconciliation after it needs again.
-        pa.default_memory_pool().release_unused()
         on_done(outcome)
         outcomes.append(outcome)
     return outcomes
