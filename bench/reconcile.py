@@ -79,7 +79,6 @@ import cProfile
 import datetime as dt
 import functools
 import json
-import multiprocessing
 import os
 import pstats
 import statistics
@@ -87,7 +86,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +97,7 @@ import pyarrow as pa
 import assets.reconcile
 from assets.ingest import cast_to_model
 from assets.synthetic import AF_SOURCE, municipal_sources
-from ingest import PeakMeter  # bench/ingest.py: one definition of how a stage's peak is measured
+from ingest import PeakMeter, _in_fresh_process, _where  # bench/ingest.py: one definition of each
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AGE_BANDS, AfAssignments, MunicipalInterventions
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names
@@ -111,7 +109,6 @@ CUT_OFF = AS_OF + dt.timedelta(days=60)  # as in tests/test_reconcile.py
 KEY_ID = "L1-20260101-Q3ZT+L2-20260101-M7KD"  # one linkage+pipeline key pair, as after one ingest
 SCALE_DOWN = 10  # the second, smaller run: the growth factor is from rows/10 to rows
 RESULTS = Path(__file__).resolve().parent / "results"
-PROJECT = Path(__file__).resolve().parent.parent
 
 # --- the population ----------------------------------------------------------------------
 
@@ -629,24 +626,6 @@ def profile_once(folder: str, top: int) -> dict:
         "person_codes": {"calls": sum(v[1] for v in person_codes), "seconds": sum(v[3] for v in person_codes)}
         if person_codes else None,
     }
-
-
-def _where(key: tuple[str, int, str]) -> str:
-    """'assets/reconcile.py:240(find_overlaps)' with site-packages and project paths shortened."""
-    file, line, function = key
-    if file == "~":
-        return function  # a builtin
-    for prefix in (str(PROJECT) + os.sep, "site-packages" + os.sep):
-        if prefix in file:
-            file = file.split(prefix, 1)[1]
-    return f"{file}:{line}({function})"
-
-
-def _in_fresh_process(function: Callable, *args):
-    """Run `function(*args)` in a new interpreter, so no run inherits another's caches or heap."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
 
 
 # --- what the inputs hold ----------------------------------------------------------------
