@@ -8,7 +8,7 @@ ISO dates, decimal comma, local intervention words, Ja/Nej consent) and its sour
 into a `tempfile.TemporaryDirectory()`, which is deleted at the end. People repeat
 (about 1.3 records per person) and about 1 % of the rows carry a planted defect.
 
-Each repeat runs `assets.ingest.ingest_source` once, in a fresh process (multiprocessing
+Each repeat runs `core.ingest.ingest_source` once, in a fresh process (multiprocessing
 'spawn'), with the functions it calls wrapped in timers, so every stage is timed on
 exactly the inputs of the real run:
 
@@ -53,9 +53,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import assets.ingest
+import core.ingest
 from assets.synthetic import CASE_SYSTEMS, municipal_sources, sources_yaml
-from orchestration.keyring import Keyring, pseudonym_keys
+from core.keys.keyring import Keyring, pseudonym_keys
 from schemas.sources import load_sources
 
 AS_OF = dt.date(2026, 11, 23)
@@ -212,7 +212,7 @@ def _number_text(digits: np.ndarray) -> np.ndarray:
 
 # --- measuring one run (in a fresh process) ------------------------------------------------
 
-# Functions `ingest_source` calls through assets.ingest's globals, timed where they are called.
+# Functions `ingest_source` calls through core.ingest's globals, timed where they are called.
 TIMED = ("read_source_file", "to_canonical", "pseudonymize_identities", "type_columns", "duplicates",
          "cast_to_model", "model_problems")  # fmt: skip
 
@@ -291,10 +291,10 @@ def measure_once(sources_yaml: str) -> dict:
     inputs = _inputs(sources_yaml)
     meter, record = PeakMeter(), {}
     for name in TIMED:
-        setattr(assets.ingest, name, _timed(getattr(assets.ingest, name), name, record, meter))
+        setattr(core.ingest, name, _timed(getattr(core.ingest, name), name, record, meter))
     rss_start = meter.restart()
     began = time.perf_counter()
-    result = assets.ingest.ingest_source(*inputs)
+    result = core.ingest.ingest_source(*inputs)
     seconds = time.perf_counter() - began
     meter.stop()
     record["total"] = (seconds, meter.highest, rss_start)
@@ -306,7 +306,7 @@ def profile_once(sources_yaml: str, top: int) -> str:
     """Markdown tables of the top functions of one `ingest_source` run under cProfile."""
     inputs = _inputs(sources_yaml)
     profiler = cProfile.Profile()
-    profiler.runcall(assets.ingest.ingest_source, *inputs)
+    profiler.runcall(core.ingest.ingest_source, *inputs)
     stats = pstats.Stats(profiler).stats  # (file, line, function) -> (calls, ncalls, own, cumulative, callers)
     tables = []
     for title, column in (("cumulative", 3), ("own (tottime)", 2)):

@@ -26,9 +26,9 @@ repeat runs every variant back to back, so the machine's drift spreads over all 
   base32, age band; `level2_pseudonyms` also alone), validate (the rest of
   `ingest_source`: typing, duplicates, Pandera, quarantine). The first run stores the
   accepted rows and quarantine as the Dagster store would (Parquet per source).
-- reconcile: `assets.reconcile.reconcile` on those stored rows (loaded outside the timing).
+- reconcile: `core.reconcile.reconcile` on those stored rows (loaded outside the timing).
 - publish: `contract_datasets` + `log_rows` (the contracts' datasets, the suppressed
-  statistics, a checksum per recipient), then `orchestration.database.replace_publication`
+  statistics, a checksum per recipient), then `core.database.replace_publication`
   into a new SQLite file and into a new database on the PostgreSQL server (COPY), as the
   `publication` asset does. "publish to SQLite" is build + SQLite write, "publish to
   PostgreSQL" build + PostgreSQL write.
@@ -94,7 +94,7 @@ def generate(folder: str, municipal_rows: int, af_rows: int, seed: int, municipa
 def make_keyring(path: Path) -> dict:
     """A keyring with one linkage and one pipeline key, saved encrypted; the raw keys for
     the alternatives (hex, written only into the temporary folder)."""
-    from orchestration.keyring import Keyring, pseudonym_keys
+    from core.keys.keyring import Keyring, pseudonym_keys
 
     ring, _ = Keyring(path=path).with_new_key("pipeline", dt.date(AS_OF.year, 1, 1))
     ring, _ = ring.with_new_key("linkage", dt.date(AS_OF.year, 1, 1))
@@ -108,7 +108,7 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
     export format (delimiter, encoding, date format, decimal mark, column names, code
     words), the catalogue's categories, the rule table, the keys."""
     from assets.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
-    from schemas.catalogue import load_catalogue, DEFAULT_CATALOGUE
+    from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
     from schemas.rules import DEFAULT_RULES, load_rules
 
     catalogue = load_catalogue(DEFAULT_CATALOGUE)
@@ -143,7 +143,7 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
 
 # --- measuring (each in a fresh process) ---------------------------------------------------------
 
-# Functions `ingest_source` calls through assets.ingest's globals, timed where they are called.
+# Functions `ingest_source` calls through core.ingest's globals, timed where they are called.
 INGEST_TIMED = ("read_source_file", "to_canonical", "pseudonymize_identities", "normalize", "level2_pseudonyms",
                 "type_columns", "duplicates", "cast_to_model", "model_problems")  # fmt: skip
 
@@ -180,7 +180,7 @@ def _wrapped(function: Callable, name: Callable[..., str], record: dict, meter: 
 
 
 def _keys(keyring_path: str):
-    from orchestration.keyring import Keyring, pseudonym_keys
+    from core.keys.keyring import Keyring, pseudonym_keys
 
     ring = Keyring.load(Path(keyring_path), PASSPHRASE)
     return ring, pseudonym_keys(ring, AS_OF)
@@ -188,7 +188,7 @@ def _keys(keyring_path: str):
 
 def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> dict:
     """Every source through `ingest_source`, one after the other (see the module)."""
-    import assets.ingest
+    import core.ingest
     from schemas.sources import load_sources
 
     inbox = Inbox.from_json(inbox_json)
@@ -207,7 +207,7 @@ def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> di
             label = functools.partial(lambda n, *a, **k: n, name)
         after = count_distinct if name == "level2_pseudonyms" else None
         nested = name in ("normalize", "level2_pseudonyms")  # inside pseudonymize_identities
-        setattr(assets.ingest, name, _wrapped(getattr(assets.ingest, name), label, record, None if nested else meter,
+        setattr(core.ingest, name, _wrapped(getattr(core.ingest, name), label, record, None if nested else meter,
                                               after))  # fmt: skip
     counts, total, highest, per_source = {}, 0.0, 0, {}
     for facts in inbox.sources:
@@ -215,7 +215,7 @@ def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> di
         paths = sources.files(source)
         meter.restart()
         began = time.perf_counter()
-        result = assets.ingest.ingest_source(source, paths, sources.catalogue, keys, ring, AS_OF)
+        result = core.ingest.ingest_source(source, paths, sources.catalogue, keys, ring, AS_OF)
         seconds = time.perf_counter() - began
         meter.stop()
         total += seconds
@@ -243,14 +243,14 @@ def _store(store: Path, source, result) -> None:
 
 
 def _dataset_store(store: str):
-    from orchestration.resources import DatasetStore
+    from assets.resources import DatasetStore
 
     return DatasetStore(base_dir=store)
 
 
 def measure_reconcile(store: str, write: bool) -> dict:
     from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
-    from assets.reconcile import Window, reconcile
+    from core.reconcile import Window, reconcile
     from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
     from schemas.rules import DEFAULT_RULES, load_rules
 
@@ -278,14 +278,20 @@ def measure_reconcile(store: str, write: bool) -> dict:
 
 def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
     from assets.ingest import AF_QUARANTINE, MUNICIPAL_QUARANTINE
-    from assets.publish import contract_datasets, log_rows
+    from core.publish import contract_datasets, log_rows
     from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST
-    from assets.statistics import DEFAULT_THRESHOLD
-    from orchestration.database import INTERNAL, PUBLISHED, Dataset, create_engine, replace_publication
+    from core.database import (
+        INTERNAL,
+        PUBLISHED,
+        Dataset,
+        create_engine,
+        replace_publication,
+    )
+    from core.statistics import DEFAULT_THRESHOLD
     from schemas.contracts import contract
     from schemas.datasets import Quarantine
-    from schemas.reconciled import MunicipalOverlaps, Overlaps
     from schemas.recipients import load_recipients
+    from schemas.reconciled import MunicipalOverlaps, Overlaps
 
     datasets = _dataset_store(store)
     overlaps, transition_list = datasets.load(OVERLAPS), datasets.load(TRANSITION_LIST)
@@ -339,7 +345,12 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, profile_top:
     for name in ("MELLANRUM_DATABASE_URL", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS"):
         os.environ.pop(name, None)
     from orchestration.definitions import build_definitions
-    from orchestration.runner import ingest_all, open_instance, publish_latest, reconcile_stored
+    from orchestration.runner import (
+        ingest_all,
+        open_instance,
+        publish_latest,
+        reconcile_stored,
+    )
     from schemas.sources import load_sources
 
     meter, stages, run_ends = PeakMeter(), {}, []
@@ -389,16 +400,16 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, profile_top:
 # Functions whose cumulative time the report shows whatever their rank: (file ending, function).
 FOCUS = [
     ("orchestration/runner.py", "ingest_all"), ("assets/ingest.py", "ingest"), ("assets/ingest.py", "ingest_source"),
-    ("schemas/sources.py", "load_sources"), ("yaml/__init__.py", "load"), ("orchestration/keyring.py", "load"),
+    ("schemas/sources.py", "load_sources"), ("yaml/__init__.py", "load"), ("core/keys/keyring.py", "load"),
     ("~", "<method 'derive' of 'cryptography.hazmat.bindings._rust.openssl.kdf.Scrypt' objects>"),
     ("~", "<method 'derive' of 'cryptography.hazmat.primitives.kdf.scrypt.Scrypt' objects>"),
-    ("assets/validate.py", "schema_failures"), ("assets/validate.py", "model_problems"), ("assets/ingest.py", "_outputs"),
-    ("orchestration/resources.py", "handle_output"), ("orchestration/resources.py", "load"),
+    ("core/validate.py", "schema_failures"), ("core/validate.py", "model_problems"), ("assets/ingest.py", "_outputs"),
+    ("assets/resources.py", "handle_output"), ("assets/resources.py", "load"),
     ("~", "<method 'execute' of 'sqlite3.Cursor' objects>"), ("~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     ("~", "<method 'close' of 'sqlite3.Connection' objects>"), ("~", "<built-in method time.sleep>"),
     ("orchestration/runner.py", "reconcile_stored"), ("assets/reconcile.py", "reconcile"),
     ("orchestration/runner.py", "publish_latest"), ("assets/publish.py", "contract_datasets"),
-    ("assets/publish.py", "log_rows"), ("orchestration/database.py", "replace_publication"),
+    ("core/publish.py", "log_rows"), ("core/database.py", "replace_publication"),
 ]  # fmt: skip
 
 
@@ -444,7 +455,7 @@ def measure_floor(count: int, repeat: int) -> dict:
     import pandas as pd
     from cryptography.hazmat.primitives import hashes, hmac
 
-    from assets.pseudonyms import level2_pseudonyms
+    from core.keys.pseudonyms import level2_pseudonyms
 
     k1, k2 = os.urandom(32), os.urandom(32)
     rng = np.random.default_rng(1)
@@ -476,7 +487,7 @@ def measure_config_costs(sources_yaml: str, keyring_path: str, repeat: int) -> d
     same text with pure-Python `yaml.safe_load` for comparison, and `Keyring.load` (Scrypt)."""
     import yaml
 
-    from orchestration.keyring import Keyring
+    from core.keys.keyring import Keyring
     from schemas import yamlconfig
     from schemas.sources import load_sources
 
@@ -509,7 +520,7 @@ def check_agreement(store: str, out_dir: str) -> dict:
 
     import pandas as pd
 
-    from assets.pseudonyms import b32decode_pseudonyms
+    from core.keys.pseudonyms import b32decode_pseudonyms
 
     key = ["municipal_source_id", "record_id", "assignment_id"]
     compared = ["classification", "rule_id", "overlap_start", "overlap_end"]

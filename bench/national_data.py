@@ -52,6 +52,9 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
+from ingest import (
+    _personnummer_digits,  # bench/ingest.py: distinct valid made-up numbers
+)
 
 from assets.synthetic import (
     _OTHER_POPULATION_THOUSANDS,
@@ -65,7 +68,6 @@ from assets.synthetic import (
     recipients_yaml,
     sources_yaml,
 )
-from ingest import _personnummer_digits  # bench/ingest.py: distinct valid made-up numbers
 from schemas.municipalities import municipality_names
 
 AS_OF = dt.date(2026, 11, 23)

@@ -33,7 +33,7 @@ import national  # noqa: E402 (bench/national.py)
 PHASES = [
     ("our ingest (`ingest_source`: read, pseudonymize, validate)", ("ingest_source",)),
     ("parsing sources.yaml / recipients.yaml (`load_yaml_model`)", ("load_yaml_model",)),
-    ("unlocking the keyring (`Keyring.load`, Scrypt)", ("load (orchestration/keyring.py",)),
+    ("unlocking the keyring (`Keyring.load`, Scrypt)", ("load (core/keys/keyring.py",)),
     ("writing datasets (`DatasetStore.handle_output`, Parquet)", ("handle_output",)),
     ("the blocking `matches_schema` check and other check results (Pandera)", ("schema_failures", "_outputs")),
     ("reconcile (`reconcile`)", ("reconcile (assets/reconcile.py",)),

@@ -23,7 +23,11 @@ import numpy as np
 import pandas as pd
 from cryptography.hazmat.primitives import hashes, hmac
 
-from assets.pseudonyms import level1_pseudonyms, level2_from_level1, level2_pseudonyms
+from core.keys.pseudonyms import (
+    level1_pseudonyms,
+    level2_from_level1,
+    level2_pseudonyms,
+)
 
 
 def _identifiers(count: int) -> pd.Series:

@@ -4,12 +4,12 @@
                                         [--repeat 5] [--seed 1] [--top 15]
 
 About 3 minutes on a quiet machine here (2 vCPUs), much of it starting fresh interpreters
-(about 3 s each: assets.reconcile imports Dagster); twice that while other test suites
+(about 3 s each: core.reconcile imports Dagster); twice that while other test suites
 share the cores. `--repeat 3` saves about a third.
 
 The inputs are built in memory, shaped exactly as ingest hands them on: every column of
 `MunicipalInterventions` and `AfAssignments` in the storage types of
-`assets.ingest.cast_to_model` (pyarrow strings, numpy bool/float, dates as datetime64[s],
+`core.ingest.cast_to_model` (pyarrow strings, numpy bool/float, dates as datetime64[s],
 NaT = ongoing), codes and categories from the real catalogue, one key id. They are
 validated against those Pandera models once, outside any timing. Pseudonyms are 52
 random base32 characters (the shape of a level-2 pseudonym): no personal number is made,
@@ -35,7 +35,7 @@ as work that grows with the rows. Each repeat runs these variants at both sizes,
 to back, each in a fresh process (multiprocessing 'spawn', so no run inherits another's
 caches or heap), so that other work coming and going on the machine hits all alike:
 
-- ours: `assets.reconcile.reconcile(municipal, af, default_rules(), as_of, Window(), cut_off)`
+- ours: `core.reconcile.reconcile(municipal, af, default_rules(), as_of, Window(), cut_off)`
   end to end, with the functions it calls wrapped in timers: `find_overlaps`, `classify`,
   `find_municipal_overlaps`, `transition_list`, and the Pandera validation of its three
   outputs (each output model's `validate`); "rest" is what `reconcile` does itself (window
@@ -93,11 +93,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from ingest import (  # bench/ingest.py: one definition of each
+    PeakMeter,
+    _in_fresh_process,
+    _where,
+)
 
-import assets.reconcile
-from assets.ingest import cast_to_model
+import core.reconcile
+from core.ingest import cast_to_model
 from assets.synthetic import AF_SOURCE, municipal_sources
-from ingest import PeakMeter, _in_fresh_process, _where  # bench/ingest.py: one definition of each
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AGE_BANDS, AfAssignments, MunicipalInterventions
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names
@@ -488,7 +492,7 @@ def load_inputs(folder: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def ours_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, rules: RuleTable, as_of: dt.date) -> pd.DataFrame:
     """The like-for-like counterpart of the DuckDB query: classified overlaps only."""
-    return assets.reconcile.classify(assets.reconcile.find_overlaps(municipal, af, as_of), rules)
+    return core.reconcile.classify(core.reconcile.find_overlaps(municipal, af, as_of), rules)
 
 
 # Each variant's function takes (municipal, af, rules, as_of) and returns the overlaps.
@@ -498,7 +502,7 @@ WHOLE_RUN_VARIANTS = {
     "duckdb_1_thread": functools.partial(duckdb_overlaps, threads=1),
     "duckdb_naive": duckdb_overlaps_naive,
 }
-# Stages of `reconcile`, called through assets.reconcile's globals and timed there.
+# Stages of `reconcile`, called through core.reconcile's globals and timed there.
 STAGES = ("find_overlaps", "classify", "find_municipal_overlaps", "transition_list")
 OUTPUT_MODELS = (Overlaps, MunicipalOverlaps, TransitionList)
 PERSON_CODES = "_person_codes"
@@ -544,14 +548,14 @@ def measure_reconcile(folder: str) -> dict:
     _warm_up(run, municipal, af)
     meter, record, person_code_calls = PeakMeter(), {}, []
     for name in STAGES:
-        setattr(assets.reconcile, name, _timed(getattr(assets.reconcile, name), name, record, meter))
+        setattr(core.reconcile, name, _timed(getattr(core.reconcile, name), name, record, meter))
     # Pandera's validation of the three outputs: whether `reconcile` calls `Model.validate`
     # itself or through a helper, it lands here.
     for model in OUTPUT_MODELS:
         model.validate = staticmethod(_timed(model.validate, "validate", record, meter))
-    if hasattr(assets.reconcile, PERSON_CODES):  # called by `reconcile` or by its stages: timed either way
-        timed = _timed(getattr(assets.reconcile, PERSON_CODES), PERSON_CODES, record, None, person_code_calls)
-        setattr(assets.reconcile, PERSON_CODES, timed)
+    if hasattr(core.reconcile, PERSON_CODES):  # called by `reconcile` or by its stages: timed either way
+        timed = _timed(getattr(core.reconcile, PERSON_CODES), PERSON_CODES, record, None, person_code_calls)
+        setattr(core.reconcile, PERSON_CODES, timed)
     rss_start = meter.restart()
     began = time.perf_counter()
     result = run(municipal, af)
@@ -567,8 +571,8 @@ def measure_reconcile(folder: str) -> dict:
     return {"stages": record, "rows": rows, "person_code_calls": person_code_calls}
 
 
-def _run_reconcile(municipal: pd.DataFrame, af: pd.DataFrame, rules: RuleTable) -> assets.reconcile.Reconciliation:
-    return assets.reconcile.reconcile(municipal, af, rules, AS_OF, assets.reconcile.Window(), CUT_OFF)
+def _run_reconcile(municipal: pd.DataFrame, af: pd.DataFrame, rules: RuleTable) -> core.reconcile.Reconciliation:
+    return core.reconcile.reconcile(municipal, af, rules, AS_OF, core.reconcile.Window(), CUT_OFF)
 
 
 def measure_whole(variant: str, folder: str) -> dict:
@@ -640,7 +644,7 @@ def validate_inputs(municipal: pd.DataFrame, af: pd.DataFrame) -> None:
 def population_facts(municipal: pd.DataFrame, af: pd.DataFrame) -> dict:
     """Counts that say what the join faces: people, records per person, open ends, and
     how many candidate pairs an equi-join on the person makes before any date test."""
-    live = af[(af["status"] != assets.reconcile.CANCELLED).to_numpy(dtype=bool)]
+    live = af[(af["status"] != core.reconcile.CANCELLED).to_numpy(dtype=bool)]
     # One key id throughout, so a person is a pseudonym here.
     person, distinct = pd.factorize(pd.concat([municipal["pseudonym"], live["pseudonym"]], ignore_index=True))
     municipal_records = np.bincount(person[: len(municipal)], minlength=len(distinct))

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.clock import STOCKHOLM, today_in_stockholm
+from core.clock import STOCKHOLM, today_in_stockholm
 from schemas.sources import Source, Sources
 
 # Job names as defined in orchestration/definitions.py (which imports this module, so the

@@ -18,18 +18,24 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.ingest import AF_ASSIGNMENTS, AF_QUARANTINE, MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE, ingest_assets
+from assets.ingest import (
+    AF_ASSIGNMENTS,
+    AF_QUARANTINE,
+    MUNICIPAL_INTERVENTIONS,
+    MUNICIPAL_QUARANTINE,
+    ingest_assets,
+)
 from assets.publish import PUBLISH_JOB, publication
 from assets.reconcile import RECONCILE_JOB, reconcile_adhoc, reconciliation
-from orchestration.automation import automation
-from orchestration.keyring import KEYRING_ENV, mellanrum_home
-from orchestration.resources import (
+from assets.resources import (
     DatasetStore,
     KeyringResource,
     PublicationDatabase,
     RecipientsResource,
     SourcesResource,
 )
+from core.keys.keyring import KEYRING_ENV, mellanrum_home
+from orchestration.automation import automation
 from orchestration.retention import retention
 from orchestration.tags import INGEST_GROUP, RECONCILE_AND_PUBLISH_GROUP
 from schemas.sources import Sources, load_sources

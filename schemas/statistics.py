@@ -1,4 +1,4 @@
-"""Pandera model of the published regional statistics (`regional_statistik`, see assets/statistics.py).
+"""Pandera model of the published regional statistics (`regional_statistik`, see core/statistics.py).
 
 `RegionalStatistik`: overlaps counted per month and kommun, broken down by class,
 municipal category, AF category and age band, with one total per kommun and month and

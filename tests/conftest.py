@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pgserver import postgres_server  # noqa: F401  (a real PostgreSQL server, tests/pgserver.py)
 
 from assets.synthetic import generate
-from orchestration.keyring import Keyring
-from pgserver import postgres_server  # noqa: F401  (a real PostgreSQL server, tests/pgserver.py)
+from core.keys.keyring import Keyring
 
 AS_OF = dt.date(2026, 11, 23)
 PASSPHRASE = "a long enough test passphrase"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-
 # Any written form of a number: 6 or 8 date digits, an optional separator, 4 more digits,
 # not part of a longer run of digits (a pseudonym is base32 and has no such run).
 _CANDIDATE = re.compile(rb"(?<![0-9])([0-9]{8}|[0-9]{6})[-+]?([0-9]{4})(?![0-9])")

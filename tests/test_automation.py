@@ -20,15 +20,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
-from dagster._utils.schedules import schedule_execution_time_iterator  # what the scheduler daemon iterates
+from conftest import AS_OF, PASSPHRASE
+from dagster._utils.schedules import (
+    schedule_execution_time_iterator,  # what the scheduler daemon iterates
+)
+from leakscan import scan
 
 import orchestration.automation as automation
-from conftest import AS_OF, PASSPHRASE
-from leakscan import scan
-from orchestration.clock import STOCKHOLM, today_in_stockholm
-from orchestration.database import create_engine, read_rows
+from core.clock import STOCKHOLM, today_in_stockholm
+from core.database import create_engine, read_rows
+from core.keys.keyring import Keyring
 from orchestration.definitions import build_definitions, database_url
-from orchestration.keyring import Keyring
 from orchestration.runner import open_instance
 from schemas.published import PublicationLog
 from schemas.sources import load_sources

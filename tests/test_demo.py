@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
-
 from leakscan import scan
+
 from orchestration.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

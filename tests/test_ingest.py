@@ -4,12 +4,17 @@ import re
 
 import pandas as pd
 import pytest
-
-from assets.ingest import ingest_source, pseudonymize_identities, read_source_file, to_canonical
-from assets.pseudonyms import level1_pseudonyms
 from conftest import AS_OF
 from leakscan import scan
-from orchestration.keyring import pseudonym_keys
+
+from core.ingest import (
+    ingest_source,
+    pseudonymize_identities,
+    read_source_file,
+    to_canonical,
+)
+from core.keys.keyring import pseudonym_keys
+from core.keys.pseudonyms import level1_pseudonyms
 from schemas.datasets import AfAssignments, MunicipalInterventions, Quarantine
 from schemas.errors import InputError
 from schemas.personnummer import normalize

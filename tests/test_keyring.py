@@ -8,8 +8,8 @@ import stat
 import pandas as pd
 import pytest
 
-from assets import pseudonyms as ps
-from orchestration.keyring import Keyring, export_package, import_package, pseudonym_keys
+from core.keys import pseudonyms as ps
+from core.keys.keyring import Keyring, export_package, import_package, pseudonym_keys
 from schemas.errors import KeyringError
 
 PASSPHRASE = "a long enough test passphrase"

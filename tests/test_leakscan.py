@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from leakscan import scan
 
 NUMBER = "190901019810"

@@ -6,7 +6,12 @@ import pytest
 
 from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
 from assets.publish import publication
-from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST, reconciliation
+from assets.reconcile import (
+    MUNICIPAL_OVERLAPS,
+    OVERLAPS,
+    TRANSITION_LIST,
+    reconciliation,
+)
 from schemas.contracts import CONTRACTS
 from schemas.datasets import AfAssignments, MunicipalInterventions
 from schemas.published import PublicationLog

@@ -1,10 +1,9 @@
 """The test PostgreSQL server (tests/pgserver.py) is a real server with real authentication."""
 
+import pgserver
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, ProgrammingError
-
-import pgserver
 
 
 def _scalar(url: str, query: str, **params):

@@ -11,10 +11,10 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 import pytest
-
-from assets.pseudonyms import level1_pseudonyms
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
+
+from core.keys.pseudonyms import level1_pseudonyms
 from orchestration.definitions import build_definitions
 from orchestration.runner import ingest_all, open_instance, reconcile_stored
 from schemas.sources import load_sources

@@ -15,16 +15,20 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
+from conftest import AS_OF, PASSPHRASE
 from dagster._serdes import serialize_value
 from dagster._utils.tags import TagConcurrencyLimitsCounter
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres import (
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 
 from assets.ingest import MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE
 from assets.publish import PUBLISH_JOB
 from assets.reconcile import RECONCILE_JOB
-from conftest import AS_OF, PASSPHRASE
+from core.keys.keyring import Keyring
 from orchestration.definitions import RECONCILE_AND_PUBLISH_JOB, build_definitions
-from orchestration.keyring import Keyring
 from orchestration.retention import RETENTION_JOB, delete_runs_older_than
 from orchestration.tags import CONCURRENCY_GROUP_TAG
 from schemas.sources import load_sources

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets import pseudonyms as ps
+from core.keys import pseudonyms as ps
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))

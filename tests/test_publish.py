@@ -16,20 +16,32 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
-
-from assets.publish import ContractError, canonical, checksum, conform, contract_datasets
-from assets.pseudonyms import level1_pseudonyms
-from assets.reconcile import OVERLAPS, TRANSITION_LIST
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
-from orchestration import database as database_module
+
+from core.publish import (
+    ContractError,
+    canonical,
+    checksum,
+    conform,
+    contract_datasets,
+)
+from assets.reconcile import OVERLAPS, TRANSITION_LIST
+from assets.resources import DatasetStore
+from core.database import PUBLICATION_LOG, create_engine, read_rows
+from core.keys.keyring import Keyring
+from core.keys.pseudonyms import level1_pseudonyms
+from core.keys.sealing import new_recipient_key, public_key_text, write_private_key
+from core import database as database_module
 from orchestration.cli import cli
-from orchestration.database import PUBLICATION_LOG, create_engine, read_rows
 from orchestration.definitions import build_definitions
-from orchestration.keyring import Keyring
-from orchestration.resources import DatasetStore
-from orchestration.runner import StageOutcome, ingest_all, open_instance, publish_latest, reconcile_stored
-from orchestration.sealing import new_recipient_key, public_key_text, write_private_key
+from orchestration.runner import (
+    StageOutcome,
+    ingest_all,
+    open_instance,
+    publish_latest,
+    reconcile_stored,
+)
 from schemas.catalogue import default_catalogue
 from schemas.contracts import CONTRACTS, contract
 from schemas.published import PublicationLog

@@ -4,7 +4,7 @@ import codecs
 
 import pytest
 
-from assets.readers import LINE_COLUMN, detect_encoding, read_delimited
+from core.readers import LINE_COLUMN, detect_encoding, read_delimited
 from schemas.errors import InputError
 
 

@@ -9,11 +9,12 @@ import tracemalloc
 
 import pandas as pd
 import pytest
+from conftest import AS_OF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.ingest import ingest_source
-from assets.reconcile import (
+from core.ingest import ingest_source
+from core.reconcile import (
     Window,
     classify,
     find_municipal_overlaps,
@@ -23,8 +24,7 @@ from assets.reconcile import (
     transition_list,
     window_mask,
 )
-from conftest import AS_OF
-from orchestration.keyring import pseudonym_keys
+from core.keys.keyring import pseudonym_keys
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AfAssignments, MunicipalInterventions
 from schemas.errors import ConfigError

@@ -18,14 +18,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from assets.pseudonyms import level1_pseudonyms
-from assets.reconcile import window_mask
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
+
+from core.reconcile import window_mask
+from core.keys.keyring import Keyring
+from core.keys.pseudonyms import level1_pseudonyms
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
-from orchestration.keyring import Keyring
 from orchestration.runner import ingest_all, open_instance, reconcile_stored
 from schemas.rules import default_rules
 from schemas.sources import load_sources

@@ -20,9 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.cli.errors import MellanrumGroup
-from orchestration.cli.recipient_keys import RECIPIENT_PASSPHRASE_ENV, decrypt, recipient_key
-from orchestration.sealing import (
+from core.keys.sealing import (
     FORMAT_VERSION,
     MAGIC,
     MAX_CONTEXT_BYTES,
@@ -40,6 +38,12 @@ from orchestration.sealing import (
     read_sealed_header,
     seal,
     write_private_key,
+)
+from orchestration.cli.errors import MellanrumGroup
+from orchestration.cli.recipient_keys import (
+    RECIPIENT_PASSPHRASE_ENV,
+    decrypt,
+    recipient_key,
 )
 from schemas.errors import ConfigError, KeyringError
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaError
 
-from assets.statistics import regional_statistics
+from core.statistics import regional_statistics
 from schemas.reconciled import Overlaps
 from schemas.statistics import CELL_DIMENSIONS, TOTAL, RegionalStatistik
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from assets.synthetic import DEFECT_KINDS, made_up_numbers, generate, source_id
 from leakscan import scan
+
+from assets.synthetic import DEFECT_KINDS, generate, made_up_numbers, source_id
 from orchestration.cli.generate import generate as generate_command
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names
 from schemas.personnummer import KIND_SAMORDNINGSNUMMER, normalize

@@ -24,13 +24,18 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import AS_OF, PASSPHRASE
-from orchestration.definitions import build_definitions
-from orchestration.keyring import Keyring
-from orchestration.runner import ingest_all, open_instance, publish_latest, reconcile_stored
-from schemas.sources import Sources, load_sources
 from uiserver import dagster_webserver
+
+from core.keys.keyring import Keyring
+from orchestration.definitions import build_definitions
+from orchestration.runner import (
+    ingest_all,
+    open_instance,
+    publish_latest,
+    reconcile_stored,
+)
+from schemas.sources import Sources, load_sources
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,15 @@
 import pandas as pd
 import pytest
 
-from assets.ingest import age_bands
-from assets.validate import describe_date_format, duplicates, map_codes, model_problems, parse_dates, parse_numbers
+from core.ingest import age_bands
+from core.validate import (
+    describe_date_format,
+    duplicates,
+    map_codes,
+    model_problems,
+    parse_dates,
+    parse_numbers,
+)
 from schemas.datasets import AfAssignments
 
 
@@ -83,7 +90,7 @@ def test_date_formats_are_described_in_words(fmt, words):
 
 
 def test_schema_failures_count_without_values():
-    from assets.validate import schema_failures
+    from core.validate import schema_failures
     from schemas.datasets import Quarantine
 
     good = pd.DataFrame({"source_id": ["a"], "file": ["f"], "line": [2], "column": ["c"], "value": [None],

@@ -20,7 +20,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from orchestration.cli import demo, generate, keys, pnr, publish, pseudonymize, recipient_keys, reconcile, run
+    from orchestration.cli import (
+        demo,
+        generate,
+        keys,
+        pnr,
+        pseudonymize,
+        publish,
+        recipient_keys,
+        reconcile,
+        run,
+    )
 
     commands = (
         demo.demo, run.run, reconcile.reconcile, publish.contracts, publish.export, generate.generate, pnr.pnr,

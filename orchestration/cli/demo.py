@@ -14,10 +14,11 @@ from pathlib import Path
 
 import click
 
-from assets.synthetic import MIN_PEOPLE, generate as generate_inbox
+from assets.synthetic import MIN_PEOPLE
+from assets.synthetic import generate as generate_inbox
+from core.keys.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
 from orchestration.cli.options import ISO_DATE, as_date
 from orchestration.cli.run import run_pipeline
-from orchestration.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
 
 # Used only when no passphrase is set: it protects a keyring of synthetic data.
 DEMO_PASSPHRASE = "mellanrum demo keyring, synthetic data only"

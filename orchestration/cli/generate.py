@@ -11,8 +11,10 @@ from assets.synthetic import (
     GENERATED_ENTRIES,
     MIN_PEOPLE,
     OutDirNotEmpty,
-    generate as generate_inbox,
     validate_municipalities,
+)
+from assets.synthetic import (
+    generate as generate_inbox,
 )
 from orchestration.cli.errors import UserError
 from orchestration.cli.options import ISO_DATE, as_date, echo_table

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
-from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
-from orchestration.files import replaced_atomically
-from orchestration.keyring import (
+from core.files import replaced_atomically
+from core.keys.keyring import (
     ROLES,
     Keyring,
     default_keyring_path,
@@ -21,6 +20,7 @@ from orchestration.keyring import (
     import_package,
     passphrase_from_env,
 )
+from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
 from schemas.errors import KeyringError
 
 PACKAGE_PASSPHRASE_ENV = "MELLANRUM_PACKAGE_PASSPHRASE"

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
-from orchestration.clock import today_in_stockholm
+from core.clock import today_in_stockholm
 
 ISO_DATE = click.DateTime(formats=["%Y-%m-%d"])
 

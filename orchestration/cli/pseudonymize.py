@@ -12,11 +12,11 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from assets.pseudonyms import level1_pseudonyms
-from assets.readers import LINE_COLUMN, read_delimited
+from core.files import replaced_atomically
+from core.keys.keyring import Keyring, default_keyring_path, passphrase_from_env
+from core.keys.pseudonyms import level1_pseudonyms
+from core.readers import LINE_COLUMN, read_delimited
 from orchestration.cli.options import ISO_DATE, as_date, keyring_option
-from orchestration.files import replaced_atomically
-from orchestration.keyring import Keyring, default_keyring_path, passphrase_from_env
 from schemas.errors import InputError
 from schemas.personnummer import normalize
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from core.files import replaced_atomically
+from core.keys.keyring import mellanrum_home
 from orchestration.cli.options import echo_table
-from orchestration.files import replaced_atomically
-from orchestration.keyring import mellanrum_home
 from schemas.contracts import CONTRACTS
 from schemas.errors import ConfigError
 from schemas.recipients import load_recipients
@@ -58,9 +58,9 @@ def export(recipient_id: str, out_path: Path, fmt: str, recipients_file: Path | 
     Example:
       mellanrum export --recipient af_goteborg_city --out af_goteborg_city.sealed
     """
-    from orchestration.database import create_engine
+    from core.database import create_engine
+    from core.exports import build_export, record_export
     from orchestration.definitions import database_url, recipients_path, sources_path
-    from orchestration.exports import build_export, record_export
 
     home = home or mellanrum_home()
     if out_path.exists() and not force:

@@ -4,7 +4,7 @@ A recipient without access to our database (an AF office, a municipality's unit)
 its own key pair with `recipient-key new`, keeps the private key file, and sends the
 printed public key line to the Mellanrum operator, who puts it in the recipients config.
 Its exports then arrive as sealed files that only `decrypt` with that private key opens
-(format: orchestration/sealing.py).
+(format: core/keys/sealing.py).
 
 The private key's passphrase comes from an environment variable only, so that it ends up
 in neither shell history nor a process listing.
@@ -17,9 +17,9 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from orchestration.files import replaced_atomically
-from orchestration.keyring import passphrase_from_env
-from orchestration.sealing import (
+from core.files import replaced_atomically
+from core.keys.keyring import passphrase_from_env
+from core.keys.sealing import (
     key_fingerprint,
     load_private_key,
     new_recipient_key,

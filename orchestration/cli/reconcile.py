@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from core.keys.keyring import mellanrum_home
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
-from orchestration.keyring import mellanrum_home
 from schemas.municipalities import municipality_names
 
 CLASSES = ("conflict", "parallel", "complementary")

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
+from core.keys.keyring import mellanrum_home
 from orchestration.cli.options import ISO_DATE, as_date, echo_table
 from orchestration.cli.reconcile import echo_reconciliation
-from orchestration.keyring import mellanrum_home
 from schemas.errors import ConfigError
 from schemas.sources import load_sources
 
@@ -49,7 +49,12 @@ def run_pipeline(home: Path, sources_file: Path | None, as_of, only: tuple[str, 
     Shared by `run` and `demo`."""
     # Dagster loads in about a second: only the commands that run the pipeline pay for it.
     from orchestration.definitions import build_definitions, database_url, sources_path
-    from orchestration.runner import ingest_all, open_instance, publish_latest, reconcile_stored
+    from orchestration.runner import (
+        ingest_all,
+        open_instance,
+        publish_latest,
+        reconcile_stored,
+    )
 
     sources_file = sources_file or sources_path(home)
     sources = load_sources(sources_file)

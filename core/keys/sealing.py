@@ -65,7 +65,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from orchestration.files import replaced_atomically
+from core.files import replaced_atomically
 from schemas.errors import ConfigError, InputError, KeyringError
 
 MAGIC = b"MELLANRUM-SEALED"

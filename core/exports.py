@@ -2,7 +2,7 @@
 
 An export is one ZIP with a member per dataset of the recipient's kind (`<dataset>.csv`
 or `.parquet`), holding exactly the rows that recipient's database role would read, sealed
-to the recipient's registered public key (`orchestration/sealing.py`). Every export adds
+to the recipient's registered public key (`core/keys/sealing.py`). Every export adds
 one publication log row per dataset (channel `export`, the key's fingerprint in
 `sealed_to`), with the same checksum the database publication logged for those rows.
 """
@@ -19,9 +19,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from assets.publish import log_rows
-from orchestration.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
-from orchestration.sealing import key_fingerprint, parse_public_key, seal
+from core.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
+from core.keys.sealing import key_fingerprint, parse_public_key, seal
+from core.publish import log_rows
 from schemas.contracts import CONTRACTS
 from schemas.errors import ConfigError, MellanrumError
 from schemas.published import PublicationLog

@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from orchestration.database import create_engine
-from orchestration.files import replaced_atomically
-from orchestration.keyring import PASSPHRASE_ENV, Keyring
+from core.database import create_engine
+from core.files import replaced_atomically
+from core.keys.keyring import PASSPHRASE_ENV, Keyring
 from schemas.errors import MellanrumError
 from schemas.recipients import Recipients, load_recipients
 from schemas.sources import Sources, load_sources

@@ -8,7 +8,7 @@ id, a role and a validity window:
   out of band; imported on the other side.
 - role ``pipeline`` (K2): the pipeline's own level-2 key, which no partner holds and which
   is never exported. Each pipeline key after the first is chained from its predecessor
-  (see `assets.pseudonyms`), so a rotation re-keys stored pseudonyms without numbers.
+  (see `core.keys.pseudonyms`), so a rotation re-keys stored pseudonyms without numbers.
 
 At rest the key list is JSON encrypted with AES-256-GCM under a key derived with Scrypt
 from a passphrase read from an environment variable. The header (format, KDF parameters,
@@ -31,8 +31,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from assets.pseudonyms import key_check_value
-from orchestration.files import replaced_atomically
+from core.files import replaced_atomically
+from core.keys.pseudonyms import key_check_value
 from schemas.errors import KeyringError
 
 Role = Literal["linkage", "pipeline"]

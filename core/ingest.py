@@ -1,0 +1,332 @@
+"""Ingest one source: read its deliveries, pseudonymize, type, validate, quarantine.
+
+Pure functions, DataFrame in, DataFrame out. The plain personal number exists only inside
+`pseudonymize_identities`, in memory: what leaves it holds the level-2 pseudonym, its key
+id and an age band, and its problems show the number's shape only ("NNNNNN-NNNN").
+
+`ingest_source` returns the accepted rows (conforming to the source kind's Pandera model),
+the quarantine (one row per unusable delivered row, with file, line, column and reason)
+and per-file counts; for every file, rows read = rows accepted + rows quarantined.
+"""
+
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.keys.keyring import KEY_ID_SEPARATOR, Keyring, PseudonymKeys
+from core.keys.pseudonyms import level2_from_level1, level2_pseudonyms
+from core.readers import LINE_COLUMN, ReadResult, read_delimited
+from core.validate import (
+    duplicates,
+    map_codes,
+    model_problems,
+    parse_dates,
+    parse_numbers,
+    problems,
+    required_text,
+)
+from schemas.catalogue import Catalogue
+from schemas.datasets import (
+    AGE_BAND_EDGES,
+    AGE_BANDS,
+    AfAssignments,
+    MunicipalInterventions,
+    Quarantine,
+)
+from schemas.errors import InputError
+from schemas.personnummer import birth_dates, normalize
+from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
+
+PSEUDONYM = "pseudonym"
+KEY_ID = "key_id"
+AGE_BAND = "age_band"
+FILE_COLUMN = "file"
+PLACE_COLUMNS = ["source_id", "file", "line"]  # where a delivered row was
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def read_source_file(source: Source, path: Path) -> ReadResult:
+    """Read one delivered file of `source` as text, with line numbers."""
+    if source.format == "xlsx":
+        return _read_xlsx(path, source.sheet)
+    return read_delimited(path, encoding=source.encoding, delimiter=source.delimiter)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> ReadResult:
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="calamine")
+    except ValueError as problem:
+        # pandas says "Worksheet named 'X' not found": names only, no cell values.
+        raise InputError(f"{path}: {problem}") from None
+    except Exception:
+        raise InputError(f"{path}: not a readable .xlsx workbook") from None
+    frame.columns = [str(name).strip() for name in frame.columns]
+    frame = frame.astype("string[pyarrow]")
+    # The header is sheet row 1, so data row i is sheet row i + 2; blank rows hold no record.
+    frame.insert(0, LINE_COLUMN, np.arange(2, len(frame) + 2, dtype=np.int64))
+    blank = frame.drop(columns=LINE_COLUMN).isna().all(axis=1).to_numpy(dtype=bool)
+    return ReadResult(path=path, frame=frame[~blank].reset_index(drop=True), encoding="xlsx", delimiter="")
+
+
+def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
+    """Rename the source's columns to ours and keep only those (plus the line number)."""
+    missing = [their for their in source.columns if their not in read.frame.columns]
+    if missing:
+        found = ", ".join(repr(c) for c in read.frame.columns if c != LINE_COLUMN)
+        raise InputError(
+            f"{read.path}: line 1: required column {missing[0]!r} is missing "
+            f"(the sources file maps it to {source.columns[missing[0]]}); columns found: {found}"
+        )
+    frame = read.frame[[LINE_COLUMN, *source.columns]].rename(columns=source.columns)
+    return frame.reset_index(drop=True)
+
+
+# --- pseudonymizing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pseudonymized:
+    frame: pd.DataFrame  # identity columns replaced by PSEUDONYM, KEY_ID and AGE_BAND
+    problems: pd.DataFrame  # PROBLEM_COLUMNS, for rows whose identity is unusable
+
+
+def pseudonymize_identities(
+    frame: pd.DataFrame, keys: PseudonymKeys, keyring: Keyring, as_of: dt.date
+) -> Pseudonymized:
+    """Replace the identity column(s) by the level-2 pseudonym, its key id and an age band.
+
+    Plain numbers are normalized and checked first. Level-1 pseudonyms delivered by a
+    partner must carry a linkage key id that the keyring holds and that is valid on
+    `as_of`; their age band is unknown. Rows whose identity is unusable keep an empty
+    pseudonym and are reported with the value's shape only.
+    """
+    if PLAIN_IDENTITY[0] in frame.columns:
+        plain = frame[PLAIN_IDENTITY[0]]
+        checked = normalize(plain, as_of)
+        valid = checked["canonical"].notna().to_numpy(dtype=bool)
+        pseudonym = level2_pseudonyms(checked["canonical"], keys.linkage.secret, keys.chain)
+        key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
+        age_band = age_bands(birth_dates(checked["canonical"]), as_of)
+        found = problems(frame.index[~valid], "personnummer", _shape(plain[~valid]),
+                         ["personnummer: " + r for r in checked["reason"][~valid]])  # fmt: skip
+        identity_columns = list(PLAIN_IDENTITY)
+    else:
+        level1, level1_key = (frame[c].astype("string").str.strip() for c in LEVEL1_IDENTITY)
+        usable_ids = {k.id for k in keyring.keys if k.role == "linkage" and k.is_valid(as_of)}
+        key_ok = level1_key.isin(usable_ids).fillna(False).to_numpy(dtype=bool)
+        level2, invalid = level2_from_level1(level1, keys.chain)
+        valid = key_ok & ~invalid
+        pseudonym = level2.where(valid)
+        key_id = (level1_key + KEY_ID_SEPARATOR + keys.pipeline.id).where(valid)
+        age_band = pd.Series("unknown", index=frame.index, dtype="string")
+        bad_key, bad_value = ~key_ok, key_ok & invalid
+        found = pd.concat([
+            problems(frame.index[bad_key], "pseudonym_key_id", level1_key[bad_key],
+                     "linkage key id unknown or not valid on the reference date"),
+            problems(frame.index[bad_value], "pseudonym_l1", pd.NA,
+                     "not a level-1 pseudonym (52 characters A-Z, 2-7)"),
+        ], ignore_index=True)  # fmt: skip
+        identity_columns = list(LEVEL1_IDENTITY)
+    result = frame.drop(columns=identity_columns)
+    result[PSEUDONYM], result[KEY_ID], result[AGE_BAND] = pseudonym, key_id, age_band
+    return Pseudonymized(frame=result, problems=found)
+
+
+def age_bands(births: pd.Series, as_of: dt.date) -> pd.Series:
+    """Age at `as_of` in AGE_BANDS; 'unknown' where the birth date is (samordningsnummer)."""
+    born = births.dt
+    age = as_of.year - born.year - ((born.month > as_of.month) | ((born.month == as_of.month) & (born.day > as_of.day)))
+    band = np.searchsorted(np.array(AGE_BAND_EDGES), age.fillna(-1).to_numpy(dtype=np.int64), side="right")
+    labels = np.array(AGE_BANDS[:-1], dtype=object)[band]
+    return pd.Series(np.where(births.isna().to_numpy(), AGE_BANDS[-1], labels), index=births.index, dtype="string")
+
+
+_IDENTITY_LIKE = r"(?<![0-9])(?:[0-9]{8}|[0-9]{6})[-+]?[0-9]{4}(?![0-9])"
+
+
+def mask_identity_numbers(text: pd.Series) -> pd.Series:
+    """Anything shaped like a personnummer (10/12 digits, maybe - or +) becomes its shape."""
+    return text.astype("str").str.replace(_IDENTITY_LIKE, lambda m: re.sub(r"[0-9]", "N", m.group(0)), regex=True)
+
+
+def _shape(values: pd.Series) -> pd.Series:
+    """The form of a value without its content: digits become N and letters A."""
+    text = values.astype("string")
+    return text.str.replace(r"[^\W\d_]", "A", regex=True).str.replace(r"[0-9]", "N", regex=True)
+
+
+# --- typing ------------------------------------------------------------------------------
+
+
+def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse the text columns into the model's types; problems for what cannot be parsed."""
+    typed = frame.copy(deep=False)  # copy-on-write: columns are replaced, never changed in place
+    found = []
+
+    def take(column: str, result: tuple[pd.Series, pd.DataFrame]) -> None:
+        typed[column] = result[0]
+        found.append(result[1])
+
+    codes = source.codes
+    if source.kind == "municipal":
+        take("record_id", required_text(frame["record_id"], "record_id"))
+        take("insats_code", map_codes(frame["insats_code"], codes.get("insats_code", {}),
+                                      set(catalogue.intervention_categories), "insats_code", "intervention code"))
+        typed["category"] = typed["insats_code"].map(catalogue.intervention_categories)
+    else:
+        take("assignment_id", required_text(frame["assignment_id"], "assignment_id"))
+        take("programme_code", map_codes(frame["programme_code"], codes.get("programme_code", {}),
+                                         set(catalogue.programme_categories), "programme_code", "AF programme"))
+        typed["category"] = typed["programme_code"].map(catalogue.programme_categories)
+        take("status", map_codes(frame["status"], codes.get("status", {}), set(AF_STATUSES), "status", "AF status"))
+        take("af_office", required_text(frame["af_office"], "af_office"))
+        take("decision_date", parse_dates(frame["decision_date"], source.date_formats, "decision_date", False))
+    take("start_date", parse_dates(frame["start_date"], source.date_formats, "start_date", required=True))
+    take("end_date", parse_dates(frame["end_date"], source.date_formats, "end_date", required=False))
+    take("extent_pct", parse_numbers(frame["extent_pct"], source.decimal, "extent_pct"))
+    # Consent not recorded is no consent: a blank cell is `false`, never a problem.
+    consent_words = {"true": True, "false": False}
+    take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
+                              {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip
+    return typed, pd.concat(found, ignore_index=True)
+
+
+# --- the whole source --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: pd.DataFrame  # MunicipalInterventions or AfAssignments
+    quarantine: pd.DataFrame  # Quarantine
+    files: pd.DataFrame  # file, rows, accepted, quarantined
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.files["rows"].sum())
+
+
+def model_for(source: Source):
+    return MunicipalInterventions if source.kind == "municipal" else AfAssignments
+
+
+def ingest_source(
+    source: Source,
+    paths: Sequence[Path],
+    catalogue: Catalogue,
+    keys: PseudonymKeys,
+    keyring: Keyring,
+    as_of: dt.date,
+) -> IngestResult:
+    """Ingest every delivered file of one source (see the module docstring).
+
+    Raises `InputError`, naming the file and the problem, when the source cannot be used
+    at all: no file, an unreadable or empty file, a required column missing.
+    """
+    if not paths:
+        raise InputError(f"source {source.id!r}: no delivered file matches {source.files!r}")
+    reads = [read_source_file(source, path) for path in paths]
+    for read in reads:
+        if read.rows_read == 0:
+            raise InputError(f"{read.path}: no data rows (only a header)")
+    frame = pd.concat(
+        [to_canonical(source, read).assign(**{FILE_COLUMN: read.path.name}) for read in reads], ignore_index=True
+    )
+    unparsed = _unparsed_lines(source, reads)
+    delivered = {read.path.name: read.rows_read for read in reads}
+    # Each intermediate goes as soon as the next exists: a national AF delivery is millions
+    # of rows, and the plain numbers should not outlive their hashing anyway.
+    del reads
+
+    pseudonymized = pseudonymize_identities(frame, keys, keyring, as_of)
+    del frame
+    typed, typing_problems = type_columns(source, pseudonymized.frame, catalogue)
+    found = pd.concat([pseudonymized.problems, typing_problems], ignore_index=True)
+    del pseudonymized
+    typed = typed.rename(columns={LINE_COLUMN: "line"}).assign(source_id=source.id)
+    if source.kind == "municipal":
+        typed["kommunkod"] = source.kommunkod
+    model = model_for(source)
+    columns = list(model.to_schema().columns)
+    typed = typed[columns]
+    # Where each quarantined row came from, kept as its rows leave the candidates.
+    places = [typed.loc[typed.index.isin(found["row"]), PLACE_COLUMNS]]
+    candidates = cast_to_model(typed[~typed.index.isin(found["row"])], model)
+    del typed
+    key = "record_id" if source.kind == "municipal" else "assignment_id"
+    content = [c for c in columns if c not in ("file", "line")]
+    repeated = duplicates(candidates[content], key, candidates["line"])
+    places.append(candidates.loc[candidates.index.isin(repeated["row"]), PLACE_COLUMNS])
+    candidates = candidates[~candidates.index.isin(repeated["row"])]
+    broken = model_problems(candidates, model)
+    places.append(candidates.loc[candidates.index.isin(broken["row"]), PLACE_COLUMNS])
+    candidates = candidates[~candidates.index.isin(broken["row"])]
+
+    # Conformance of `accepted` to the model is the blocking asset check `matches_schema`.
+    accepted = candidates.reset_index(drop=True)
+    quarantine = pd.concat(
+        [_quarantine_rows(pd.concat(places), pd.concat([found, repeated, broken], ignore_index=True)), unparsed],
+        ignore_index=True,
+    ).sort_values(["file", "line"], ignore_index=True)
+    # A number typed into the wrong column must not reach the quarantine in the clear either.
+    for column in ("value", "reason"):
+        quarantine[column] = mask_identity_numbers(quarantine[column])
+    quarantine = Quarantine.validate(quarantine)
+    return IngestResult(accepted=accepted, quarantine=quarantine, files=_file_counts(delivered, accepted, quarantine))
+
+
+def cast_to_model(frame: pd.DataFrame, model) -> pd.DataFrame:
+    """The model's storage types: pandas strings, numpy bool/float/int, dates in seconds."""
+    types = {}
+    for name, column in model.to_schema().columns.items():
+        dtype = str(column.dtype)
+        types[name] = "datetime64[s]" if dtype.startswith("datetime64") else dtype
+    return frame.astype(types)
+
+
+def _quarantine_rows(places: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
+    """One quarantine row per delivered row with problems: its problems' columns and reasons
+    joined; `places` holds PLACE_COLUMNS of (at least) those rows."""
+    if found.empty:
+        return cast_to_model(pd.DataFrame(columns=list(Quarantine.to_schema().columns)), Quarantine)
+    found = found.sort_values("row", kind="stable")
+    grouped = found.groupby("row", sort=True).agg(
+        column=("column", ", ".join), value=("value", "first"), reason=("reason", "; ".join)
+    )
+    rows = grouped.index.to_numpy()
+    return pd.DataFrame({
+        "source_id": places.loc[rows, "source_id"].to_numpy(),
+        "file": places.loc[rows, "file"].to_numpy(),
+        "line": places.loc[rows, "line"].to_numpy(dtype=np.int64),
+        "column": grouped["column"].to_numpy(),
+        "value": grouped["value"].astype("string").to_numpy(),
+        "reason": grouped["reason"].to_numpy(),
+    }).pipe(cast_to_model, Quarantine)  # fmt: skip
+
+
+def _unparsed_lines(source: Source, reads: list[ReadResult]) -> pd.DataFrame:
+    rows = [
+        {"source_id": source.id, "file": read.path.name, "line": line, "column": "(row)", "value": None, "reason": reason}
+        for read in reads
+        for line, reason in read.bad_lines
+    ]
+    return cast_to_model(pd.DataFrame(rows, columns=list(Quarantine.to_schema().columns)), Quarantine)
+
+
+def _file_counts(delivered: dict[str, int], accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Rows read, accepted and quarantined per delivered file (`delivered`: name → rows read)."""
+    names = list(delivered)
+    return pd.DataFrame({
+        "file": names,
+        "rows": list(delivered.values()),
+        "accepted": accepted["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
+        "quarantined": quarantine["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
+    })  # fmt: skip
+
