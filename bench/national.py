@@ -107,7 +107,7 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
     """What the alternatives need to know, as an analyst would keep it: the deliveries by
     export format (delimiter, encoding, date format, decimal mark, column names, code
     words), the catalogue's categories, the rule table, the keys."""
-    from assets.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
+    from core.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
     from schemas.catalogue import load_catalogue, DEFAULT_CATALOGUE
     from schemas.rules import DEFAULT_RULES, load_rules
 

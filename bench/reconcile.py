@@ -96,7 +96,7 @@ import pyarrow as pa
 
 import assets.reconcile
 from assets.ingest import cast_to_model
-from assets.synthetic import AF_SOURCE, municipal_sources
+from core.synthetic import AF_SOURCE, municipal_sources
 from ingest import PeakMeter, _in_fresh_process, _where  # bench/ingest.py: one definition of each
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AGE_BANDS, AfAssignments, MunicipalInterventions

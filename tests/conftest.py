@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.synthetic import generate
+from core.synthetic import generate
 from orchestration.keyring import Keyring
 from pgserver import postgres_server  # noqa: F401  (a real PostgreSQL server, tests/pgserver.py)
 

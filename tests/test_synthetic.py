@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from assets.synthetic import DEFECT_KINDS, made_up_numbers, generate, source_id
+from core.synthetic import DEFECT_KINDS, made_up_numbers, generate, source_id
 from leakscan import scan
 from orchestration.cli.generate import generate as generate_command
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names

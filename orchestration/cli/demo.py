@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from assets.synthetic import MIN_PEOPLE, generate as generate_inbox
+from core.synthetic import MIN_PEOPLE, generate as generate_inbox
 from orchestration.cli.options import ISO_DATE, as_date
 from orchestration.cli.run import run_pipeline
 from orchestration.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
