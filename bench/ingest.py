@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 
 import core.ingest
-from assets.synthetic import CASE_SYSTEMS, municipal_sources, sources_yaml
 from core.keys.keyring import Keyring, pseudonym_keys
+from core.synthetic import CASE_SYSTEMS, municipal_sources, sources_yaml
 from schemas.sources import load_sources
 
 AS_OF = dt.date(2026, 11, 23)
@@ -96,7 +96,7 @@ def write_municipal_delivery(folder: Path, rows: int, seed: int, as_of: dt.date 
     folder = Path(folder)
     source = municipal_sources([KOMMUNKOD])[0]
     export = source.export
-    assert export == CASE_SYSTEMS["semikolon_cp1252"], "Göteborg's case system changed in assets/synthetic.py"
+    assert export == CASE_SYSTEMS["semikolon_cp1252"], "Göteborg's case system changed in core/synthetic/systems.py"
     rng = np.random.default_rng(seed)
     fields = _delivery_fields(rows, export, rng, as_of)
     _plant_defects(fields, export, rng)

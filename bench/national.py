@@ -107,7 +107,7 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
     """What the alternatives need to know, as an analyst would keep it: the deliveries by
     export format (delimiter, encoding, date format, decimal mark, column names, code
     words), the catalogue's categories, the rule table, the keys."""
-    from assets.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
+    from core.synthetic import AF_EXPORT, CASE_SYSTEMS, EXTRA_FIELDS
     from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
     from schemas.rules import DEFAULT_RULES, load_rules
 
@@ -278,7 +278,6 @@ def measure_reconcile(store: str, write: bool) -> dict:
 
 def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
     from assets.ingest import AF_QUARANTINE, MUNICIPAL_QUARANTINE
-    from core.publish import contract_datasets, log_rows
     from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST
     from core.database import (
         INTERNAL,
@@ -287,6 +286,7 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
         create_engine,
         replace_publication,
     )
+    from core.publish import contract_datasets, log_rows
     from core.statistics import DEFAULT_THRESHOLD
     from schemas.contracts import contract
     from schemas.datasets import Quarantine

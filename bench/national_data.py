@@ -2,14 +2,14 @@
 
     write_national_inbox(folder, municipal_rows=100_000, af_rows=500_000, seed=1)
 
-What `assets.synthetic.generate` writes, only vectorized (numpy and Arrow, no loop over
+What `core.synthetic.generate` writes, only vectorized (numpy and Arrow, no loop over
 rows) so that millions of rows take seconds, and with made-up identities: the generator's
 people come from Skatteverket's test numbers, which cover a few thousand people, not
 millions. Used by `bench/national.py`; everything goes into `folder`, which the bench
 makes with `tempfile.TemporaryDirectory()` and deletes at the end.
 
 - Sources: one per municipality (all 290 by default, or those given), each in the export
-  format `assets.synthetic.export_for` gives its kommunkod (`CASE_SYSTEMS`: semicolon and
+  format `core.synthetic.export_for` gives its kommunkod (`CASE_SYSTEMS`: semicolon and
   Windows-1252 with CRLF, comma with a BOM, tab, comma and Windows-1252, and two Excel
   layouts), with the generator's column names, local code words, date formats
   (2021-09-29, 20210929, 29/9/2021), decimal marks and personnummer styles
@@ -56,17 +56,19 @@ from ingest import (
     _personnummer_digits,  # bench/ingest.py: distinct valid made-up numbers
 )
 
-from assets.synthetic import (
-    _OTHER_POPULATION_THOUSANDS,
-    _POPULATION_THOUSANDS,
+from core.synthetic import (
     AF_EXPORT,
     AF_SOURCE,
     CASE_SYSTEMS,
     Export,
-    _offices_of,
     municipal_sources,
     recipients_yaml,
     sources_yaml,
+)
+from core.synthetic.people import (
+    _OTHER_POPULATION_THOUSANDS,
+    _POPULATION_THOUSANDS,
+    _offices_of,
 )
 from schemas.municipalities import municipality_names
 

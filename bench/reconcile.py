@@ -101,7 +101,7 @@ from ingest import (  # bench/ingest.py: one definition of each
 
 import core.reconcile
 from core.ingest import cast_to_model
-from assets.synthetic import AF_SOURCE, municipal_sources
+from core.synthetic import AF_SOURCE, municipal_sources
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AGE_BANDS, AfAssignments, MunicipalInterventions
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names

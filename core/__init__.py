@@ -1,0 +1,1 @@
+"""The pure domain code: no Dagster. DataFrame in, DataFrame out."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pgserver import postgres_server  # noqa: F401  (a real PostgreSQL server, tests/pgserver.py)
 
-from assets.synthetic import generate
 from core.keys.keyring import Keyring
+from core.synthetic import generate
 
 AS_OF = dt.date(2026, 11, 23)
 PASSPHRASE = "a long enough test passphrase"

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from leakscan import scan
 
-from assets.synthetic import DEFECT_KINDS, generate, made_up_numbers, source_id
+from core.synthetic import DEFECT_KINDS, generate, made_up_numbers, source_id
 from orchestration.cli.generate import generate as generate_command
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names
 from schemas.personnummer import KIND_SAMORDNINGSNUMMER, normalize

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
-from assets.synthetic import MIN_PEOPLE
-from assets.synthetic import generate as generate_inbox
 from core.keys.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
+from core.synthetic import MIN_PEOPLE
+from core.synthetic import generate as generate_inbox
 from orchestration.cli.options import ISO_DATE, as_date
 from orchestration.cli.run import run_pipeline
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from assets.synthetic import (
+from core.synthetic import (
     GENERATED_ENTRIES,
     MIN_PEOPLE,
     OutDirNotEmpty,
