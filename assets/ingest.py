@@ -4,24 +4,28 @@ import datetime as dt
 import warnings
 
 import dagster as dg
-import pydantic
 
+from assets.configs import IngestConfig
 from assets.metadata import column_schema, reason_kinds
-from assets.resources import KeyringResource, SourcesResource
-from core.clock import today_in_stockholm
-from core.ingest import IngestResult, ingest_source
+from assets.names import (
+    AF_ASSIGNMENTS,
+    AF_QUARANTINE,
+    INGEST_GROUP,
+    INGESTED,
+    MUNICIPAL_INTERVENTIONS,
+    MUNICIPAL_QUARANTINE,
+    STEWARDS,
+    SourceKind,
+    ingest_node,
+)
+from assets.resources import KeyringResource, RunDefaults
+from core.clock import local_date
+from core.ingest import IngestResult, ingest_source, model_for
 from core.keys.keyring import pseudonym_keys
 from core.validate import schema_failures
-from schemas.datasets import AfAssignments, MunicipalInterventions, Quarantine
+from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
 from schemas.sources import Source, Sources
-
-MUNICIPAL_INTERVENTIONS = dg.AssetKey("municipal_interventions")
-MUNICIPAL_QUARANTINE = dg.AssetKey("municipal_quarantine")
-AF_ASSIGNMENTS = dg.AssetKey("af_assignments")
-AF_QUARANTINE = dg.AssetKey("af_quarantine")
-INGEST_GROUP = "ingest"
-STEWARDS = ["team:data-stewards"]
 
 _DESCRIPTIONS = {
     MUNICIPAL_INTERVENTIONS: "Every municipality's interventions (insatser) that passed validation: one row "
@@ -35,27 +39,14 @@ _DESCRIPTIONS = {
 }
 
 
-class IngestConfig(dg.Config):
-    as_of: str = pydantic.Field(
-        default="",
-        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
-        description="Reference date YYYY-MM-DD for the century of 10-digit numbers and the age bands; "
-        "empty: today in Stockholm.",
-    )
-
-
 def ingest_assets(sources: Sources) -> list[dg.AssetsDefinition]:
     """The two ingest multi-assets, partitioned by the sources of each kind."""
-    return [
-        _ingest_asset("municipal", [s.id for s in sources.all if s.kind == "municipal"]),
-        _ingest_asset("af", [s.id for s in sources.all if s.kind == "af"]),
-    ]
+    return [_ingest_asset(kind, [s.id for s in sources.all if s.kind == kind]) for kind in INGESTED]
 
 
-def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
-    main, quarantine = (MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE) if kind == "municipal" else (
-        AF_ASSIGNMENTS, AF_QUARANTINE)  # fmt: skip
-    model = MunicipalInterventions if kind == "municipal" else AfAssignments
+def _ingest_asset(kind: SourceKind, source_ids: list[str]) -> dg.AssetsDefinition:
+    main, quarantine = INGESTED[kind]
+    model = model_for(kind)
     partitions = dg.StaticPartitionsDefinition(source_ids)
 
     def out(key: dg.AssetKey, schema) -> dg.AssetOut:
@@ -78,7 +69,7 @@ def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
         ]  # fmt: skip
 
     @dg.multi_asset(
-        name=f"{kind}_ingest",
+        name=ingest_node(kind),
         outs={main.to_python_identifier(): out(main, model),
               quarantine.to_python_identifier(): out(quarantine, Quarantine)},  # fmt: skip
         partitions_def=partitions,
@@ -86,11 +77,11 @@ def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
         description=f"Read, pseudonymize and validate one {kind} source's deliveries.",
     )
     def ingest(context: dg.AssetExecutionContext, config: IngestConfig, keyring: KeyringResource,
-               sources: SourcesResource):  # fmt: skip
-        declared = sources.load()
+               sources: dg.ResourceParam[Sources], defaults: RunDefaults):  # fmt: skip
+        declared = sources
         source = declared.source(context.partition_key)
         paths = declared.files(source)
-        as_of = dt.date.fromisoformat(config.as_of) if config.as_of else today_in_stockholm()
+        as_of = config.as_of_date()
         ring = keyring.open()
         keys = pseudonym_keys(ring, as_of)
         result = _safely(lambda: ingest_source(source, paths, declared.catalogue, keys, ring, as_of), source)
@@ -99,7 +90,7 @@ def _ingest_asset(kind: str, source_ids: list[str]) -> dg.AssetsDefinition:
             f"{len(result.quarantine)} quarantined, key id {keys.key_id}"
         )
         yield from _outputs(main, quarantine, model, source, paths, result, keys.key_id, declared.catalogue.version,
-                            as_of)  # fmt: skip
+                            as_of, defaults)  # fmt: skip
 
     return ingest
 
@@ -115,7 +106,7 @@ def _safely(work, source: Source) -> IngestResult:
 
 
 def _outputs(main, quarantine, model, source: Source, paths, result: IngestResult, key_id: str, catalogue: str,
-             as_of: dt.date):  # fmt: skip
+             as_of: dt.date, defaults: RunDefaults):  # fmt: skip
     read = result.rows_read
     share = len(result.quarantine) / read if read else 0.0
     files = dg.MetadataValue.md(result.files.to_markdown(index=False))
@@ -145,14 +136,19 @@ def _outputs(main, quarantine, model, source: Source, paths, result: IngestResul
     failures = schema_failures(result.accepted, model)
     yield dg.AssetCheckResult(asset_key=main, check_name="matches_schema", passed=not failures,
                               metadata={"rows_checked": len(result.accepted), "failures_by_check": failures})  # fmt: skip
+    threshold = defaults.quarantine_share_of(source)
     yield dg.AssetCheckResult(
-        asset_key=main, check_name="quarantine_share", passed=share <= source.max_quarantine_share,
-        metadata={"quarantined": len(result.quarantine), "rows_read": read,
-                  "share": round(share, 4), "threshold": source.max_quarantine_share},
+        asset_key=main, check_name="quarantine_share", passed=share <= threshold,
+        metadata={"quarantined": len(result.quarantine), "rows_read": read, "share": round(share, 4),
+                  "threshold": threshold},
     )  # fmt: skip
-    newest = max(path.stat().st_mtime for path in paths)
-    age_days = (dt.datetime.now().timestamp() - newest) / 86400
+    # Measured against the as-of date, not the wall clock: a re-run as of a past date asks
+    # how old the delivery was then (a file delivered after that date counts as fresh).
+    delivered_on = local_date(max(path.stat().st_mtime for path in paths))
+    age_days = max((as_of - delivered_on).days, 0)
+    max_age = defaults.delivery_age_of(source)
     yield dg.AssetCheckResult(
-        asset_key=main, check_name="delivered_on_time", passed=age_days <= source.max_delivery_age_days,
-        metadata={"newest_file_age_days": round(age_days, 2), "max_age_days": source.max_delivery_age_days},
+        asset_key=main, check_name="delivered_on_time", passed=age_days <= max_age,
+        metadata={"newest_file_delivered_on": delivered_on.isoformat(), "age_days_on_as_of": age_days,
+                  "as_of": as_of.isoformat(), "max_age_days": max_age},
     )  # fmt: skip

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
+from assets.names import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
 
 # Where each internal reconciliation column comes from: (asset, column) pairs.
 _M, _A = MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS

@@ -1,62 +1,62 @@
-"""Dagster: the publication multi-asset, over `core.publish` and `core.database`."""
+"""Dagster: the publication multi-asset, over `core.publish` and `core.database`.
+
+Built from the contracts (`core/contracts.py`): one asset per contract, depending on the
+internal datasets it is built from, plus the publication log. Every dataset the body reads
+is an input (through the `DatasetStore` IO manager), so the asset graph shows each edge;
+the as-of date and the key ids come from the reconciliation's parameters dataset.
+"""
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
-import pydantic
+import pandas as pd
 
-from assets.ingest import AF_QUARANTINE, MUNICIPAL_QUARANTINE, STEWARDS
+from assets.configs import PublishConfig
 from assets.lineage import column_lineage, same_named
 from assets.metadata import column_schema
-from assets.reconcile import MUNICIPAL_OVERLAPS, OVERLAPS, TRANSITION_LIST
-from assets.resources import DatasetStore, PublicationDatabase, RecipientsResource
-from core.database import (
-    INTERNAL,
+from assets.names import (
+    AF_QUARANTINE,
+    MUNICIPAL_OVERLAPS,
+    MUNICIPAL_QUARANTINE,
+    OVERLAPS,
     PUBLICATION_LOG,
-    PUBLISHED,
-    Dataset,
-    replace_publication,
+    PUBLISH_GROUP,
+    PUBLISH_NODE,
+    RECONCILIATION_PARAMETERS,
+    STEWARDS,
+    TRANSITION_LIST,
 )
-from core.publish import checksum, contract_datasets, log_rows, unreached
-from core.statistics import DEFAULT_THRESHOLD
-from schemas.contracts import CONTRACTS, Contract, contract
+from assets.resources import PublicationDatabase, RecipientsResource, RunDefaults
+from core.contracts import CONTRACTS
+from core.database import INTERNAL, PUBLISHED, Dataset, replace_publication
+from core.publish import build_publication, checksum
+from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
 from schemas.published import PublicationLog
 from schemas.reconciled import MunicipalOverlaps, Overlaps
 
-PUBLISH_GROUP = "publish"
-PUBLISH_JOB = "publish"
-PUBLICATION_LOG_KEY = dg.AssetKey(PUBLICATION_LOG)
-
-
-class PublishConfig(dg.Config):
-    suppression_threshold: int = pydantic.Field(
-        default=DEFAULT_THRESHOLD, ge=2,
-        description="regional_statistik: counts below this are suppressed (and more with them, so none can be "
-        "worked out from the totals).",
-    )  # fmt: skip
-
-
-_COUNTED_FROM = ["overlap_start", "kommunkod", "classification", "municipal_category", "af_category", "age_band"]
-_DERIVED = {"month": ["overlap_start"], "level": _COUNTED_FROM, "overlap_count": _COUNTED_FROM,
-            "suppressed": _COUNTED_FROM}  # fmt: skip
-
-
-def _lineage(declared: Contract) -> dg.TableColumnLineage:
-    upstream = TRANSITION_LIST if declared.name == "af_pagaende_insatser" else OVERLAPS
-    return column_lineage(same_named(declared.columns, upstream, _DERIVED))
+# The internal datasets a contract may be built from, by the name it uses for them.
+INTERNAL_DATASETS: dict[str, dg.AssetKey] = {
+    key.path[-1]: key
+    for key in (OVERLAPS, MUNICIPAL_OVERLAPS, TRANSITION_LIST, MUNICIPAL_QUARANTINE, AF_QUARANTINE)
+}
+# What the steward's tables in the database hold (never published to a recipient).
+_STEWARD_TABLES = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, MUNICIPAL_QUARANTINE: Quarantine,
+                   AF_QUARANTINE: Quarantine}  # fmt: skip
 
 
 def _spec(declared: Contract) -> dg.AssetSpec:
     consent = f"consent recorded by {declared.consent_from.removesuffix('_consent')}" if declared.consent_from else "none"
+    upstream = INTERNAL_DATASETS[declared.inputs[0]]
     return dg.AssetSpec(
         key=declared.name,
         description=f"{declared.purpose} Recipients: each {declared.recipient_kind}"
         + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else "."),
         group_name=PUBLISH_GROUP,
         owners=STEWARDS,
-        deps=[OVERLAPS, TRANSITION_LIST],
+        deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILIATION_PARAMETERS],
         kinds={"sql"},
         metadata={
             "contract": declared.name,
@@ -64,72 +64,78 @@ def _spec(declared: Contract) -> dg.AssetSpec:
             "recipient_kind": declared.recipient_kind,
             "consent_required": consent,
             "dagster/column_schema": column_schema(declared.model),
-            "dagster/column_lineage": _lineage(declared),
+            "dagster/column_lineage": column_lineage(same_named(declared.columns, upstream, declared.derived)),
         },
     )
 
 
-@dg.multi_asset(
-    name="publication",
-    specs=[
-        *(_spec(declared) for declared in CONTRACTS),
-        dg.AssetSpec(
-            key=PUBLICATION_LOG_KEY, group_name=PUBLISH_GROUP, owners=STEWARDS, kinds={"sql"},
-            deps=[OVERLAPS, TRANSITION_LIST],
-            description="Who received what, when: one row per dataset and recipient per publication "
-            "(database or encrypted export), with row count, contract version, key id and checksum.",
-            metadata={"dagster/column_schema": column_schema(PublicationLog)},
-        ),
-    ],
-    check_specs=[
-        dg.AssetCheckSpec("every_row_has_a_recipient", asset=declared.name,
-                          description=f"Every row's {declared.recipient_column} belongs to a recipient registered in "
-                                      "the recipients file; otherwise those rows are stored but nobody reads them.")
-        for declared in CONTRACTS if declared.recipient_column
-    ],
-    description="Publish every contract's dataset to the database in one transaction, with the internal "
-    "tables for the steward, each recipient's access, and the publication log.",
-)  # fmt: skip
-def publication(context: dg.AssetExecutionContext, config: PublishConfig, datasets: dg.ResourceParam[DatasetStore],
-                database: PublicationDatabase, recipients: RecipientsResource):  # fmt: skip
-    registered = recipients.load()
-    reconciled = context.instance.get_latest_materialization_event(OVERLAPS)
-    if reconciled is None:
-        raise MellanrumError("nothing to publish: the reconciliation has not run yet")
-    facts = reconciled.asset_materialization.metadata
-    as_of, key_id = dt.date.fromisoformat(facts["as_of"].value), facts["key_ids"].value
-    overlaps, transition_list = datasets.load(OVERLAPS), datasets.load(TRANSITION_LIST)
-    published = contract_datasets(overlaps, transition_list, config.suppression_threshold)
-    log = log_rows(published, registered.all, run_id=context.run.run_id, as_of=as_of, key_id=key_id,
-                   published_at=dt.datetime.now(dt.UTC))  # fmt: skip
-    internal = [
-        Dataset(OVERLAPS.path[-1], INTERNAL, Overlaps, overlaps),
-        Dataset(MUNICIPAL_OVERLAPS.path[-1], INTERNAL, MunicipalOverlaps, datasets.load(MUNICIPAL_OVERLAPS)),
-        Dataset(MUNICIPAL_QUARANTINE.path[-1], INTERNAL, Quarantine, datasets.load(MUNICIPAL_QUARANTINE)),
-        Dataset(AF_QUARANTINE.path[-1], INTERNAL, Quarantine, datasets.load(AF_QUARANTINE)),
-    ]
-    tables = [Dataset(name, PUBLISHED, contract(name).model, frame) for name, frame in published.items()]
-    try:
-        replace_publication(database.engine(), [*tables, *internal], log, registered)
-    except MellanrumError:
-        raise
-    except Exception as problem:  # noqa: BLE001 (a database error may quote a row's values)
-        raise withheld("publication", problem) from None
-    missing = unreached(published, registered)
-    context.log.info(f"published as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in published.items()))
-    for name, frame in published.items():
-        declared = contract(name)
-        yield dg.MaterializeResult(asset_key=name, metadata={
-            "dagster/row_count": len(frame),
-            "as_of": as_of.isoformat(),
-            "contract_version": declared.version,
-            "key_id": key_id,
-            "checksum": checksum(frame),
-            "recipients": len(registered.of_kind(declared.recipient_kind)),
-            "rows_without_registered_recipient": missing.get(name, 0),
-        })  # fmt: skip
-        if declared.recipient_column:
-            yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",
-                                      severity=dg.AssetCheckSeverity.WARN, passed=missing[name] == 0,
-                                      metadata={"rows_without_registered_recipient": missing[name]})  # fmt: skip
-    yield dg.MaterializeResult(asset_key=PUBLICATION_LOG_KEY, metadata={"rows_added": len(log), "as_of": as_of.isoformat()})
+def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDefinition:
+    """The publication of `contracts` (the declared ones unless a test brings its own)."""
+    unknown = sorted({n for c in contracts for n in c.inputs} - set(INTERNAL_DATASETS))
+    if unknown:
+        raise MellanrumError(f"contracts name inputs that are not internal datasets: {', '.join(unknown)} "
+                             f"(known: {', '.join(INTERNAL_DATASETS)})")  # fmt: skip
+    reads = {**{name: INTERNAL_DATASETS[name] for c in contracts for name in c.inputs},
+             **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILIATION_PARAMETERS.path[-1]: RECONCILIATION_PARAMETERS}  # fmt: skip
+    by_name = {c.name: c for c in contracts}
+
+    @dg.multi_asset(
+        name=PUBLISH_NODE,
+        ins={name: dg.AssetIn(key) for name, key in reads.items()},
+        specs=[
+            *(_spec(declared) for declared in contracts),
+            dg.AssetSpec(
+                key=PUBLICATION_LOG, group_name=PUBLISH_GROUP, owners=STEWARDS, kinds={"sql"},
+                deps=list(reads.values()),
+                description="Who received what, when: one row per dataset, recipient and key id per publication "
+                "(database or encrypted export), with row count, contract version and checksum.",
+                metadata={"dagster/column_schema": column_schema(PublicationLog)},
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec("every_row_has_a_recipient", asset=declared.name,
+                              description=f"Every row's {declared.recipient_column} belongs to a recipient registered "
+                                          "in the recipients file; otherwise those rows are stored but nobody reads them.")
+            for declared in contracts if declared.recipient_column
+        ],
+        description="Publish every contract's dataset to the database in one transaction, with the internal "
+        "tables for the steward, each recipient's access, and the publication log.",
+    )  # fmt: skip
+    def publication(context: dg.AssetExecutionContext, config: PublishConfig, database: PublicationDatabase,
+                    recipients: RecipientsResource, defaults: RunDefaults, **inputs: pd.DataFrame):  # fmt: skip
+        registered = recipients.load()
+        run = inputs.pop(RECONCILIATION_PARAMETERS.path[-1])
+        as_of = run["as_of"].iloc[0].date()
+        key_ids = sorted(run["key_id"])
+        threshold = defaults.suppression_threshold if config.suppression_threshold is None else config.suppression_threshold
+        made = build_publication(inputs, contracts, registered, PublicationParameters(as_of, threshold),
+                                 key_ids=key_ids, run_id=context.run.run_id, published_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
+                          by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
+        internal = [Dataset(key.path[-1], INTERNAL, model, inputs[key.path[-1]]) for key, model in _STEWARD_TABLES.items()]
+        try:
+            replace_publication(database.engine(), [*tables, *internal], made.log, registered)
+        except MellanrumError:
+            raise
+        except Exception as problem:  # noqa: BLE001 (a database error may quote a row's values)
+            raise withheld("publication", problem) from None
+        context.log.info(f"published as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
+        for name, frame in made.datasets.items():
+            declared = by_name[name]
+            yield dg.MaterializeResult(asset_key=name, metadata={
+                "dagster/row_count": len(frame),
+                "as_of": as_of.isoformat(),
+                "contract_version": declared.version,
+                "key_ids": dg.MetadataValue.json(key_ids),
+                "checksum": checksum(frame),
+                "recipients": len(registered.of_kind(declared.recipient_kind)),
+                "rows_without_registered_recipient": made.unreached.get(name, 0),
+            })  # fmt: skip
+            if declared.recipient_column:
+                yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",
+                                          severity=dg.AssetCheckSeverity.WARN, passed=made.unreached[name] == 0,
+                                          metadata={"rows_without_registered_recipient": made.unreached[name]})  # fmt: skip
+        yield dg.MaterializeResult(asset_key=PUBLICATION_LOG, metadata={"rows_added": len(made.log),
+                                                                        "as_of": as_of.isoformat()})  # fmt: skip
+
+    return publication

@@ -1,14 +1,18 @@
-"""Dagster: the nightly reconciliation assets and the coordinators' ad-hoc job, over `core.reconcile`."""
+"""Dagster: the nightly reconciliation assets and the coordinators' ad-hoc job, over `core.reconcile`.
+
+The nightly reconciliation reads every source's latest good ingest as its inputs (all
+partitions, through the `DatasetStore` IO manager), so the asset graph shows the lineage
+it really has; its parameters (as-of date, window, cut-off, rule table, key ids) are a
+dataset of their own that the publication reads.
+"""
 
 import datetime as dt
 from collections.abc import Collection
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pydantic
 
-from assets.ingest import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS, STEWARDS
+from assets.configs import AdhocReconcileConfig, ReconcileConfig
 from assets.lineage import (
     MUNICIPAL_PAIR_SOURCES,
     OVERLAP_SOURCES,
@@ -16,22 +20,33 @@ from assets.lineage import (
     column_lineage,
 )
 from assets.metadata import column_schema
-from assets.resources import DatasetStore, SourcesResource
-from core.clock import today_in_stockholm
-from core.reconcile import Reconciliation, Window, reconcile
-from schemas.errors import ConfigError, MellanrumError, withheld
-from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
+from assets.names import (
+    ADHOC_JOB,
+    ADHOC_NODE,
+    AF_ASSIGNMENTS,
+    MUNICIPAL_INTERVENTIONS,
+    MUNICIPAL_OVERLAPS,
+    OVERLAPS,
+    RECONCILE_GROUP,
+    RECONCILE_NODE,
+    RECONCILIATION_PARAMETERS,
+    STEWARDS,
+    TRANSITION_LIST,
+)
+from assets.resources import DatasetStore, RunDefaults
+from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
+from schemas.errors import MellanrumError, withheld
+from schemas.reconciled import (
+    MunicipalOverlaps,
+    Overlaps,
+    ReconciliationParameters,
+    TransitionList,
+)
 from schemas.rules import DEFAULT_RULES, load_rules
+from schemas.sources import Sources
 
-OVERLAPS = dg.AssetKey("overlaps")
-MUNICIPAL_OVERLAPS = dg.AssetKey("municipal_overlaps")
-TRANSITION_LIST = dg.AssetKey("transition_list")
-RECONCILE_GROUP = "reconcile"
-RECONCILE_JOB = "reconcile"
-ADHOC_JOB = "reconcile_adhoc"
-_DATE_OR_EMPTY = r"^(\d{4}-\d{2}-\d{2})?$"
-
-_MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList}
+_MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
+           RECONCILIATION_PARAMETERS: ReconciliationParameters}  # fmt: skip
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
     "one day, with its class (conflict, parallel, complementary), the rule that decided it, its flags "
@@ -41,9 +56,9 @@ _DESCRIPTIONS = {
     "pair once. Internal, for the data steward only.",
     TRANSITION_LIST: "For AF: ongoing municipal interventions planned to continue past the cut-off, of "
     "people who appear in AF's data, keyed by AF's own assignment id (never a personnummer or pseudonym).",
+    RECONCILIATION_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
+    "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
 }
-
-
 _LINEAGE = {
     OVERLAPS: column_lineage(OVERLAP_SOURCES),
     MUNICIPAL_OVERLAPS: column_lineage(MUNICIPAL_PAIR_SOURCES),
@@ -51,78 +66,42 @@ _LINEAGE = {
 }
 
 
-class ReconcileConfig(dg.Config):
-    as_of: str = pydantic.Field(
-        default="", pattern=_DATE_OR_EMPTY, description="As-of date YYYY-MM-DD; empty: today in Stockholm."
-    )
-    look_back_days: int = pydantic.Field(
-        default=Window.look_back_days, ge=0, description="Report overlaps that touch this many days before the as-of date."
-    )
-    look_ahead_days: int = pydantic.Field(
-        default=Window.look_ahead_days, ge=0, description="… and this many days after it."
-    )
-    cut_off: str = pydantic.Field(
-        default="", pattern=_DATE_OR_EMPTY,
-        description="Transition list: interventions planned to continue past this date YYYY-MM-DD; "
-        "empty: the as-of date.",
-    )  # fmt: skip
-
-    def as_of_date(self) -> dt.date:
-        return dt.date.fromisoformat(self.as_of) if self.as_of else today_in_stockholm()
-
-    def cut_off_date(self, as_of: dt.date) -> dt.date:
-        return dt.date.fromisoformat(self.cut_off) if self.cut_off else as_of
-
-
-class AdhocReconcileConfig(ReconcileConfig):
-    kommuner: list[str] = pydantic.Field(
-        default=[], description="Kommunkoder (four digits) to reconcile, e.g. [\"1480\"]; empty: every municipality."
-    )
-
-
-def _reconcile_stored(
-    config: ReconcileConfig, instance: dg.DagsterInstance, datasets: DatasetStore, sources: SourcesResource,
-    kommuner: Collection[str] = (),
-) -> tuple[Reconciliation, dict]:
-    """Reconcile the latest stored ingest of every source, and say which sources that was."""
-    declared = sources.load()
-    municipal_ids = [s.id for s in declared.all if s.kind == "municipal"]
-    known = {s.kommunkod for s in declared.all if s.kind == "municipal"}
-    unknown = sorted(set(kommuner) - known)
-    if unknown:
-        raise ConfigError(
-            f"kommuner: got {', '.join(map(repr, unknown))}: not the kommunkod of any municipal source in "
-            f"{declared.path} (declared: {', '.join(sorted(known))})"
-        )
-    stored = datasets.stored_partitions(MUNICIPAL_INTERVENTIONS) + datasets.stored_partitions(AF_ASSIGNMENTS)
-    with_data = [s.id for s in declared.all if s.id in stored]
-    without_data = [s.id for s in declared.all if s.id not in stored]
+def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFrame, sources: Sources,
+               defaults: RunDefaults, kommuner: Collection[str] = ()) -> Reconciliation:  # fmt: skip
+    check_kommuner(kommuner, {s.kommunkod for s in sources.all if s.kind == "municipal"}, sources.path)
     as_of = config.as_of_date()
-    cut_off = config.cut_off_date(as_of)
-    if cut_off < as_of:
-        raise ConfigError(f"cut_off: got {cut_off}: it must not be before the as-of date {as_of}")
+    window = Window(
+        defaults.look_back_days if config.look_back_days is None else config.look_back_days,
+        defaults.look_ahead_days if config.look_ahead_days is None else config.look_ahead_days,
+    )
+    rules = load_rules(DEFAULT_RULES, sources.catalogue)
     try:
-        result = reconcile(
-            datasets.load(MUNICIPAL_INTERVENTIONS, [i for i in municipal_ids if i in with_data]),
-            datasets.load(AF_ASSIGNMENTS, [s.id for s in declared.all if s.kind == "af" and s.id in with_data]),
-            load_rules(DEFAULT_RULES, declared.catalogue),
-            as_of,
-            Window(config.look_back_days, config.look_ahead_days),
-            cut_off,
-            kommuner,
-        )
+        return reconcile(municipal, af, rules, as_of, window, config.cut_off_date(as_of), kommuner)
     except MellanrumError:
         raise
     except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
         raise withheld("reconciliation", problem) from None
+
+
+def _source_facts(instance: dg.DagsterInstance, sources: Sources, datasets: DatasetStore,
+                  as_of: dt.date) -> dict[str, list[str]]:  # fmt: skip
+    """Which declared sources were reconciled, which have no data, which are stale."""
+    stored = set(datasets.files.partitions(MUNICIPAL_INTERVENTIONS.path[-1])) | set(
+        datasets.files.partitions(AF_ASSIGNMENTS.path[-1]))  # fmt: skip
+    with_data = [s.id for s in sources.all if s.id in stored]
     stale = [
         f"{s.id} (last good {last or 'unknown'})"
-        for s in declared.all
+        for s in sources.all
         if s.id in with_data
         and (last := _last_good_as_of(instance, MUNICIPAL_INTERVENTIONS if s.kind == "municipal" else AF_ASSIGNMENTS,
                                       s.id)) != as_of.isoformat()  # fmt: skip
     ]
-    return result, {"sources_reconciled": with_data, "sources_without_data": without_data, "stale_sources": stale}
+    return {"sources_reconciled": with_data, "sources_without_data": [s.id for s in sources.all if s.id not in stored],
+            "stale_sources": stale}  # fmt: skip
+
+
+def _load_stored(datasets: DatasetStore, sources: Sources, kind: str, key: dg.AssetKey) -> pd.DataFrame:
+    return datasets.files.load(key.path[-1], [s.id for s in sources.all if s.kind == kind])
 
 
 def _last_good_as_of(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> str | None:
@@ -158,13 +137,14 @@ def _counts(result: Reconciliation) -> dict[dg.AssetKey, dict]:
             ),
             "interruption_risk": int(overlaps["interruption_risk"].sum()),
             "upcoming": int(overlaps["upcoming"].sum()),
-            "key_ids": ", ".join(sorted(overlaps["key_id"].unique())) or "none",
+            "key_ids": dg.MetadataValue.json(list(result.key_ids)),
         },
         MUNICIPAL_OVERLAPS: {
             "dagster/row_count": len(result.municipal_overlaps),
             "in_window": int(result.municipal_overlaps["in_window"].sum()),
         },
         TRANSITION_LIST: {"dagster/row_count": len(result.transition_list)},
+        RECONCILIATION_PARAMETERS: {"dagster/row_count": len(result.key_ids)},
     }
 
 
@@ -173,21 +153,22 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
         OVERLAPS: result.overlaps,
         MUNICIPAL_OVERLAPS: result.municipal_overlaps,
         TRANSITION_LIST: result.transition_list,
+        RECONCILIATION_PARAMETERS: result.parameters(),
     }
 
 
 @dg.multi_asset(
-    name="reconciliation",
+    name=RECONCILE_NODE,
+    ins={"municipal": dg.AssetIn(MUNICIPAL_INTERVENTIONS), "af": dg.AssetIn(AF_ASSIGNMENTS)},
     outs={
         key.to_python_identifier(): dg.AssetOut(
             key=key, description=_DESCRIPTIONS[key], group_name=RECONCILE_GROUP, owners=STEWARDS,
             io_manager_key="datasets", kinds={"pandas", "parquet"},
             metadata={"dagster/column_schema": column_schema(_MODELS[key]),
-                      "dagster/column_lineage": _LINEAGE[key]},
+                      **({"dagster/column_lineage": _LINEAGE[key]} if key in _LINEAGE else {})},
         )
         for key in _MODELS
     },
-    deps=[MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS],
     check_specs=[dg.AssetCheckSpec(
         "sources_fresh", asset=OVERLAPS,
         description="Every declared source has ingested data, and its latest ingest succeeded for this as-of "
@@ -196,9 +177,11 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
     description="Find and classify overlaps and build AF's transition list from the latest stored "
     "ingest of every source (a source whose last delivery failed counts with its last good data).",
 )  # fmt: skip
-def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, datasets: dg.ResourceParam[DatasetStore],
-                   sources: SourcesResource):  # fmt: skip
-    result, inputs = _reconcile_stored(config, context.instance, datasets, sources)
+def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, municipal: pd.DataFrame,
+                   af: pd.DataFrame, datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
+                   defaults: RunDefaults):  # fmt: skip
+    result = _reconcile(config, municipal, af, sources, defaults)
+    inputs = _source_facts(context.instance, sources, datasets, result.as_of)
     parameters, counts = _parameters(result, inputs), _counts(result)
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     for key, frame in _datasets(result).items():
@@ -213,21 +196,27 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, d
 
 
 @dg.op(
-    name="adhoc_reconciliation",
+    name=ADHOC_NODE,
     out=dg.Out(dg.Nothing),
     description="Reconcile the latest stored ingest with the given as-of date, municipalities, window and "
     "cut-off; the results go to storage/adhoc/<run id>/, apart from the nightly datasets.",
 )
-def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileConfig, datasets: dg.ResourceParam[DatasetStore],
-                         sources: SourcesResource):  # fmt: skip
-    result, inputs = _reconcile_stored(config, context.instance, datasets, sources, config.kommuner)
+def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileConfig,
+                         datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
+                         defaults: RunDefaults):  # fmt: skip
+    municipal = _load_stored(datasets, sources, "municipal", MUNICIPAL_INTERVENTIONS)
+    af = _load_stored(datasets, sources, "af", AF_ASSIGNMENTS)
+    result = _reconcile(config, municipal, af, sources, defaults, config.kommuner)
+    inputs = _source_facts(context.instance, sources, datasets, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result).items():
-        path = datasets.write_report(context.run_id, key.to_python_identifier(), frame)
+        if key == RECONCILIATION_PARAMETERS:
+            continue
+        path = datasets.files.write_report(context.run_id, key.to_python_identifier(), frame)
         context.log.info(f"{key.to_user_string()}: {len(frame)} rows written to {path}")
     yield dg.Output(None, metadata={
         **_parameters(result, inputs),
-        "folder": str(Path(datasets.base_dir, "adhoc", context.run_id)),
+        "folder": str(datasets.files.report_folder(context.run_id)),
         "overlaps": counts[OVERLAPS]["dagster/row_count"],
         "overlaps_in_window": counts[OVERLAPS]["in_window"],
         "by_class": counts[OVERLAPS]["by_class"],

@@ -1,13 +1,16 @@
-"""Dagster resources: the keyring, the sources and recipients files, the store for our
-datasets and the publication database.
+"""Dagster resources: the keyring, the declared sources and recipients, the defaults, the
+store for our datasets and the publication database.
 
-Secrets reach Dagster only through `EnvVar`, so they are never part of stored run config.
-Datasets are stored by `DatasetStore` as Parquet files we control (written atomically,
-one per asset and partition), never as the default IO manager's pickles.
+All of them are built from the one settings object (`orchestration/definitions.py`).
+Secrets reach Dagster only through `EnvVar`, so they are never part of a resource's shown
+values or of stored run config. Datasets are stored by `DatasetStore` as Parquet files we
+control (`core.store`), never as the default IO manager's pickles.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -15,30 +18,51 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from core.database import create_engine
-from core.files import replaced_atomically
-from core.keys.keyring import PASSPHRASE_ENV, Keyring
-from schemas.errors import MellanrumError
+from core.keys.keyring import Keyring
+from core.store import DatasetFiles
 from schemas.recipients import Recipients, load_recipients
-from schemas.sources import Sources, load_sources
+from schemas.sources import Source
+
+# Unlocking the keyring costs a Scrypt derivation (~0.1 s, 32 MiB); a process unlocks it once
+# per keyring content and passphrase, and keeps the keys in memory only.
+_UNLOCKED: dict[tuple[str, bytes, bytes], Keyring] = {}
+_UNLOCKING = threading.Lock()
 
 
 class KeyringResource(dg.ConfigurableResource):
-    """The encrypted keyring; its passphrase comes from the environment."""
+    """The encrypted keyring; its passphrase comes from the environment (an `EnvVar`)."""
 
     path: str
-    passphrase: str = dg.EnvVar(PASSPHRASE_ENV)
+    passphrase: str
 
     def open(self) -> Keyring:
-        return Keyring.load(Path(self.path), self.passphrase)
+        """The keyring, unlocked once per process (again when the file or the passphrase changes)."""
+        path = Path(self.path)
+        try:
+            content = hashlib.sha256(path.read_bytes()).digest()
+        except FileNotFoundError:
+            return Keyring.load(path, self.passphrase)  # says where it was looked for
+        key = (str(path.resolve()), content, hashlib.sha256(self.passphrase.encode()).digest())
+        with _UNLOCKING:
+            if key not in _UNLOCKED:
+                _UNLOCKED[key] = Keyring.load(path, self.passphrase)
+            return _UNLOCKED[key]
 
 
-class SourcesResource(dg.ConfigurableResource):
-    """The sources file that declares every delivery."""
+class RunDefaults(dg.ConfigurableResource):
+    """What a run uses when its config does not say otherwise (from the settings)."""
 
-    path: str
+    look_back_days: int
+    look_ahead_days: int
+    suppression_threshold: int
+    max_quarantine_share: float
+    max_delivery_age_days: int
 
-    def load(self) -> Sources:
-        return load_sources(Path(self.path))
+    def quarantine_share_of(self, source: Source) -> float:
+        return self.max_quarantine_share if source.max_quarantine_share is None else source.max_quarantine_share
+
+    def delivery_age_of(self, source: Source) -> int:
+        return self.max_delivery_age_days if source.max_delivery_age_days is None else source.max_delivery_age_days
 
 
 class RecipientsResource(dg.ConfigurableResource):
@@ -63,48 +87,27 @@ class PublicationDatabase(dg.ConfigurableResource):
 
 
 class DatasetStore(dg.ConfigurableIOManager):
-    """Parquet files under `base_dir/<asset>/<partition>.parquet`.
+    """Our datasets as Parquet files under `base_dir` (`core.store.DatasetFiles`).
 
     A failed run never replaces a file, so the last good materialization of every
-    partition stays readable downstream. An unpartitioned downstream asset reading a
-    partitioned one gets every partition that has a file, concatenated.
+    partition stays readable downstream. An unpartitioned asset reading a partitioned one
+    gets every partition that has a file, concatenated.
     """
 
     base_dir: str
 
-    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        return Path(self.base_dir, *key.path, f"{partition or 'all'}.parquet")
+    @property
+    def files(self) -> DatasetFiles:
+        return DatasetFiles(Path(self.base_dir))
 
     def handle_output(self, context: dg.OutputContext, frame: pd.DataFrame) -> None:
         partition = context.partition_key if context.has_partition_key else None
-        with replaced_atomically(self._path(context.asset_key, partition), private=True) as temporary:
-            frame.to_parquet(temporary, index=False)
+        self.files.write(_dataset(context.asset_key), partition, frame)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
-        return self.load(context.asset_key, partitions)
+        return self.files.load(_dataset(context.asset_key), partitions)
 
-    def load(self, key: dg.AssetKey, partitions: list[str] | None = None) -> pd.DataFrame:
-        """The stored data of `key`: the given partitions that have a file (None: every
-        stored partition, or the unpartitioned file), concatenated."""
-        if partitions is None:
-            partitions = self.stored_partitions(key) or [None]
-        paths = [self._path(key, p) for p in partitions]
-        frames = [pd.read_parquet(p) for p in paths if p.exists()]
-        if not frames:
-            raise MellanrumError(f"no stored data for {key.to_user_string()} yet: materialize it first")
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        # Parquet has no second unit: dates come back as milliseconds; the datasets use seconds.
-        dates = [name for name, dtype in frame.dtypes.items() if str(dtype).startswith("datetime64")]
-        return frame.astype(dict.fromkeys(dates, "datetime64[s]")) if dates else frame
 
-    def stored_partitions(self, key: dg.AssetKey) -> list[str]:
-        folder = Path(self.base_dir, *key.path)
-        return sorted(p.stem for p in folder.glob("*.parquet") if p.stem != "all")
-
-    def write_report(self, folder: str, name: str, frame: pd.DataFrame) -> Path:
-        """A dataset of one ad-hoc run, outside the assets: `base_dir/adhoc/<folder>/<name>.parquet`."""
-        path = Path(self.base_dir, "adhoc", folder, f"{name}.parquet")
-        with replaced_atomically(path, private=True) as temporary:
-            frame.to_parquet(temporary, index=False)
-        return path
+def _dataset(key: dg.AssetKey) -> str:
+    return key.path[-1]

@@ -73,7 +73,7 @@ BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
 sys.path.insert(1, str(PROJECT / "tests"))  # pgserver.py: the tests' real PostgreSQL server
 
-from ingest import PeakMeter, _in_fresh_process, _kib, _where  # noqa: E402 (bench/ingest.py)
+from ingest import PeakMeter, _in_fresh_process, _where  # noqa: E402 (bench/ingest.py)
 from national_data import AS_OF, Inbox, write_national_inbox  # noqa: E402
 
 SCALES = {"S": (100_000, 500_000), "M": (1_000_000, 5_000_000), "L": (10_000_000, 50_000_000)}
@@ -344,13 +344,14 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, profile_top:
                        "MELLANRUM_KEYRING_PASSPHRASE": PASSPHRASE, "MELLANRUM_SOURCES": inbox.sources_yaml})  # fmt: skip
     for name in ("MELLANRUM_DATABASE_URL", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS"):
         os.environ.pop(name, None)
-    from orchestration.definitions import build_definitions
     from orchestration.runner import (
         ingest_all,
         open_instance,
         publish_latest,
         reconcile_stored,
     )
+
+    from orchestration.definitions import build_definitions
     from schemas.sources import load_sources
 
     meter, stages, run_ends = PeakMeter(), {}, []

@@ -33,7 +33,6 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schemas.contracts import CONTRACTS, Contract
 from schemas.published import PublicationLog
 from schemas.recipients import Recipient, Recipients
 
@@ -81,12 +80,17 @@ def table_of(name: str, model: type[pa.DataFrameModel], schema: str, metadata: s
 
 @dataclass(frozen=True)
 class Dataset:
-    """A table to replace: its name, schema and model, and its rows (conforming to the model)."""
+    """A table to replace: its name, schema and model, and its rows (conforming to the model).
+
+    A published dataset names the kind of recipient that reads it and, unless every such
+    recipient reads every row, the column holding a recipient's scope."""
 
     name: str
     schema: str
     model: type[pa.DataFrameModel]
     rows: pd.DataFrame
+    recipient_kind: str | None = None
+    recipient_column: str | None = None
 
 
 def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.DataFrame,
@@ -104,7 +108,7 @@ def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.Dat
             _insert(connection, table, dataset.rows)
         _insert(connection, log_table, log)
         if recipients is not None and connection.dialect.name == "postgresql":
-            _grant(connection, recipients)
+            _grant(connection, recipients, [d for d in datasets if d.schema == PUBLISHED])
 
 
 def append_log(engine: Engine, log: pd.DataFrame) -> None:
@@ -179,7 +183,7 @@ def _csv(rows: pd.DataFrame) -> io.BytesIO:
 # --- recipients: roles, grants and row-level security (PostgreSQL) -------------------------
 
 
-def _grant(connection: Connection, recipients: Recipients) -> None:
+def _grant(connection: Connection, recipients: Recipients, published: list[Dataset]) -> None:
     """Each recipient's role reads its kind's published tables, only its own rows, and its
     own lines of the publication log; nothing in `internal`."""
     for recipient in recipients.all:
@@ -189,7 +193,7 @@ def _grant(connection: Connection, recipients: Recipients) -> None:
             f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
         ))  # fmt: skip
         connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
-    scoped = [(c.name, c.recipient_column, recipients.of_kind(c.recipient_kind)) for c in CONTRACTS]
+    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind)) for d in published]
     scoped.append((PUBLICATION_LOG, None, recipients.all))
     for table_name, column, readers in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'

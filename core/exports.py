@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Engine
 from core.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
 from core.keys.sealing import key_fingerprint, parse_public_key, seal
 from core.publish import log_rows
-from schemas.contracts import CONTRACTS
+from schemas.contracts import Contract
 from schemas.errors import ConfigError, MellanrumError
 from schemas.published import PublicationLog
 from schemas.recipients import Recipients
@@ -38,7 +39,8 @@ class Export:
     log: pd.DataFrame  # PublicationLog rows, one per dataset
 
 
-def build_export(engine: Engine, recipients: Recipients, recipient_id: str, fmt: str = "csv") -> Export:
+def build_export(engine: Engine, contracts: Sequence[Contract], recipients: Recipients, recipient_id: str,
+                 fmt: str = "csv") -> Export:  # fmt: skip
     """The sealed export of `recipient_id`'s rows of the latest publication, and its log rows."""
     if fmt not in FORMATS:
         raise ConfigError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
@@ -49,11 +51,11 @@ def build_export(engine: Engine, recipients: Recipients, recipient_id: str, fmt:
             "`mellanrum recipient-key new` and sends you the printed line to register"
         )
     public_key = parse_public_key(recipient.public_key, where=f"{recipients.path}: recipient {recipient.id!r}")
-    as_of, key_id = _latest_publication(engine)
+    as_of, key_ids = _latest_publication(engine)
     datasets = {
         declared.name: read_rows(engine, declared.name, declared.model,
                                  where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
-        for declared in CONTRACTS
+        for declared in contracts
         if declared.recipient_kind == recipient.kind
     }  # fmt: skip
     package = io.BytesIO()
@@ -64,7 +66,8 @@ def build_export(engine: Engine, recipients: Recipients, recipient_id: str, fmt:
             archive.writestr(member, _serialized(frame, fmt))
     context = f"mellanrum export for {recipient.id}: {', '.join(datasets)} as of {as_of}".encode()
     sealed = seal(package.getvalue(), public_key, context=context)
-    log = log_rows(datasets, [recipient], run_id=f"export-{uuid.uuid4()}", as_of=as_of, key_id=key_id,
+    log = log_rows(datasets, {c.name: c for c in contracts}, [recipient], run_id=f"export-{uuid.uuid4()}",
+                   as_of=as_of, key_ids=key_ids,
                    published_at=dt.datetime.now(dt.UTC), channel="export",
                    sealed_to=key_fingerprint(public_key))  # fmt: skip
     return Export(sealed, log)
@@ -82,14 +85,15 @@ def _serialized(frame: pd.DataFrame, fmt: str) -> bytes:
     return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode("utf-8")
 
 
-def _latest_publication(engine: Engine) -> tuple[dt.date, str]:
-    """As-of date and key id of the latest database publication."""
+def _latest_publication(engine: Engine) -> tuple[dt.date, list[str]]:
+    """As-of date and key ids (one log row each) of the latest database publication."""
     log = read_rows(engine, PUBLICATION_LOG, PublicationLog) if _has_log(engine) else pd.DataFrame()
     published = log[log["channel"] == "database"] if len(log) else log
     if published.empty:
         raise MellanrumError("nothing has been published yet: run the pipeline (mellanrum run) first")
-    latest = published.sort_values("published_at").iloc[-1]
-    return latest["as_of"].date(), latest["key_id"]
+    latest = published.sort_values("published_at", kind="stable").iloc[-1]
+    of_run = published[published["run_id"] == latest["run_id"]]
+    return latest["as_of"].date(), sorted(of_run["key_id"].unique())
 
 
 def _has_log(engine: Engine) -> bool:

@@ -19,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.keys.keyring import KEY_ID_SEPARATOR, Keyring, PseudonymKeys
-from core.keys.pseudonyms import level2_from_level1, level2_pseudonyms
+from core.keys.keyring import KEY_ID_SEPARATOR, Key, Keyring, PseudonymKeys
+from core.keys.pseudonyms import (
+    level1_pseudonyms,
+    level2_from_level1,
+    level2_pseudonyms,
+)
 from core.readers import LINE_COLUMN, ReadResult, read_delimited
 from core.validate import (
     duplicates,
@@ -213,8 +217,9 @@ class IngestResult:
         return int(self.files["rows"].sum())
 
 
-def model_for(source: Source):
-    return MunicipalInterventions if source.kind == "municipal" else AfAssignments
+def model_for(kind: str):
+    """The Pandera model of what a source of `kind` delivers, once accepted."""
+    return MunicipalInterventions if kind == "municipal" else AfAssignments
 
 
 def ingest_source(
@@ -253,7 +258,7 @@ def ingest_source(
     typed = typed.rename(columns={LINE_COLUMN: "line"}).assign(source_id=source.id)
     if source.kind == "municipal":
         typed["kommunkod"] = source.kommunkod
-    model = model_for(source)
+    model = model_for(source.kind)
     columns = list(model.to_schema().columns)
     typed = typed[columns]
     # Where each quarantined row came from, kept as its rows leave the candidates.
@@ -330,3 +335,53 @@ def _file_counts(delivered: dict[str, int], accepted: pd.DataFrame, quarantine: 
         "quarantined": quarantine["file"].value_counts().reindex(names, fill_value=0).to_numpy(),
     })  # fmt: skip
 
+
+
+# --- the partner's side: level-1 pseudonyms at source ------------------------------------
+
+
+@dataclass(frozen=True)
+class PseudonymizedExtract:
+    """A partner's extract with its identity column replaced by the level-1 columns a
+    source of pseudonyms delivers (`LEVEL1_IDENTITY`), and what could not be pseudonymized."""
+
+    frame: pd.DataFrame
+    delimiter: str
+    key: Key
+    invalid: pd.DataFrame  # line, reason: numbers left with an empty pseudonym
+
+    @property
+    def pseudonymized(self) -> int:
+        return len(self.frame) - len(self.invalid)
+
+
+_SHOWN_BAD_LINES = 20
+
+
+def pseudonymize_column(path: Path, column: str, key: Key, reference_date: dt.date, *, encoding: str = "auto",
+                        delimiter: str = "auto") -> PseudonymizedExtract:  # fmt: skip
+    """Replace the personal numbers in `column` of a CSV extract by level-1 pseudonyms under
+    the linkage `key`: the same normalization and HMAC the pipeline applies to plain numbers,
+    so a source delivering the result links exactly as if it had delivered the numbers."""
+    read = read_delimited(path, encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
+    if read.bad_lines:
+        lines = ", ".join(str(line) for line, _ in read.bad_lines[:_SHOWN_BAD_LINES])
+        raise InputError(f"{path}: {len(read.bad_lines)} line(s) cannot be parsed ({read.bad_lines[0][1]}): "
+                         f"line {lines}; nothing was written")  # fmt: skip
+    frame = read.frame
+    if column not in frame.columns:
+        available = ", ".join(repr(c) for c in frame.columns if c != LINE_COLUMN)
+        raise InputError(f"{path}: line 1: no column {column!r} (columns: {available})")
+    checked = normalize(frame[column], reference_date)
+    valid = checked["canonical"].notna().to_numpy(dtype=bool)
+    pseudonyms = pd.Series(pd.NA, index=frame.index, dtype="string")
+    if valid.any():
+        pseudonyms[valid] = level1_pseudonyms(checked["canonical"][valid], key.secret).to_numpy()
+    pseudonym_column, key_id_column = LEVEL1_IDENTITY
+    position = frame.columns.get_loc(column)
+    result = frame.drop(columns=[LINE_COLUMN, column])
+    result.insert(position - 1, pseudonym_column, pseudonyms)
+    result.insert(position, key_id_column, pd.Series(key.id, index=frame.index).where(valid, pd.NA))
+    invalid = pd.DataFrame({"line": frame.loc[~valid, LINE_COLUMN].to_numpy(),
+                            "reason": checked.loc[~valid, "reason"].to_numpy()})  # fmt: skip
+    return PseudonymizedExtract(result, read.delimiter, key, invalid)

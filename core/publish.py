@@ -1,24 +1,26 @@
 """Publish: the minimal-need datasets of the contracts, from the reconciliation's results.
 
-Pure functions first, DataFrame in, DataFrame out: each contract's dataset from the
-internal `Overlaps` / `TransitionList`, `conform` (which refuses any column outside the
-contract), `checksum` and the publication log's rows. The Dagster asset
-(`assets/publish.py`) writes a whole publication in one transaction (`core/database.py`).
+Pure functions, DataFrame in, DataFrame out: the contracts' builders (declared with their
+contracts in `core/contracts.py`), `conform` (which refuses any column outside the
+contract), `checksum`, the publication log's rows, and `build_publication`, which makes a
+whole publication from its input datasets. The Dagster asset (`assets/publish.py`), the
+CLI and the benchmarks all call `build_publication`; `core/database.py` writes it in one
+transaction.
 
-What each recipient gets (see `schemas/contracts.py`): samplanering rows only for the
-overlaps that touch the reporting window and need action (conflict or parallel), and only
-where the party the data comes from recorded consent; the statistics count everyone.
+What each recipient gets: samplanering rows only for the overlaps that touch the
+reporting window and need action (conflict or parallel), and only where the party the
+data comes from recorded consent; the statistics count everyone.
 """
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-from core.statistics import DEFAULT_THRESHOLD, regional_statistics
 from core.validate import validated
-from schemas.contracts import CONTRACTS, Contract, contract
+from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
 from schemas.published import ACTIONABLE, PublicationLog
 from schemas.recipients import Recipient, Recipients
@@ -28,11 +30,13 @@ class ContractError(MellanrumError):
     """A dataset does not conform to its contract: publication is refused."""
 
 
-# --- the datasets ---------------------------------------------------------------------------
+# --- builders ---------------------------------------------------------------------------
 
 
-def _samplanering(overlaps: pd.DataFrame, name: str) -> pd.DataFrame:
-    declared = contract(name)
+def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                 declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """Overlaps in the window that need action, with the consent the contract names."""
+    overlaps = inputs["overlaps"]
     wanted = (
         overlaps["in_window"].to_numpy(dtype=bool)
         & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
@@ -41,30 +45,15 @@ def _samplanering(overlaps: pd.DataFrame, name: str) -> pd.DataFrame:
     return overlaps.loc[wanted, declared.columns]
 
 
-def kommun_samplanering(overlaps: pd.DataFrame) -> pd.DataFrame:
-    return _samplanering(overlaps, "kommun_samplanering")
-
-
-def af_samplanering(overlaps: pd.DataFrame) -> pd.DataFrame:
-    return _samplanering(overlaps, "af_samplanering")
-
-
-def af_pagaende_insatser(transition_list: pd.DataFrame) -> pd.DataFrame:
-    declared = contract("af_pagaende_insatser")
+def consented_transitions(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                          declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """The transition list's rows with the consent the contract names, each once."""
+    transition_list = inputs["transition_list"]
     listed = transition_list[transition_list[declared.consent_from].to_numpy(dtype=bool)]
     return listed[declared.columns].drop_duplicates()
 
 
-def contract_datasets(overlaps: pd.DataFrame, transition_list: pd.DataFrame,
-                      threshold: int = DEFAULT_THRESHOLD) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """Every contract's dataset, conformed (see `conform`), by contract name."""
-    made = {
-        "kommun_samplanering": kommun_samplanering(overlaps),
-        "af_samplanering": af_samplanering(overlaps),
-        "af_pagaende_insatser": af_pagaende_insatser(transition_list),
-        "regional_statistik": regional_statistics(overlaps, threshold),
-    }
-    return {declared.name: conform(made[declared.name], declared) for declared in CONTRACTS}
+# --- conforming and summing ----------------------------------------------------------------
 
 
 def conform(frame: pd.DataFrame, declared: Contract) -> pd.DataFrame:
@@ -103,35 +92,67 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
     return frame[(frame[declared.recipient_column] == scope).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
-def log_rows(datasets: dict[str, pd.DataFrame], recipients: Iterable[Recipient], *, run_id: str, as_of: dt.date,
-             key_id: str, published_at: dt.datetime, channel: str = "database",
-             sealed_to: str | None = None) -> pd.DataFrame:  # fmt: skip
-    """One publication log row per dataset and recipient of its kind."""
+def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
+             *, run_id: str, as_of: dt.date, key_ids: Sequence[str], published_at: dt.datetime,
+             channel: str = "database", sealed_to: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """The publication log's rows: per dataset and recipient of its kind, one row per key id
+    the data was linked on (each with that recipient's row count and checksum)."""
+    if not key_ids:
+        raise ValueError("a publication names the key ids its data was linked on")
+    recipients = list(recipients)
     rows = []
     for name, frame in datasets.items():
-        declared = contract(name)
+        declared = contracts[name]
         for recipient in (r for r in recipients if r.kind == declared.recipient_kind):
             own = recipient_rows(frame, declared, recipient.scope)
-            rows.append({
-                "run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
-                "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
-                "row_count": len(own), "key_id": key_id, "checksum": checksum(own), "sealed_to": sealed_to,
-                "published_at": pd.Timestamp(published_at).tz_localize(None),
-            })  # fmt: skip
+            facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
+                     "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
+                     "row_count": len(own), "checksum": checksum(own), "sealed_to": sealed_to,
+                     "published_at": pd.Timestamp(published_at).tz_localize(None)}  # fmt: skip
+            rows.extend({**facts, "key_id": key_id} for key_id in sorted(set(key_ids)))
     log = pd.DataFrame(rows, columns=list(PublicationLog.to_schema().columns))
     return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s]", "row_count": "int64"}),
                      PublicationLog)  # fmt: skip
 
 
-def unreached(datasets: dict[str, pd.DataFrame], recipients: Recipients) -> dict[str, int]:
+def unreached(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract],
+              recipients: Recipients) -> dict[str, int]:  # fmt: skip
     """Rows whose kommunkod or office has no registered recipient, per dataset: stored but
     readable by no one, and reported so the steward can register the recipient."""
     counts = {}
     for name, frame in datasets.items():
-        declared = contract(name)
+        declared = contracts[name]
         if declared.recipient_column is None:
             continue
         scopes = {r.scope for r in recipients.of_kind(declared.recipient_kind)}
         counts[name] = int((~frame[declared.recipient_column].isin(scopes)).sum())
     return counts
 
+
+# --- a whole publication ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Every contract's dataset (conformed, by name) and the log rows that record them."""
+
+    datasets: dict[str, pd.DataFrame]
+    log: pd.DataFrame
+    unreached: dict[str, int]  # rows without a registered recipient, per dataset
+
+
+def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
+                   parameters: PublicationParameters) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Every contract's dataset from the internal datasets it names, conformed, by name."""
+    return {c.name: conform(c.build({n: inputs[n] for n in c.inputs}, parameters, c), c) for c in contracts}
+
+
+def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract], recipients: Recipients,
+                      parameters: PublicationParameters, *, key_ids: Sequence[str], run_id: str,
+                      published_at: dt.datetime) -> Publication:  # fmt: skip
+    """A whole publication: the datasets, who receives which rows, and its log."""
+    datasets = build_datasets(inputs, contracts, parameters)
+    by_name = {c.name: c for c in contracts}
+    log = log_rows(datasets, by_name, recipients.all, run_id=run_id, as_of=parameters.as_of, key_ids=key_ids,
+                   published_at=published_at)  # fmt: skip
+    return Publication(datasets, log, unreached(datasets, by_name, recipients))

@@ -29,8 +29,14 @@ from pandas.api.extensions import ExtensionArray
 
 from core.validate import validated
 from schemas.errors import ConfigError
-from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
-from schemas.rules import RuleTable
+from schemas.municipalities import municipality_names
+from schemas.reconciled import (
+    MunicipalOverlaps,
+    Overlaps,
+    ReconciliationParameters,
+    TransitionList,
+)
+from schemas.rules import CLASSES, RuleTable
 
 CANCELLED = "cancelled"
 UNKNOWN_AGE_BAND = "unknown"
@@ -45,10 +51,11 @@ _DAY_SHIFT = 2**31
 
 @dataclass(frozen=True)
 class Window:
-    """The days an overlap must touch to be reported for samplanering, around the as-of date."""
+    """The days an overlap must touch to be reported for samplanering, around the as-of date
+    (the defaults are settings: `orchestration/settings.py`)."""
 
-    look_back_days: int = 90
-    look_ahead_days: int = 180
+    look_back_days: int
+    look_ahead_days: int
 
     def __post_init__(self) -> None:
         if self.look_back_days < 0 or self.look_ahead_days < 0:
@@ -64,9 +71,30 @@ class Reconciliation:
     cut_off: dt.date
     kommuner: tuple[str, ...] | None  # None: every kommun
     rules_version: str
+    key_ids: tuple[str, ...]  # the pseudonym key ids of the data it linked
     overlaps: pd.DataFrame  # Overlaps
     municipal_overlaps: pd.DataFrame  # MunicipalOverlaps
     transition_list: pd.DataFrame  # TransitionList
+
+    def parameters(self) -> pd.DataFrame:
+        """The run's parameters as data (`ReconciliationParameters`): one row per key id."""
+        frame = pd.DataFrame({
+            "as_of": pd.Timestamp(self.as_of), "cut_off": pd.Timestamp(self.cut_off),
+            "look_back_days": self.window.look_back_days, "look_ahead_days": self.window.look_ahead_days,
+            "rules_version": self.rules_version, "key_id": list(self.key_ids),
+        }, columns=list(ReconciliationParameters.to_schema().columns))  # fmt: skip
+        return validated(frame.astype({"as_of": "datetime64[s]", "cut_off": "datetime64[s]", "look_back_days": "int64",
+                                       "look_ahead_days": "int64", "key_id": "str"}), ReconciliationParameters)  # fmt: skip
+
+
+def check_kommuner(kommuner: Collection[str], declared: Collection[str], where: object) -> None:
+    """Every kommunkod asked for is one of a declared municipal source's (`where`: the sources file)."""
+    unknown = sorted(set(kommuner) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"kommuner: got {', '.join(map(repr, unknown))}: not the kommunkod of any municipal source in "
+            f"{where} (declared: {', '.join(sorted(declared))})"
+        )
 
 
 # --- days and people as integers ---------------------------------------------------------
@@ -381,6 +409,8 @@ def reconcile(
     municipal interventions considered; a municipal overlap is kept when either of its
     two municipalities is among them, since both need to know of it.
     """
+    if cut_off < as_of:
+        raise ConfigError(f"cut_off: got {cut_off}: it must not be before the as-of date {as_of}")
     selected = tuple(sorted(kommuner)) if kommuner else None
     # One person code per (pseudonym, key id) for all three searches: factorizing the
     # pseudonyms is the costliest step, so it is done once.
@@ -401,14 +431,34 @@ def reconcile(
     municipal_overlaps["in_window"] = window_mask(municipal_overlaps, as_of, *days)
     listed = transition_list(in_scope, af, as_of, cut_off, persons=(in_scope_person, af_person))
 
+    key_ids = pd.concat([in_scope["key_id"], af["key_id"]], ignore_index=True).dropna().unique()
     return Reconciliation(
         as_of=as_of,
         window=window,
         cut_off=cut_off,
         kommuner=selected,
         rules_version=rules.version,
+        key_ids=tuple(sorted(str(k) for k in key_ids)),
         overlaps=validated(overlaps, Overlaps),
         municipal_overlaps=validated(municipal_overlaps, MunicipalOverlaps),
         transition_list=validated(listed, TransitionList),
     )
 
+
+
+# --- a summary for people ----------------------------------------------------------------
+
+def summary_by_kommun(overlaps: pd.DataFrame, transition_list: pd.DataFrame) -> pd.DataFrame:
+    """Counts per kommun: overlaps (all / in window / by class / flagged) and transition list rows."""
+    flags = overlaps.assign(**{name: overlaps["classification"] == name for name in CLASSES}, overlaps=1)
+    counts = flags.groupby("kommunkod").agg(
+        overlaps=("overlaps", "sum"),
+        in_window=("in_window", "sum"),
+        **{name: (name, "sum") for name in CLASSES},
+        interruption_risk=("interruption_risk", "sum"),
+        upcoming=("upcoming", "sum"),
+    )
+    listed = transition_list.groupby("kommunkod").size().rename("transition_list")
+    table = counts.join(listed, how="outer").fillna(0).astype("int64").reset_index()
+    table.insert(1, "kommun", table["kommunkod"].map(municipality_names()))
+    return table

@@ -58,13 +58,12 @@ import pandas as pd
 
 from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
 
-DEFAULT_THRESHOLD = 5
 # The parent of a row at the top of its tree (a region row).
 _TOP = -1
 _CELL_KEY = ["month", "kommunkod", *CELL_DIMENSIONS]
 
 
-def regional_statistics(overlaps: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
+def regional_statistics(overlaps: pd.DataFrame, threshold: int) -> pd.DataFrame:
     """The `RegionalStatistik` dataset of `overlaps` (an `Overlaps` dataset): counts per
     month × kommun × cell with kommun and region totals; a count from 1 to `threshold` − 1
     is suppressed, and further counts so that none can be worked out (see the module)."""

@@ -58,26 +58,28 @@ from pathlib import Path
 
 import dagster as dg
 
-from core.clock import STOCKHOLM, today_in_stockholm
+from assets.configs import ingest_run_config, reconcile_and_publish_run_config
+from assets.names import (
+    AS_OF_TAG,
+    FAILED_SOURCES_TAG,
+    FILE_TAG,
+    KINDS,
+    MISSING_SOURCES_TAG,
+    NIGHTLY_SEQUENCER,
+    NIGHTLY_TAG,
+    OTHER_NEW_FILES_TAG,
+    RECONCILE_AND_PUBLISH_JOB,
+    SHA256_TAG,
+    SOURCE_TAG,
+    TRIGGER_TAG,
+    delivery_sensor_name,
+    ingest_job,
+    nightly_schedule,
+)
+from core.clock import STOCKHOLM, TIMEZONE, today_in_stockholm
 from schemas.sources import Source, Sources
 
-# Job names as defined in orchestration/definitions.py (which imports this module, so the
-# names cannot be imported from there); tests check every target resolves to a job.
-KINDS = ("municipal", "af")
-RECONCILE_AND_PUBLISH_JOB = "reconcile_and_publish"
-
 NIGHTLY_CRON = "0 2 * * *"
-NIGHTLY_TIMEZONE = "Europe/Stockholm"
-
-NIGHTLY_TAG = "mellanrum/nightly"
-SOURCE_TAG = "mellanrum/source"
-AS_OF_TAG = "mellanrum/as_of"
-TRIGGER_TAG = "mellanrum/trigger"
-FILE_TAG = "mellanrum/file"
-SHA256_TAG = "mellanrum/sha256"
-OTHER_NEW_FILES_TAG = "mellanrum/other_new_files"
-FAILED_SOURCES_TAG = "mellanrum/failed_sources"
-MISSING_SOURCES_TAG = "mellanrum/missing_sources"
 
 # A sensor tick costs a directory listing and a few stats; once a minute is plenty for
 # deliveries that arrive daily, and bounds how late the reconciliation starts.
@@ -97,11 +99,10 @@ HASH_CHUNK_BYTES = 1 << 20
 FINISHED = frozenset({dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED})
 
 
-def automation(sources: Sources, sources_file: Path) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+def automation(sources: Sources) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """The schedules and sensors of the code location (none while no source is declared).
 
-    `sources` were loaded from `sources_file`; its folder is the inbox the delivery sensors
-    watch (`sources.inbox`). Schedules and sensors serve the sources declared when the code
+    The sources file's folder is the inbox the delivery sensors watch (`sources.inbox`). Schedules and sensors serve the sources declared when the code
     location was loaded, the same ones the ingest partitions were built from.
     """
     kinds = [kind for kind in KINDS if _of_kind(sources, kind)]
@@ -110,18 +111,6 @@ def automation(sources: Sources, sources_file: Path) -> tuple[list[dg.ScheduleDe
     if kinds:
         sensors.append(nightly_sequencer(sources))
     return schedules, sensors
-
-
-def ingest_job(kind: str) -> str:
-    return f"ingest_{kind}"
-
-
-def ingest_run_config(kind: str, as_of: dt.date) -> dict:
-    return {"ops": {f"{kind}_ingest": {"config": {"as_of": as_of.isoformat()}}}}
-
-
-def reconcile_run_config(as_of: dt.date) -> dict:
-    return {"ops": {"reconciliation": {"config": {"as_of": as_of.isoformat()}}}}
 
 
 def _of_kind(sources: Sources, kind: str) -> list[Source]:
@@ -136,10 +125,10 @@ def nightly_ingest_schedule(sources: Sources, kind: str) -> dg.ScheduleDefinitio
     source_ids = [source.id for source in _of_kind(sources, kind)]
 
     @dg.schedule(
-        name=f"nightly_ingest_{kind}",
+        name=nightly_schedule(kind),
         job_name=ingest_job(kind),
         cron_schedule=NIGHTLY_CRON,
-        execution_timezone=NIGHTLY_TIMEZONE,
+        execution_timezone=TIMEZONE,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Every night at 02:00 Stockholm time: ingest each {kind} source in its own run, as of "
         f"that date; `nightly_reconcile_and_publish` follows when all of the night's runs have finished.",
@@ -181,7 +170,7 @@ def nightly_sequencer(sources: Sources) -> dg.SensorDefinition:
     ingest_jobs = {ingest_job(kind) for kind in KINDS}
 
     @dg.sensor(
-        name="nightly_reconcile_and_publish",
+        name=NIGHTLY_SEQUENCER,
         job_name=RECONCILE_AND_PUBLISH_JOB,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -211,7 +200,7 @@ def nightly_sequencer(sources: Sources) -> dg.SensorDefinition:
             tags[MISSING_SOURCES_TAG] = ", ".join(progress.missing)
         context.log.info(f"night of {night}: {len(progress.finished)} ingest runs finished, "
                          f"{len(progress.failed)} failed; requesting {RECONCILE_AND_PUBLISH_JOB}")  # fmt: skip
-        request = dg.RunRequest(run_key=f"nightly-{night}", run_config=reconcile_run_config(as_of), tags=tags)
+        request = dg.RunRequest(run_key=f"nightly-{night}", run_config=reconcile_and_publish_run_config(as_of), tags=tags)
         return dg.SensorResult(run_requests=[request], cursor=night)
 
     return sequencer
@@ -323,7 +312,7 @@ def delivery_sensor(sources: Sources, kind: str) -> dg.SensorDefinition:
     watched = _of_kind(sources, kind)
 
     @dg.sensor(
-        name=f"{kind}_deliveries",
+        name=delivery_sensor_name(kind),
         job_name=ingest_job(kind),
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,

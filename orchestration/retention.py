@@ -25,10 +25,9 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
-from orchestration.tags import RETENTION_GROUP
+from assets.names import RETENTION_JOB, RETENTION_SCHEDULE, RETENTION_TAGS
+from core.clock import TIMEZONE
 
-RETENTION_JOB = "retention"
-RETENTION_SCHEDULE = "weekly_retention"
 DEFAULT_KEEP_DAYS = 400
 
 # The statuses after which nothing more happens to a run. Listed here rather than taken from
@@ -131,7 +130,7 @@ def delete_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> 
 
 @dg.job(
     name=RETENTION_JOB,
-    tags=RETENTION_GROUP,
+    tags=RETENTION_TAGS,
     description="Delete Dagster's history of finished runs older than keep_days (default "
     f"{DEFAULT_KEEP_DAYS}): runs, event logs, compute logs. Our publication log is not touched.",
 )
@@ -145,7 +144,7 @@ retention_schedule = dg.ScheduleDefinition(
     # Sundays 04:00, after the nightly 02:00 run has had time to finish; the default config
     # (keep_days) applies, change it in the launchpad for a one-off run.
     cron_schedule="0 4 * * 0",
-    execution_timezone="Europe/Stockholm",
+    execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=f"Weekly: delete finished runs older than {DEFAULT_KEEP_DAYS} days with their logs.",
 )

@@ -1,9 +1,11 @@
-"""The publication contracts: every dataset that leaves the pipeline, declared once.
+"""What a publication contract is: the declaration of one dataset that leaves the pipeline.
 
 A contract names the dataset, its version, the kind of recipient that gets it, its
-purpose in one sentence, the consent it needs and its strict Pandera model (no column
-outside the model can be published). `mellanrum contracts` prints them; they are the
-documentation of what leaves.
+purpose in one sentence, the consent it needs, its strict Pandera model (no column
+outside the model can be published), the internal datasets it is built from and the
+function that builds it. The declarations themselves are in `core/contracts.py` (they
+name their builders); `mellanrum contracts` prints them: they are the documentation of
+what leaves.
 
 Consent: row-level data about a person crosses from one party to the other only where the
 party it comes from has recorded the person's samtycke (consent to information exchange).
@@ -14,14 +16,26 @@ in the statistics only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+import pandas as pd
 import pandera.pandas as pa
 
-from schemas.errors import ConfigError
-from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunSamplanering
 from schemas.recipients import RecipientKind
-from schemas.statistics import RegionalStatistik
+
+
+@dataclass(frozen=True)
+class PublicationParameters:
+    """What a builder may need besides its input datasets."""
+
+    as_of: dt.date
+    suppression_threshold: int
+
+
+# A builder gets the contract's input datasets by name, the parameters and its own contract.
+Builder = Callable[[Mapping[str, pd.DataFrame], PublicationParameters, "Contract"], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -31,12 +45,17 @@ class Contract:
     recipient_kind: RecipientKind
     purpose: str
     model: type[pa.DataFrameModel]
-    # The internal column (`Overlaps`, `TransitionList`) that must be true for a row to be
-    # published: the consent recorded by the party the row's data comes from. None: no
-    # row-level data about a person (aggregates).
-    consent_from: str | None
+    # The internal datasets (by name) the builder reads; the first is the lineage upstream.
+    inputs: tuple[str, ...]
+    build: Builder = field(repr=False)
+    # The internal column that must be true for a row to be published: the consent recorded
+    # by the party the row's data comes from. None: no row-level data about a person.
+    consent_from: str | None = None
     # The column holding the recipient's scope (kommunkod or AF office); None: every row.
-    recipient_column: str | None
+    recipient_column: str | None = None
+    # Column lineage of the columns not copied from the first input under the same name:
+    # column -> the upstream columns it is computed from.
+    derived: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -47,59 +66,8 @@ class Contract:
         return self.consent_from is not None
 
 
-CONTRACTS: tuple[Contract, ...] = (
-    Contract(
-        name="kommun_samplanering",
-        version="1.0.0",
-        recipient_kind="kommun",
-        purpose="Lets a municipality plan together with AF for its own people whose intervention "
-        "overlaps an AF programme, before one breaks off the other.",
-        model=KommunSamplanering,
-        consent_from="af_consent",
-        recipient_column="kommunkod",
-    ),
-    Contract(
-        name="af_samplanering",
-        version="1.0.0",
-        recipient_kind="af_office",
-        purpose="Lets an AF office plan together with the municipality for its assignments that "
-        "overlap a municipal intervention.",
-        model=AfSamplanering,
-        consent_from="municipal_consent",
-        recipient_column="af_office",
-    ),
-    Contract(
-        name="af_pagaende_insatser",
-        version="1.0.0",
-        recipient_kind="af_office",
-        purpose="Tells an AF office which of its people have a municipal intervention planned to "
-        "continue past the cut-off, so that a new assignment does not break it off.",
-        model=AfPagaendeInsatser,
-        consent_from="municipal_consent",
-        recipient_column="af_office",
-    ),
-    Contract(
-        name="regional_statistik",
-        version="1.0.0",
-        recipient_kind="region",
-        purpose="Follow-up for the regional federation and DUA: how many overlaps of which kind, "
-        "by month and municipality, with small counts suppressed.",
-        model=RegionalStatistik,
-        consent_from=None,
-        recipient_column=None,
-    ),
-)
-
-
-def contract(name: str) -> Contract:
-    for declared in CONTRACTS:
-        if declared.name == name:
-            return declared
-    raise ConfigError(f"no contract named {name!r} (declared: {', '.join(c.name for c in CONTRACTS)})")
-
-
-def contract_problems(contracts: tuple[Contract, ...]) -> list[str]:
-    """What is wrong with a set of contracts: they are checked when this module loads."""
+def contract_problems(contracts: Sequence[Contract]) -> list[str]:
+    """What is wrong with a set of contracts: `core/contracts.py` checks its own on import."""
     problems = []
     names = [c.name for c in contracts]
     problems += [f"contract {name!r} is declared twice" for name in sorted({n for n in names if names.count(n) > 1})]
@@ -114,9 +82,9 @@ def contract_problems(contracts: tuple[Contract, ...]) -> list[str]:
             problems.append(f"{where}: only the region's datasets have no recipient_column")
         if not declared.purpose.strip():
             problems.append(f"{where}: the purpose is empty")
+        if not declared.inputs:
+            problems.append(f"{where}: name the internal datasets it is built from (inputs)")
+        stray = sorted(set(declared.derived) - set(schema.columns))
+        if stray:
+            problems.append(f"{where}: derived names columns outside its model: {', '.join(stray)}")
     return problems
-
-
-_problems = contract_problems(CONTRACTS)
-if _problems:
-    raise ConfigError("schemas/contracts.py: " + "; ".join(_problems))

@@ -138,3 +138,19 @@ class TransitionList(pa.DataFrameModel):
 
     class Config:
         strict = True
+
+
+class ReconciliationParameters(pa.DataFrameModel):
+    """What a reconciliation was run with, as data for what follows it (the publication):
+    one row per pseudonym key id the reconciled data was linked on."""
+
+    as_of: Series[pa.DateTime] = pa.Field(description="As-of date of the reconciliation")
+    cut_off: Series[pa.DateTime] = pa.Field(description="Transition list: planned past this date")
+    look_back_days: Series[int] = pa.Field(ge=0, description="Reporting window: days before the as-of date")
+    look_ahead_days: Series[int] = pa.Field(ge=0, description="Reporting window: days after it")
+    rules_version: Series[str] = pa.Field(description="Version of the rule table that classified the overlaps")
+    key_id: Series[str] = pa.Field(str_matches=KEY_ID_PATTERN, description="A key id the data was linked on")
+
+    class Config:
+        strict = True
+        unique = ["key_id"]

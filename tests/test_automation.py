@@ -30,8 +30,9 @@ import orchestration.automation as automation
 from core.clock import STOCKHOLM, today_in_stockholm
 from core.database import create_engine, read_rows
 from core.keys.keyring import Keyring
-from orchestration.definitions import build_definitions, database_url
-from orchestration.runner import open_instance
+from orchestration.app.runs import open_instance
+from orchestration.definitions import build_definitions
+from orchestration.settings import Settings
 from schemas.published import PublicationLog
 from schemas.sources import load_sources
 
@@ -79,12 +80,12 @@ def home(tmp_path, inbox, environment) -> Path:
 
 @pytest.fixture
 def defs(home) -> dg.Definitions:
-    return build_definitions(home, home / "inbox" / "sources.yaml")
+    return build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
 
 
 @pytest.fixture
 def instance(home) -> dg.DagsterInstance:
-    return open_instance(home)
+    return open_instance(Settings.of(home=home))
 
 
 def nightly_requests(defs: dg.Definitions, tick: dt.datetime) -> dict[str, tuple[str, dg.RunRequest]]:
@@ -125,7 +126,7 @@ def test_every_target_is_a_job_of_the_definitions_and_everything_starts_running(
 
 
 def test_no_source_declared_means_no_automation(tmp_path):
-    repository = build_definitions(tmp_path, tmp_path / "inbox" / "sources.yaml").get_repository_def()
+    repository = build_definitions(Settings.of(home=tmp_path, sources=tmp_path / "inbox" / "sources.yaml")).get_repository_def()
     names = {d.name for d in (*repository.schedule_defs, *repository.sensor_defs)}
     assert not names & {*SCHEDULES, "municipal_deliveries", "af_deliveries", SEQUENCER}
 
@@ -399,7 +400,7 @@ def test_a_whole_night_runs_and_publishes_although_one_delivery_is_broken(defs, 
     assert overlaps["as_of"].value == NIGHT
     assert overlaps["sources_without_data"].value == "goteborg"
 
-    log = read_rows(create_engine(database_url(home)), "publication_log", PublicationLog)
+    log = read_rows(create_engine(Settings.of(home=home).publication_database_url()), "publication_log", PublicationLog)
     assert len(log) > 0 and set(log["run_id"]) == {done.run_id}
     assert set(log["as_of"].dt.date) == {AS_OF}
     assert {"kommun_samplanering", "af_samplanering", "regional_statistik"} <= set(log["dataset"])

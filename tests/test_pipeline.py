@@ -14,9 +14,11 @@ import pytest
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 
+from assets.configs import reconcile_run_config
 from core.keys.pseudonyms import level1_pseudonyms
+from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
 from orchestration.definitions import build_definitions
-from orchestration.runner import ingest_all, open_instance, reconcile_stored
+from orchestration.settings import Settings
 from schemas.sources import load_sources
 
 NEXT_DAY = AS_OF + dt.timedelta(days=1)
@@ -32,8 +34,8 @@ def deployment(tmp_path_factory, inbox):
         env.delenv("DAGSTER_HOME", raising=False)
         env.delenv("MELLANRUM_KEYRING", raising=False)
         sources = load_sources(home / "inbox" / "sources.yaml")
-        defs = build_definitions(home, home / "inbox" / "sources.yaml")
-        instance = open_instance(home)
+        defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
+        instance = open_instance(Settings.of(home=home))
         first = ingest_all(defs, sources, instance, AS_OF)
         stored = home / "storage" / "municipal_interventions" / "goteborg.parquet"
         before = stored.read_bytes()
@@ -71,7 +73,7 @@ def test_a_broken_delivery_fails_alone_and_keeps_its_last_good_data(deployment):
 
 
 def test_the_reconciliation_uses_the_last_good_data_of_a_failed_source_and_names_it_stale(deployment):
-    outcome = reconcile_stored(deployment["defs"], deployment["instance"], {"as_of": NEXT_DAY.isoformat()})
+    outcome = reconcile_stored(deployment["defs"], deployment["instance"], reconcile_run_config(NEXT_DAY))
     assert outcome.ok, outcome.error
     assert outcome.metadata["stale_sources"] == f"goteborg (last good {AS_OF})"
     assert "goteborg" in outcome.metadata["sources_reconciled"].split(", ")
@@ -87,7 +89,7 @@ def test_asset_checks_and_metadata_are_recorded_per_partition(deployment):
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == metadata["accepted"].value
     assert metadata["key_id"].value == "L1-E2E+L2-E2E"
-    defs = build_definitions(deployment["home"], deployment["inbox"] / "sources.yaml")
+    defs = build_definitions(Settings.of(home=deployment["home"], sources=deployment["inbox"] / "sources.yaml"))
     schema = defs.resolve_assets_def(key).specs_by_key[key].metadata["dagster/column_schema"]
     assert "pseudonym" in [column.name for column in schema.columns]
     assert "personnummer" not in [column.name for column in schema.columns]

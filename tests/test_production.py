@@ -24,13 +24,19 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 
-from assets.ingest import MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE
-from assets.publish import PUBLISH_JOB
-from assets.reconcile import RECONCILE_JOB
+from assets.names import (
+    CONCURRENCY_GROUP_TAG,
+    MUNICIPAL_INTERVENTIONS,
+    MUNICIPAL_QUARANTINE,
+    PUBLISH_JOB,
+    RECONCILE_AND_PUBLISH_JOB,
+    RECONCILE_JOB,
+    RETENTION_JOB,
+)
 from core.keys.keyring import Keyring
-from orchestration.definitions import RECONCILE_AND_PUBLISH_JOB, build_definitions
-from orchestration.retention import RETENTION_JOB, delete_runs_older_than
-from orchestration.tags import CONCURRENCY_GROUP_TAG
+from orchestration.definitions import build_definitions
+from orchestration.retention import delete_runs_older_than
+from orchestration.settings import Settings
 from schemas.sources import load_sources
 
 PRODUCTION_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
@@ -151,7 +157,7 @@ def test_the_queue_runs_one_reconcile_and_publish_three_ingests_and_one_run_per_
 
 
 def test_every_concurrency_group_of_the_queue_is_carried_by_the_jobs_it_means(deployment, production_config):
-    defs = build_definitions(deployment["home"], deployment["home"] / "inbox" / "sources.yaml")
+    defs = build_definitions(Settings.of(home=deployment["home"], sources=deployment["home"] / "inbox" / "sources.yaml"))
     groups = {limit["value"] for limit in production_config["run_coordinator"]["config"]["tag_concurrency_limits"]
               if limit["key"] == CONCURRENCY_GROUP_TAG}  # fmt: skip
     # The reconciliation and the publication alone write what reconcile_and_publish writes.
@@ -178,7 +184,7 @@ def test_an_ingest_run_is_stored_in_postgres_and_the_retention_deletes_it_again(
     instance, engine, home = deployment["instance"], deployment["engine"], deployment["home"]
     sources = load_sources(home / "inbox" / "sources.yaml")
     source = next(s for s in sources.all if s.kind == "municipal")
-    defs = build_definitions(home, home / "inbox" / "sources.yaml")
+    defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
 
     result = defs.resolve_job_def("ingest_municipal").execute_in_process(
         instance=instance, partition_key=source.id,

@@ -19,31 +19,33 @@ from click.testing import CliRunner
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 
-from core.publish import (
-    ContractError,
-    canonical,
-    checksum,
-    conform,
-    contract_datasets,
-)
-from assets.reconcile import OVERLAPS, TRANSITION_LIST
-from assets.resources import DatasetStore
+from assets.configs import reconcile_run_config
+from core import database as database_module
+from core.contracts import CONTRACTS, contract
 from core.database import PUBLICATION_LOG, create_engine, read_rows
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
 from core.keys.sealing import new_recipient_key, public_key_text, write_private_key
-from core import database as database_module
-from orchestration.cli import cli
-from orchestration.definitions import build_definitions
-from orchestration.runner import (
+from core.publish import (
+    ContractError,
+    build_datasets,
+    canonical,
+    checksum,
+    conform,
+)
+from core.store import DatasetFiles
+from orchestration.app.runs import (
     StageOutcome,
     ingest_all,
     open_instance,
     publish_latest,
     reconcile_stored,
 )
+from orchestration.cli import cli
+from orchestration.definitions import build_definitions
+from orchestration.settings import Settings
 from schemas.catalogue import default_catalogue
-from schemas.contracts import CONTRACTS, contract
+from schemas.contracts import PublicationParameters
 from schemas.published import PublicationLog
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
@@ -65,31 +67,34 @@ def home(tmp_path_factory, inbox):
             env.delenv(name, raising=False)
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         env.setenv("MELLANRUM_HOME", str(home))
-        defs = build_definitions(home, home / "inbox" / "sources.yaml")
-        instance = open_instance(home)
+        defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
+        instance = open_instance(Settings.of(home=home))
         assert all(o.ok for o in ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), instance, AS_OF))
-        assert reconcile_stored(defs, instance, {"as_of": AS_OF.isoformat()}).ok
+        assert reconcile_stored(defs, instance, reconcile_run_config(AS_OF)).ok
         yield home
 
 
-def definitions(home: Path) -> dg.Definitions:
-    return build_definitions(home, home / "inbox" / "sources.yaml")
+def definitions(home: Path, env: dict | None = None) -> dg.Definitions:
+    url = (env or {}).get("MELLANRUM_DATABASE_URL")
+    return build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml", database_url=url))
 
 
 @pytest.fixture(scope="module")
 def internal(home):
-    store = DatasetStore(base_dir=str(home / "storage"))
-    return store.load(OVERLAPS), store.load(TRANSITION_LIST)
+    files = DatasetFiles(home / "storage")
+    return files.load("overlaps"), files.load("transition_list")
 
 
 @pytest.fixture(scope="module")
 def expected(internal):
-    return contract_datasets(*internal)
+    overlaps, transition_list = internal
+    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold)
+    return build_datasets({"overlaps": overlaps, "transition_list": transition_list}, CONTRACTS, parameters)
 
 
 @pytest.fixture(scope="module")
 def sqlite_published(home):
-    outcome = publish_latest(definitions(home), open_instance(home))
+    outcome = publish_latest(definitions(home), open_instance(Settings.of(home=home)))
     assert outcome.ok, outcome.error
     return create_engine(f"sqlite:///{home / 'published.sqlite'}")
 
@@ -203,18 +208,13 @@ def backend(request, home):
     else:
         url = request.getfixturevalue("postgres_server").create_database("mellanrum_backend")
         env = {"MELLANRUM_DATABASE_URL": url}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        outcome = publish_latest(definitions(home), open_instance(home))
+    outcome = publish_latest(definitions(home, env), open_instance(Settings.of(home=home)))
     assert outcome.ok, outcome.error
     return outcome, create_engine(url), env
 
 
 def publish_again(home, env: dict, monkeypatch) -> StageOutcome:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return publish_latest(definitions(home), open_instance(home))
+    return publish_latest(definitions(home, env), open_instance(Settings.of(home=home)))
 
 
 def tables(engine) -> dict[str, pd.DataFrame]:
@@ -282,11 +282,10 @@ def test_a_run_failing_mid_publication_leaves_the_last_publication_intact(home, 
 @pytest.fixture(scope="module")
 def postgres_published(home, postgres_server, expected):
     url = postgres_server.create_database("mellanrum_publish")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MELLANRUM_DATABASE_URL", url)
-        outcome = publish_latest(definitions(home), open_instance(home))
-        assert outcome.ok, outcome.error
-        assert publish_latest(definitions(home), open_instance(home)).ok  # roles and policies exist already
+    env = {"MELLANRUM_DATABASE_URL": url}
+    outcome = publish_latest(definitions(home, env), open_instance(Settings.of(home=home)))
+    assert outcome.ok, outcome.error
+    assert publish_latest(definitions(home, env), open_instance(Settings.of(home=home))).ok  # roles, policies exist
     roles = {}
     for recipient in load_recipients(home / "inbox" / "recipients.yaml").all:
         password = f"test-{recipient.id}"

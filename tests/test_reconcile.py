@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.ingest import ingest_source
+from core.keys.keyring import pseudonym_keys
 from core.reconcile import (
     Window,
     classify,
@@ -24,7 +25,6 @@ from core.reconcile import (
     transition_list,
     window_mask,
 )
-from core.keys.keyring import pseudonym_keys
 from schemas.catalogue import default_catalogue
 from schemas.datasets import AfAssignments, MunicipalInterventions
 from schemas.errors import ConfigError
@@ -604,7 +604,7 @@ def test_every_planted_two_municipality_overlap_is_found_and_nothing_else(ingest
 
 def test_reconcile_on_generated_data_lists_no_person_identifiers(ingested):
     municipal, af = ingested
-    result = reconcile(municipal, af, RULES, AS_OF, Window(), cut_off=AS_OF + dt.timedelta(days=60))
+    result = reconcile(municipal, af, RULES, AS_OF, Window(90, 180), cut_off=AS_OF + dt.timedelta(days=60))
     assert len(result.transition_list) > 0
     assert_no_person_identifiers(result.transition_list, municipal)
     assert 0 < result.overlaps.in_window.sum() < len(result.overlaps)

@@ -21,12 +21,14 @@ from click.testing import CliRunner
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
 
-from core.reconcile import window_mask
+from assets.configs import adhoc_run_config, reconcile_run_config
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
+from core.reconcile import window_mask
+from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
-from orchestration.runner import ingest_all, open_instance, reconcile_stored
+from orchestration.settings import Settings
 from schemas.rules import default_rules
 from schemas.sources import load_sources
 
@@ -45,28 +47,34 @@ def home(tmp_path_factory, inbox):
         env.delenv("MELLANRUM_SOURCES", raising=False)
         env.delenv("MELLANRUM_KEYRING", raising=False)
         env.delenv("DAGSTER_HOME", raising=False)
-        defs = build_definitions(home, home / "inbox" / "sources.yaml")
-        outcomes = ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), open_instance(home), AS_OF)
+        defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
+        outcomes = ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), open_instance(Settings.of(home=home)), AS_OF)
         assert all(o.ok for o in outcomes)
         yield home
 
 
 @pytest.fixture(scope="module")
 def defs(home):
-    return build_definitions(home, home / "inbox" / "sources.yaml")
+    return build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
 
 
 @pytest.fixture(scope="module")
 def nightly(home, defs):
-    outcome = reconcile_stored(defs, open_instance(home), {"as_of": AS_OF.isoformat()})
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), reconcile_run_config(AS_OF))
     assert outcome.ok, outcome.error
     storage = home / "storage"
     return outcome, {name: pd.read_parquet(storage / name / "all.parquet")
                      for name in ("overlaps", "municipal_overlaps", "transition_list")}  # fmt: skip
 
 
+def adhoc_config(as_of: str = AS_OF.isoformat(), kommuner=(), look_back_days=None, look_ahead_days=None,
+                 cut_off: str | None = None) -> dict:  # fmt: skip
+    return adhoc_run_config(dt.date.fromisoformat(as_of), list(kommuner), look_back_days, look_ahead_days,
+                            dt.date.fromisoformat(cut_off) if cut_off else None)  # fmt: skip
+
+
 def adhoc(home, defs, **config) -> tuple:
-    outcome = reconcile_stored(defs, open_instance(home), {"as_of": AS_OF.isoformat(), **config}, adhoc=True)
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), adhoc_config(**config), adhoc=True)
     assert outcome.ok, outcome.error
     return outcome, read_folder(Path(outcome.metadata["folder"]))
 
@@ -141,7 +149,7 @@ def test_an_adhoc_run_leaves_the_nightly_datasets_alone_and_does_not_reingest(ho
     stamps = {path: path.stat().st_mtime_ns for path in storage.rglob("*.parquet") if "adhoc" not in path.parts}
     outcome, _ = adhoc(home, defs, kommuner=[GOTEBORG], as_of="2027-01-15")
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
-    instance = open_instance(home)
+    instance = open_instance(Settings.of(home=home))
     (run,) = instance.get_runs(filters=dg.RunsFilter(run_ids=[outcome.run_id]))
     assert run.job_name == "reconcile_adhoc"
     planned = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
@@ -166,7 +174,7 @@ def test_a_later_as_of_date_moves_the_days_counted_and_the_flags(home, defs, nig
     ],
 )
 def test_a_wrong_adhoc_config_fails_saying_which_key(home, defs, config, message):
-    outcome = reconcile_stored(defs, open_instance(home), {"as_of": AS_OF.isoformat(), **config}, adhoc=True)
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), adhoc_config(**config), adhoc=True)
     assert not outcome.ok
     assert message in outcome.error
 

@@ -20,6 +20,7 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 
+from assets.names import CONCURRENCY_GROUP_TAG
 from orchestration.definitions import build_definitions
 from orchestration.retention import (
     DEFAULT_KEEP_DAYS,
@@ -28,7 +29,7 @@ from orchestration.retention import (
     delete_runs_older_than,
     retention,
 )
-from orchestration.tags import CONCURRENCY_GROUP_TAG
+from orchestration.settings import Settings
 
 NOW = dt.datetime.now(dt.UTC)
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -173,7 +174,7 @@ def keep_days(days: int) -> dict:
 
 def test_the_job_and_its_weekly_schedule_are_in_the_code_location(tmp_path, monkeypatch):
     monkeypatch.delenv("MELLANRUM_DATABASE_URL", raising=False)
-    defs = build_definitions(tmp_path, tmp_path / "inbox" / "sources.yaml")
+    defs = build_definitions(Settings.of(home=tmp_path, sources=tmp_path / "inbox" / "sources.yaml"))
     job = defs.resolve_job_def(RETENTION_JOB)
     assert job.tags[CONCURRENCY_GROUP_TAG] == "retention"
     config_field = job.graph.node_named("delete_old_runs").definition.config_schema.as_field()

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.keys.passphrase import MIN_PASSPHRASE_CHARS
 from core.keys.sealing import (
     FORMAT_VERSION,
     MAGIC,
     MAX_CONTEXT_BYTES,
-    MIN_PASSPHRASE_CHARS,
     NotSealedError,
     SealedFileError,
     TamperedError,

@@ -17,9 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaError
 
-from core.statistics import regional_statistics
+from core.statistics import regional_statistics as statistics_with
+from orchestration.settings import Settings
 from schemas.reconciled import Overlaps
 from schemas.statistics import CELL_DIMENSIONS, TOTAL, RegionalStatistik
+
+DEFAULT_THRESHOLD = Settings.of().suppression_threshold
+
+
+def regional_statistics(overlaps: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """The statistics with the settings' default threshold unless a test names one."""
+    return statistics_with(overlaps, threshold)
 
 MODEL_COLUMNS = list(RegionalStatistik.to_schema().columns)
 # Cell dimensions (class, municipal category, AF category, age band) to draw cells from.

@@ -27,14 +27,16 @@ import pytest
 from conftest import AS_OF, PASSPHRASE
 from uiserver import dagster_webserver
 
+from assets.configs import reconcile_run_config
 from core.keys.keyring import Keyring
-from orchestration.definitions import build_definitions
-from orchestration.runner import (
+from orchestration.app.runs import (
     ingest_all,
     open_instance,
     publish_latest,
     reconcile_stored,
 )
+from orchestration.definitions import build_definitions
+from orchestration.settings import Settings
 from schemas.sources import Sources, load_sources
 
 pytestmark = pytest.mark.slow
@@ -51,7 +53,7 @@ TIMEOUT = 45_000  # ms, for every auto-waiting assertion: a busy 2-core machine 
 
 STAGES = {
     "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine"],
-    "reconcile": ["overlaps", "municipal_overlaps", "transition_list"],
+    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "publication_log"],
 }  # fmt: skip
@@ -93,8 +95,8 @@ def night(tmp_path_factory, inbox):
             patch.delenv(name, raising=False)
         sources_file = home / "inbox" / "sources.yaml"
         sources = load_sources(sources_file)
-        defs = build_definitions(home, sources_file)
-        instance = open_instance(home)
+        defs = build_definitions(Settings.of(home=home, sources=sources_file))
+        instance = open_instance(Settings.of(home=home))
 
         first = ingest_all(defs, sources, instance, AS_OF)
         assert all(o.ok for o in first), [(o.source.id, o.error) for o in first if not o.ok]
@@ -107,7 +109,7 @@ def night(tmp_path_factory, inbox):
         (failed,) = ingest_all(defs, only_broken, instance, NEXT_DAY)
         assert not failed.ok and column in failed.error, failed
 
-        reconciled = reconcile_stored(defs, instance, {"as_of": NEXT_DAY.isoformat()})
+        reconciled = reconcile_stored(defs, instance, reconcile_run_config(NEXT_DAY))
         assert reconciled.ok, reconciled.error
         published = publish_latest(defs, instance)
         assert published.ok, published.error
@@ -163,7 +165,7 @@ def page(browser, ui, request, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT)
-    context = browser.new_context(viewport={"width": 1600, "height": 1300}, base_url=ui)
+    context = browser.new_context(viewport={"width": 1600, "height": 1800}, base_url=ui)
     context.set_default_timeout(TIMEOUT)
     context.set_default_navigation_timeout(TIMEOUT)
     page = context.new_page()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from core.files import replaced_atomically
+from core.keys.passphrase import check_passphrase_strength
 from core.keys.pseudonyms import key_check_value
 from schemas.errors import KeyringError
 
@@ -39,24 +39,11 @@ Role = Literal["linkage", "pipeline"]
 ROLES: tuple[Role, ...] = ("linkage", "pipeline")
 KEY_BYTES = 32
 
-KEYRING_ENV = "MELLANRUM_KEYRING"
-PASSPHRASE_ENV = "MELLANRUM_KEYRING_PASSPHRASE"
-HOME_ENV = "MELLANRUM_HOME"
 
 _KEYRING_FORMAT = "mellanrum-keyring/1"
 _PACKAGE_FORMAT = "mellanrum-key-package/1"
 # Scrypt cost: n=2^15, r=8 takes ~32 MiB and ~0.1 s here, OWASP's floor for Scrypt.
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
-_MIN_PASSPHRASE_CHARS = 12
-
-
-def mellanrum_home() -> Path:
-    """Where Mellanrum keeps its state: $MELLANRUM_HOME, else ~/.mellanrum."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".mellanrum")
-
-
-def default_keyring_path() -> Path:
-    return Path(os.environ.get(KEYRING_ENV) or mellanrum_home() / "keyring.json")
 
 
 @dataclass(frozen=True)
@@ -215,21 +202,9 @@ class Keyring:
         return cls(path=path, keys=keys)
 
     def save(self, passphrase: str) -> None:
-        _check_passphrase_strength(passphrase)
+        check_passphrase_strength(passphrase)
         payload = json.dumps({"keys": [k.to_json() for k in self.keys]}, sort_keys=True).encode()
         _write_private(self.path, _seal_envelope(payload, passphrase, _KEYRING_FORMAT))
-
-
-def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        raise KeyringError(f"set the passphrase in the environment variable {variable} (it is never read from a file)")
-    return value
-
-
-def open_keyring(path: Path | None = None) -> Keyring:
-    """The keyring at `path` (default: $MELLANRUM_KEYRING or $MELLANRUM_HOME/keyring.json)."""
-    return Keyring.load(path or default_keyring_path(), passphrase_from_env())
 
 
 # --- key packages for partners ---------------------------------------------------------
@@ -239,7 +214,7 @@ def export_package(key: Key, passphrase: str) -> bytes:
     """A linkage key as a package for a partner, encrypted under an agreed passphrase."""
     if key.role != "linkage":
         raise KeyringError(f"key {key.id!r} is the pipeline's own key: it never leaves the pipeline")
-    _check_passphrase_strength(passphrase)
+    check_passphrase_strength(passphrase)
     payload = json.dumps({"key": key.to_json()}, sort_keys=True).encode()
     return _seal_envelope(payload, passphrase, _PACKAGE_FORMAT, extra={"key_id": key.id})
 
@@ -289,11 +264,6 @@ def _derive(passphrase: str, kdf: dict) -> bytes:
     return Scrypt(salt=base64.b64decode(kdf["salt"]), length=32, n=kdf["n"], r=kdf["r"], p=kdf["p"]).derive(
         passphrase.encode("utf-8")
     )
-
-
-def _check_passphrase_strength(passphrase: str) -> None:
-    if len(passphrase) < _MIN_PASSPHRASE_CHARS:
-        raise KeyringError(f"the passphrase is too short: use at least {_MIN_PASSPHRASE_CHARS} characters")
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -66,6 +66,7 @@ from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from core.files import replaced_atomically
+from core.keys.passphrase import check_passphrase_strength
 from schemas.errors import ConfigError, InputError, KeyringError
 
 MAGIC = b"MELLANRUM-SEALED"
@@ -93,7 +94,6 @@ _TAG_BYTES = 16
 # 2048 iterations in cryptography 50, and PKCS#8 offers no way to raise it: a stolen key
 # file is guarded by the passphrase's own strength, so ask for a longer one than the
 # keyring (12 characters under Scrypt) does.
-MIN_PASSPHRASE_CHARS = 16
 
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
 
@@ -263,14 +263,6 @@ def load_private_key(path: Path, passphrase: str) -> x25519.X25519PrivateKey:
     if not isinstance(private_key, x25519.X25519PrivateKey):
         raise KeyringError(f"{path}: holds a {type(private_key).__name__}, a recipient key is X25519")
     return private_key
-
-
-def check_passphrase_strength(passphrase: str) -> None:
-    if len(passphrase) < MIN_PASSPHRASE_CHARS:
-        raise KeyringError(
-            f"the passphrase is too short: use at least {MIN_PASSPHRASE_CHARS} characters "
-            "(a few random words from a password manager)"
-        )
 
 
 # --- sealing --------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """`mellanrum demo`: the main job on generated demo data, on the embedded default.
 
-Everything goes under $MELLANRUM_HOME/demo (default ~/.mellanrum/demo): a demo keyring,
-an inbox of synthetic deliveries, the datasets and the Dagster instance. Only synthetic
-people (Skatteverket's published test numbers) are ever used.
+Everything goes under $MELLANRUM_HOME/demo (default ~/.mellanrum/demo), a home of its own:
+a demo keyring, an inbox of synthetic deliveries, the datasets, the Dagster instance and
+the published SQLite database. Only synthetic people (Skatteverket's published test
+numbers) are ever used. It ends by writing `demo.env` (the environment every later command
+needs for this home) and showing the next commands.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 
 import click
 
-from core.keys.keyring import PASSPHRASE_ENV, Keyring, mellanrum_home
+from core.files import replaced_atomically
+from core.keys.keyring import Keyring
 from core.synthetic import MIN_PEOPLE
 from core.synthetic import generate as generate_inbox
+from orchestration.cli import render
 from orchestration.cli.options import ISO_DATE, as_date
-from orchestration.cli.run import run_pipeline
 
 # Used only when no passphrase is set: it protects a keyring of synthetic data.
 DEMO_PASSPHRASE = "mellanrum demo keyring, synthetic data only"
@@ -36,25 +39,27 @@ def demo(people: int, seed: int, as_of, home: Path | None) -> None:
     """Generate demo deliveries and run the pipeline on them.
 
     Creates a demo keyring if there is none, generates one delivery per Göteborgsregionen
-    municipality plus AF's, and ingests every source in its own Dagster run. Safe to run
-    again: the same seed and date give the same data.
+    municipality plus AF's, and ingests every source in its own Dagster run, then
+    reconciles and publishes to a SQLite file in the demo's home. Safe to run again: the
+    same seed and date give the same data.
     """
+    from orchestration.app.runs import run_nightly
+    from orchestration.settings import PASSPHRASE_ENV, Settings
+
     day = as_date(as_of)
-    home = home or mellanrum_home() / "demo"
+    home = (home or Settings.load().home / "demo").resolve()
+    # The demo is a home of its own: nothing of a deployment's environment applies to it.
+    settings = Settings.of(home=home)
     passphrase_given = bool(os.environ.get(PASSPHRASE_ENV))
     os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
-    _demo_keyring(home / "keyring.json", os.environ[PASSPHRASE_ENV])
-    inbox = home / "inbox"
-    click.echo(f"generating {people} synthetic people into {inbox}", err=True)
-    generate_inbox(out_dir=inbox, people=people, seed=seed, as_of=day, force=True)
-    succeeded = run_pipeline(home, inbox / "sources.yaml", day)
-    passphrase = "$MELLANRUM_KEYRING_PASSPHRASE" if passphrase_given else f"'{DEMO_PASSPHRASE}'"
-    click.echo(
-        "\nsee it in the Dagster UI:\n"
-        f"  MELLANRUM_HOME={home} DAGSTER_HOME={home / 'dagster'} "
-        f"MELLANRUM_KEYRING_PASSPHRASE={passphrase} .venv/bin/dagster dev -w workspace.yaml"
-    )
-    if not succeeded:
+    _demo_keyring(settings.keyring_file, os.environ[PASSPHRASE_ENV])
+    click.echo(f"generating {people} synthetic people into {settings.inbox}", err=True)
+    generate_inbox(out_dir=settings.inbox, people=people, seed=seed, as_of=day, force=True)
+    report = run_nightly(settings, day, progress=render.source_progress("ingesting {total} sources"))
+    render.night(report)
+    environment = _write_environment(settings, PASSPHRASE_ENV, None if passphrase_given else DEMO_PASSPHRASE)
+    _next_steps(settings, environment, passphrase_given, PASSPHRASE_ENV, day)
+    if not report.ok:
         sys.exit(1)
 
 
@@ -66,3 +71,28 @@ def _demo_keyring(path: Path, passphrase: str) -> Keyring:
     ring, _ = ring.with_new_key("linkage", _DEMO_KEYS_FROM)
     ring.save(passphrase)
     return ring
+
+
+def _write_environment(settings, passphrase_variable: str, demo_passphrase: str | None) -> Path:
+    """`<home>/demo.env`: the variables every command needs for this home (private: it may
+    hold the demo keyring's passphrase, never one the user chose)."""
+    lines = [f"MELLANRUM_HOME={settings.home}", f"DAGSTER_HOME={settings.dagster_dir}"]
+    if demo_passphrase is not None:
+        lines.append(f"{passphrase_variable}='{demo_passphrase}'")
+    path = settings.home / "demo.env"
+    with replaced_atomically(path, private=True) as temporary:
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _next_steps(settings, environment: Path, passphrase_given: bool, passphrase_variable: str, day: dt.date) -> None:
+    passphrase = (f"  # and keep {passphrase_variable} set to the passphrase you ran the demo with\n"
+                  if passphrase_given else "")  # fmt: skip
+    click.echo(
+        "\nnext, in this shell (the environment of this demo's home, from a private file):\n"
+        f"  set -a; . {environment}; set +a\n{passphrase}"
+        f"  .venv/bin/mellanrum reconcile --as-of {day} --kommun 1480      # a coordinator's ad-hoc reconciliation\n"
+        "  .venv/bin/mellanrum contracts                                  # what leaves, to whom\n"
+        "  .venv/bin/dagster-webserver --read-only -w workspace.yaml      # the steward's read-only UI\n"
+        "  .venv/bin/dagster dev -w workspace.yaml                        # the operators' UI, with the daemon"
+    )

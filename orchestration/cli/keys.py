@@ -12,15 +12,9 @@ from pathlib import Path
 import click
 
 from core.files import replaced_atomically
-from core.keys.keyring import (
-    ROLES,
-    Keyring,
-    default_keyring_path,
-    export_package,
-    import_package,
-    passphrase_from_env,
-)
+from core.keys.keyring import ROLES, Keyring, export_package, import_package
 from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
+from orchestration.settings import PASSPHRASE_ENV, Settings
 from schemas.errors import KeyringError
 
 PACKAGE_PASSPHRASE_ENV = "MELLANRUM_PACKAGE_PASSPHRASE"
@@ -56,12 +50,20 @@ def keys() -> None:
     """
 
 
+def _keyring_file(path: Path | None) -> Path:
+    return Settings.load(keyring=path).keyring_file
+
+
+def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> str:
+    return Settings.secret_from_environment(variable)
+
+
 def _load(path: Path | None) -> Keyring:
-    return Keyring.load(path or default_keyring_path(), passphrase_from_env())
+    return Keyring.load(_keyring_file(path), passphrase_from_env())
 
 
 def _load_or_create(path: Path | None) -> Keyring:
-    path = path or default_keyring_path()
+    path = _keyring_file(path)
     if path.exists():
         return Keyring.load(path, passphrase_from_env())
     passphrase_from_env()  # fail before creating anything if it is missing

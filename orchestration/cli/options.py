@@ -18,6 +18,21 @@ def as_date(value: dt.datetime | None) -> dt.date:
     return value.date() if value is not None else today_in_stockholm()
 
 
+def optional_date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+home_option = click.option(
+    "--home", type=click.Path(file_okay=False, path_type=Path),
+    help="Mellanrum home: keyring, storage, Dagster instance (default: $MELLANRUM_HOME, else ~/.mellanrum).",
+)  # fmt: skip
+
+sources_option = click.option(
+    "--sources", "sources_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Sources file (default: $MELLANRUM_SOURCES, else <home>/inbox/sources.yaml).",
+)  # fmt: skip
+
+
 def keyring_option(function):
     return click.option(
         "--keyring",

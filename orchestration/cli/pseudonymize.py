@@ -10,18 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from core.files import replaced_atomically
-from core.keys.keyring import Keyring, default_keyring_path, passphrase_from_env
-from core.keys.pseudonyms import level1_pseudonyms
-from core.readers import LINE_COLUMN, read_delimited
 from orchestration.cli.options import ISO_DATE, as_date, keyring_option
-from schemas.errors import InputError
-from schemas.personnummer import normalize
 
-PSEUDONYM_COLUMN = "pseudonym_l1"
-KEY_ID_COLUMN = "pseudonym_key_id"
 _SHOW_INVALID = 20
 
 
@@ -51,48 +42,18 @@ def pseudonymize(source: Path, column: str, out: Path, key_id: str | None, encod
       export MELLANRUM_KEYRING_PASSPHRASE='...'
       mellanrum pseudonymize --in extract.csv --column Personnummer --out extract.pseud.csv
     """
-    on = as_date(reference_date)
-    keyring = Keyring.load(keyring_path or default_keyring_path(), passphrase_from_env())
-    key = keyring.usable(key_id, "linkage", on) if key_id else keyring.active("linkage", on)
+    from orchestration.app.partner import pseudonymize_extract
+    from orchestration.settings import Settings
 
-    read = read_delimited(source, encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
-    if read.bad_lines:
-        lines = ", ".join(str(line) for line, _ in read.bad_lines[:_SHOW_INVALID])
-        raise InputError(f"{source}: {len(read.bad_lines)} line(s) cannot be parsed ({read.bad_lines[0][1]}): "
-                         f"line {lines}; nothing was written")
-    frame = read.frame
-    if column not in frame.columns:
-        available = ", ".join(repr(c) for c in frame.columns if c != LINE_COLUMN)
-        raise InputError(f"{source}: line 1: no column {column!r} (columns: {available})")
-    if out.resolve() == source.resolve():
-        raise InputError(f"{out}: would overwrite the input; choose another --out")
-
-    checked = normalize(frame[column], on)
-    valid = checked["canonical"].notna().to_numpy(dtype=bool)
-    pseudonyms = pd.Series(pd.NA, index=frame.index, dtype="string")
-    if valid.any():
-        pseudonyms[valid] = level1_pseudonyms(checked["canonical"][valid], key.secret).to_numpy()
-
-    position = frame.columns.get_loc(column)
-    result = frame.drop(columns=[LINE_COLUMN, column])
-    result.insert(position - 1, PSEUDONYM_COLUMN, pseudonyms)
-    result.insert(position, KEY_ID_COLUMN, pd.Series(key.id, index=frame.index).where(valid, pd.NA))
-    _write_atomically(result, out, read.delimiter)
-
-    invalid_lines = frame.loc[~valid, LINE_COLUMN].to_numpy()
-    reasons = checked.loc[~valid, "reason"].to_numpy()
-    click.echo(f"{source}: {int(valid.sum())} of {len(frame)} numbers pseudonymized with linkage key {key.id} "
-               f"(check value {key.check_value}) -> {out}", err=True)
-    if len(invalid_lines):
-        for line, reason in list(zip(invalid_lines, reasons))[:_SHOW_INVALID]:
+    settings = Settings.load(keyring=keyring_path)
+    result = pseudonymize_extract(settings, source, column, out, key_id=key_id, encoding=encoding,
+                                  delimiter=delimiter, reference_date=as_date(reference_date))  # fmt: skip
+    click.echo(f"{source}: {result.pseudonymized} of {len(result.frame)} numbers pseudonymized with linkage key "
+               f"{result.key.id} (check value {result.key.check_value}) -> {out}", err=True)  # fmt: skip
+    if len(result.invalid):
+        for line, reason in list(result.invalid.itertuples(index=False))[:_SHOW_INVALID]:
             click.echo(f"  line {line}: {reason}", err=True)
-        if len(invalid_lines) > _SHOW_INVALID:
-            click.echo(f"  ... and {len(invalid_lines) - _SHOW_INVALID} more", err=True)
-        click.echo(f"{len(invalid_lines)} invalid number(s): their rows have an empty pseudonym", err=True)
+        if len(result.invalid) > _SHOW_INVALID:
+            click.echo(f"  ... and {len(result.invalid) - _SHOW_INVALID} more", err=True)
+        click.echo(f"{len(result.invalid)} invalid number(s): their rows have an empty pseudonym", err=True)
         raise SystemExit(1)
-
-
-def _write_atomically(frame: pd.DataFrame, out: Path, delimiter: str) -> None:
-    """Never a half-written extract: the file appears whole or not at all."""
-    with replaced_atomically(out) as temporary:
-        frame.to_csv(temporary, sep=delimiter, index=False, encoding="utf-8", lineterminator="\n")

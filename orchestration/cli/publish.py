@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
-from core.files import replaced_atomically
-from core.keys.keyring import mellanrum_home
-from orchestration.cli.options import echo_table
-from schemas.contracts import CONTRACTS
-from schemas.errors import ConfigError
-from schemas.recipients import load_recipients
+from core.contracts import CONTRACTS
+from orchestration.cli.options import echo_table, home_option
 
 
 @click.command()
@@ -19,7 +15,7 @@ def contracts() -> None:
     """Print the publication contracts: every dataset that leaves the pipeline.
 
     Each names the kind of recipient, its purpose, the consent it needs and its columns;
-    no other column can be published (schemas/contracts.py, schemas/published.py).
+    no other column can be published (core/contracts.py, schemas/published.py).
     """
     echo_table([
         {
@@ -42,9 +38,7 @@ def contracts() -> None:
               help="Format of each dataset inside the sealed ZIP.")
 @click.option("--recipients", "recipients_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipients file (default: $MELLANRUM_RECIPIENTS, else recipients.yaml beside the sources file).")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-              help="Mellanrum home (default: $MELLANRUM_HOME); the database is $MELLANRUM_DATABASE_URL or its "
-                   "published.sqlite.")
+@home_option
 @click.option("--force", is_flag=True, help="Replace an existing --out file.")
 def export(recipient_id: str, out_path: Path, fmt: str, recipients_file: Path | None, home: Path | None,
            force: bool) -> None:  # fmt: skip
@@ -58,18 +52,10 @@ def export(recipient_id: str, out_path: Path, fmt: str, recipients_file: Path | 
     Example:
       mellanrum export --recipient af_goteborg_city --out af_goteborg_city.sealed
     """
-    from core.database import create_engine
-    from core.exports import build_export, record_export
-    from orchestration.definitions import database_url, recipients_path, sources_path
+    from orchestration.app.exports import export_sealed
+    from orchestration.settings import Settings
 
-    home = home or mellanrum_home()
-    if out_path.exists() and not force:
-        raise ConfigError(f"{out_path} exists: choose another --out, or add --force to replace it")
-    recipients = load_recipients(recipients_file or recipients_path(sources_path(home)))
-    engine = create_engine(database_url(home))
-    made = build_export(engine, recipients, recipient_id, fmt)
-    with replaced_atomically(out_path, private=True) as temporary:
-        temporary.write_bytes(made.sealed)
-    record_export(engine, made)
-    echo_table(made.log[["dataset", "row_count", "checksum"]].to_dict("records"))
+    settings = Settings.load(home=home, recipients=recipients_file)
+    made = export_sealed(settings, recipient_id, out_path, fmt, force)
+    echo_table(made.log[["dataset", "key_id", "row_count", "checksum"]].to_dict("records"))
     click.echo(f"\nwrote {out_path} for {recipient_id}, sealed to key {made.log['sealed_to'].iloc[0][:16]}…")

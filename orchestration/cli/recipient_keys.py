@@ -18,7 +18,6 @@ import click
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from core.files import replaced_atomically
-from core.keys.keyring import passphrase_from_env
 from core.keys.sealing import (
     key_fingerprint,
     load_private_key,
@@ -28,6 +27,7 @@ from core.keys.sealing import (
     read_sealed_header,
     write_private_key,
 )
+from orchestration.settings import Settings
 from schemas.errors import InputError
 
 RECIPIENT_PASSPHRASE_ENV = "MELLANRUM_RECIPIENT_PASSPHRASE"
@@ -77,7 +77,7 @@ def new(out: Path, force: bool) -> None:
       export MELLANRUM_RECIPIENT_PASSPHRASE='...'
       mellanrum recipient-key new --out recipient.key
     """
-    passphrase = passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)
+    passphrase = Settings.secret_from_environment(RECIPIENT_PASSPHRASE_ENV)
     private_key = new_recipient_key()
     write_private_key(out, private_key, passphrase, overwrite=force)
     click.echo(f"wrote the private key to {out}: keep it, and its passphrase, to yourself")
@@ -93,7 +93,7 @@ def show(key_path: Path) -> None:
     Example:
       MELLANRUM_RECIPIENT_PASSPHRASE='...' mellanrum recipient-key show --key recipient.key
     """
-    _echo_public_key(load_private_key(key_path, passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)))
+    _echo_public_key(load_private_key(key_path, Settings.secret_from_environment(RECIPIENT_PASSPHRASE_ENV)))
 
 
 def _echo_public_key(private_key: x25519.X25519PrivateKey) -> None:
@@ -130,7 +130,7 @@ def decrypt(key_path: Path, sealed_path: Path, out: Path, force: bool) -> None:
       export MELLANRUM_RECIPIENT_PASSPHRASE='...'
       mellanrum decrypt --key recipient.key --in af_samplanering.sealed --out af_samplanering.csv
     """
-    passphrase = passphrase_from_env(RECIPIENT_PASSPHRASE_ENV)
+    passphrase = Settings.secret_from_environment(RECIPIENT_PASSPHRASE_ENV)
     # Output checks come first: they are cheap and must not depend on the file's contents.
     if out.resolve() == sealed_path.resolve():
         raise InputError(f"{out}: would overwrite the sealed file; choose another --out")

@@ -1,0 +1,90 @@
+"""Every Dagster name of the pipeline, defined once: asset keys, groups, nodes, jobs, tags.
+
+Definitions, automation, the application layer and the CLI import these; nothing spells a
+name again. The run-config builders live with the configs they fill (`assets/configs.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dagster as dg
+
+SourceKind = Literal["municipal", "af"]
+KINDS: tuple[SourceKind, ...] = ("municipal", "af")
+
+# --- asset keys ------------------------------------------------------------------------
+MUNICIPAL_INTERVENTIONS = dg.AssetKey("municipal_interventions")
+MUNICIPAL_QUARANTINE = dg.AssetKey("municipal_quarantine")
+AF_ASSIGNMENTS = dg.AssetKey("af_assignments")
+AF_QUARANTINE = dg.AssetKey("af_quarantine")
+OVERLAPS = dg.AssetKey("overlaps")
+MUNICIPAL_OVERLAPS = dg.AssetKey("municipal_overlaps")
+TRANSITION_LIST = dg.AssetKey("transition_list")
+RECONCILIATION_PARAMETERS = dg.AssetKey("reconcile_parameters")
+PUBLICATION_LOG = dg.AssetKey("publication_log")
+
+# What each source kind's ingest writes: (accepted rows, quarantine).
+INGESTED: dict[SourceKind, tuple[dg.AssetKey, dg.AssetKey]] = {
+    "municipal": (MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE),
+    "af": (AF_ASSIGNMENTS, AF_QUARANTINE),
+}
+
+# --- groups and owners ------------------------------------------------------------------
+INGEST_GROUP = "ingest"
+RECONCILE_GROUP = "reconcile"
+PUBLISH_GROUP = "publish"
+STEWARDS = ["team:data-stewards"]
+
+# --- nodes (the op of each multi-asset) and jobs ----------------------------------------
+
+
+def ingest_node(kind: SourceKind) -> str:
+    return f"{kind}_ingest"
+
+
+def ingest_job(kind: SourceKind) -> str:
+    return f"ingest_{kind}"
+
+
+RECONCILE_NODE = "reconciliation"
+ADHOC_NODE = "adhoc_reconciliation"
+PUBLISH_NODE = "publication"
+
+RECONCILE_JOB = "reconcile"
+ADHOC_JOB = "reconcile_adhoc"
+PUBLISH_JOB = "publish"
+RECONCILE_AND_PUBLISH_JOB = "reconcile_and_publish"
+RETENTION_JOB = "retention"
+
+# --- schedules and sensors -----------------------------------------------------------------
+
+
+def nightly_schedule(kind: SourceKind) -> str:
+    return f"nightly_ingest_{kind}"
+
+
+def delivery_sensor_name(kind: SourceKind) -> str:
+    return f"{kind}_deliveries"
+
+
+NIGHTLY_SEQUENCER = "nightly_reconcile_and_publish"
+RETENTION_SCHEDULE = "weekly_retention"
+
+# --- run tags ---------------------------------------------------------------------------
+# `deploy/dagster.yaml` limits concurrent runs per value of CONCURRENCY_GROUP_TAG: a bounded
+# number of ingests, one reconcile-and-publish, one retention at a time.
+CONCURRENCY_GROUP_TAG = "mellanrum/concurrency_group"
+INGEST_TAGS = {CONCURRENCY_GROUP_TAG: "ingest"}
+RECONCILE_AND_PUBLISH_TAGS = {CONCURRENCY_GROUP_TAG: "reconcile_and_publish"}
+RETENTION_TAGS = {CONCURRENCY_GROUP_TAG: "retention"}
+
+NIGHTLY_TAG = "mellanrum/nightly"
+SOURCE_TAG = "mellanrum/source"
+AS_OF_TAG = "mellanrum/as_of"
+TRIGGER_TAG = "mellanrum/trigger"
+FILE_TAG = "mellanrum/file"
+SHA256_TAG = "mellanrum/sha256"
+OTHER_NEW_FILES_TAG = "mellanrum/other_new_files"
+FAILED_SOURCES_TAG = "mellanrum/failed_sources"
+MISSING_SOURCES_TAG = "mellanrum/missing_sources"

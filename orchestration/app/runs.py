@@ -1,0 +1,287 @@
+"""Runs of the pipeline, in-process against the instance in the settings' Dagster home.
+
+- `run_nightly`: ingest every declared source (each in its own run, so a delivery that
+  fails stops only its own source), reconcile the latest good data of every source, publish.
+- `reconcile_adhoc`: a coordinator's reconciliation on the stored data.
+- `ingest_all`, `reconcile_stored`, `publish_latest`: the stages, one Dagster run each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+from assets.configs import (
+    adhoc_run_config,
+    ingest_run_config,
+    publish_run_config,
+    reconcile_run_config,
+)
+from assets.names import (
+    ADHOC_JOB,
+    ADHOC_NODE,
+    AS_OF_TAG,
+    OVERLAPS,
+    PUBLISH_JOB,
+    PUBLISH_NODE,
+    RECONCILE_JOB,
+    RECONCILE_NODE,
+    SOURCE_TAG,
+    TRANSITION_LIST,
+    ingest_job,
+    ingest_node,
+)
+from core.reconcile import summary_by_kommun
+from core.store import DatasetFiles
+from orchestration.definitions import build_definitions, load_declared_sources
+from orchestration.settings import Settings
+from schemas.errors import ConfigError
+from schemas.sources import Source, Sources
+
+# The events are stored in the instance; a command's terminal gets the summary tables.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+# --- the Dagster instance ----------------------------------------------------------------------
+
+
+def open_instance(settings: Settings) -> dg.DagsterInstance:
+    """The instance in the settings' Dagster home (created with telemetry off)."""
+    dagster_home = settings.dagster_dir
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        # No telemetry, and no sign-up pop-up over the steward's pages.
+        config.write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8")
+    return dg.DagsterInstance.from_config(str(dagster_home))
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    source: Source
+    run_id: str
+    ok: bool
+    files: int = 0
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: str = ""
+    error: str = ""
+
+    def row(self) -> dict:
+        return {
+            "source": self.source.id,
+            "kommun": self.source.kommunkod or "AF",
+            "status": "ok" if self.ok else "FAILED",
+            "files": self.files,
+            "rows": self.rows_read,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "top quarantine reasons" if self.ok else "error": self.reasons if self.ok else self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """A reconciliation's or a publication's run: its parameters and counts, or its error."""
+
+    run_id: str
+    ok: bool
+    metadata: dict  # reconcile: of the overlaps (or the ad-hoc op); publish: per dataset name
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """A reconciliation: its run, and its counts per kommun (empty when it failed)."""
+
+    outcome: StageOutcome
+    by_kommun: pd.DataFrame = field(default_factory=pd.DataFrame)
+    folder: Path | None = None  # ad hoc: where its datasets are
+
+
+@dataclass(frozen=True)
+class NightReport:
+    """What a night's run did, stage by stage (a stage that did not run is None)."""
+
+    as_of: dt.date
+    sources: list[SourceOutcome]
+    reconciliation: ReconcileReport | None
+    publication: StageOutcome | None
+    instance_dir: Path
+    database: str  # where the publication went, without a password
+
+    @property
+    def failed_sources(self) -> list[SourceOutcome]:
+        return [outcome for outcome in self.sources if not outcome.ok]
+
+    @property
+    def ok(self) -> bool:
+        stages = (self.reconciliation.outcome if self.reconciliation else None, self.publication)
+        return not self.failed_sources and all(stage is not None and stage.ok for stage in stages)
+
+
+# --- the stages, each a Dagster run ------------------------------------------------------------
+
+
+def ingest_all(
+    defs: dg.Definitions,
+    sources: Sources,
+    instance: dg.DagsterInstance,
+    as_of: dt.date,
+    on_done: Callable[[SourceOutcome], None] = lambda outcome: None,
+    only: Collection[str] = (),
+) -> list[SourceOutcome]:
+    """Ingest every declared source (or the `only` ones), each in its own run; failures
+    don't stop the rest."""
+    outcomes = []
+    for source in [s for s in sources.all if not only or s.id in only]:
+        result = defs.resolve_job_def(ingest_job(source.kind)).execute_in_process(
+            partition_key=source.id,
+            instance=instance,
+            raise_on_error=False,
+            run_config={**ingest_run_config(source.kind, as_of), **_QUIET},
+            tags={SOURCE_TAG: source.id, AS_OF_TAG: as_of.isoformat()},
+        )
+        outcome = _outcome(source, ingest_node(source.kind), result)
+        on_done(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict,
+                     adhoc: bool = False) -> StageOutcome:  # fmt: skip
+    """Run the nightly reconciliation (or, `adhoc`, the coordinators' job) on the stored
+    ingest; `run_config` from `reconcile_run_config` (`adhoc_run_config`)."""
+    job, node = (ADHOC_JOB, ADHOC_NODE) if adhoc else (RECONCILE_JOB, RECONCILE_NODE)
+    result = _execute(defs, instance, job, run_config, _as_of_tag(run_config, node))
+    if not result.success:
+        return _failed(result)
+    if adhoc:
+        (output,) = [e for e in result.events_for_node(node) if e.is_successful_output]
+        metadata = output.step_output_data.metadata
+    else:
+        metadata = next(m for m in result.asset_materializations_for_node(node) if m.asset_key == OVERLAPS).metadata
+    return StageOutcome(result.run_id, ok=True, metadata={k: v.value for k, v in metadata.items()})
+
+
+def publish_latest(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None) -> StageOutcome:
+    """Publish every contract's dataset from the latest reconciliation."""
+    result = _execute(defs, instance, PUBLISH_JOB, run_config or publish_run_config(), {})
+    if not result.success:
+        return _failed(result)
+    metadata = {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+                for m in result.asset_materializations_for_node(PUBLISH_NODE)}  # fmt: skip
+    return StageOutcome(result.run_id, ok=True, metadata=metadata)
+
+
+def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, run_config: dict, tags: dict):
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, raise_on_error=False, run_config={**run_config, **_QUIET}, tags=tags or None
+    )
+
+
+def _as_of_tag(run_config: dict, node: str) -> dict:
+    as_of = run_config["ops"][node]["config"].get("as_of")
+    return {AS_OF_TAG: as_of} if as_of else {}
+
+
+def _failed(result: dg.ExecuteInProcessResult) -> StageOutcome:
+    failures = result.get_step_failure_events()
+    error = _root_message(failures[0].step_failure_data.error) if failures else "the run failed"
+    return StageOutcome(result.run_id, ok=False, metadata={}, error=error)
+
+
+def _root_message(error) -> str:
+    """The message of the innermost cause: Dagster wraps ours in its step error."""
+    while error.cause is not None:
+        error = error.cause
+    message = error.message.strip()
+    # "schemas.errors.InputError: <message>" -> "<message>"
+    return re.sub(r"^[\w.]+(Error|Exception): ", "", message)
+
+
+def _outcome(source: Source, node: str, result: dg.ExecuteInProcessResult) -> SourceOutcome:
+    if not result.success:
+        failures = result.get_step_failure_events()
+        return SourceOutcome(source, result.run_id, ok=False,
+                             error=_root_message(failures[0].step_failure_data.error) if failures else "the run failed")
+    main = next(m for m in result.asset_materializations_for_node(node) if "rows_read" in m.metadata)
+    metadata = main.metadata
+    reasons = metadata["quarantine_reasons"].value
+    top = "; ".join(f"{kind} ({count})" for kind, count in list(reasons.items())[:2])
+    return SourceOutcome(
+        source, result.run_id, ok=True, files=metadata["file_count"].value, rows_read=metadata["rows_read"].value,
+        accepted=metadata["accepted"].value, quarantined=metadata["quarantined"].value, reasons=top,
+    )  # fmt: skip
+
+
+# --- what the commands ask for -----------------------------------------------------------------
+
+
+def check_only(sources: Sources, only: Collection[str]) -> None:
+    declared = [s.id for s in sources.all]
+    unknown = [source_id for source_id in only if source_id not in declared]
+    if unknown:
+        raise ConfigError(f"--source: got {', '.join(map(repr, unknown))}: not declared in {sources.path} "
+                          f"(declared: {', '.join(declared)})")  # fmt: skip
+
+
+def run_nightly(settings: Settings, as_of: dt.date, only: Collection[str] = (),
+                progress: Callable[[int, int], None] = lambda done, total: None) -> NightReport:  # fmt: skip
+    """Ingest every declared source (or the `only` ones), reconcile, publish; `progress` is
+    told (sources done, sources in all) as the ingest goes."""
+    if not settings.sources_file.exists():
+        raise ConfigError(f"{settings.sources_file}: file not found (set MELLANRUM_SOURCES or --sources)")
+    sources = load_declared_sources(settings)
+    check_only(sources, only)
+    defs = build_definitions(settings)
+    instance = open_instance(settings)
+    total = len(only) or len(sources.all)
+    done: list[SourceOutcome] = []
+    progress(0, total)
+    outcomes = ingest_all(defs, sources, instance, as_of, only=only,
+                          on_done=lambda outcome: (done.append(outcome), progress(len(done), total)))  # fmt: skip
+    report = NightReport(as_of, outcomes, None, None, Path(instance.root_directory), _shown(settings))
+    reconciled = reconcile_stored(defs, instance, reconcile_run_config(as_of))
+    if not reconciled.ok:
+        return _with(report, reconciliation=ReconcileReport(reconciled))
+    files = DatasetFiles(settings.storage)
+    summary = summary_by_kommun(files.load(OVERLAPS.path[-1]), files.load(TRANSITION_LIST.path[-1]))
+    report = _with(report, reconciliation=ReconcileReport(reconciled, summary))
+    return _with(report, publication=publish_latest(defs, instance))
+
+
+def reconcile_adhoc(settings: Settings, as_of: dt.date, kommuner: Sequence[str] = (), *,
+                    look_back_days: int | None = None, look_ahead_days: int | None = None,
+                    cut_off: dt.date | None = None) -> ReconcileReport:  # fmt: skip
+    """A coordinator's reconciliation of the stored data (nothing re-ingested, the nightly
+    datasets left alone); its datasets go to the storage's adhoc/<run id>/."""
+    defs = build_definitions(settings)
+    run_config = adhoc_run_config(as_of, list(kommuner), look_back_days, look_ahead_days, cut_off)
+    outcome = reconcile_stored(defs, open_instance(settings), run_config, adhoc=True)
+    if not outcome.ok:
+        return ReconcileReport(outcome)
+    folder = DatasetFiles(settings.storage).report_folder(outcome.run_id)
+    summary = summary_by_kommun(pd.read_parquet(folder / "overlaps.parquet"),
+                                pd.read_parquet(folder / "transition_list.parquet"))  # fmt: skip
+    return ReconcileReport(outcome, summary, folder)
+
+
+def _shown(settings: Settings) -> str:
+    return make_url(settings.publication_database_url()).render_as_string(hide_password=True)
+
+
+def _with(report: NightReport, **changes) -> NightReport:
+    return replace(report, **changes)
+
