@@ -21,7 +21,7 @@ AF_QUARANTINE = dg.AssetKey("af_quarantine")
 OVERLAPS = dg.AssetKey("overlaps")
 MUNICIPAL_OVERLAPS = dg.AssetKey("municipal_overlaps")
 TRANSITION_LIST = dg.AssetKey("transition_list")
-RECONCILIATION_PARAMETERS = dg.AssetKey("reconcile_parameters")
+RECONCILE_PARAMETERS = dg.AssetKey("reconcile_parameters")
 PUBLICATION_LOG = dg.AssetKey("publication_log")
 
 # What each source kind's ingest writes: (accepted rows, quarantine).

@@ -23,7 +23,7 @@ from assets.names import (
     PUBLICATION_LOG,
     PUBLISH_GROUP,
     PUBLISH_NODE,
-    RECONCILIATION_PARAMETERS,
+    RECONCILE_PARAMETERS,
     STEWARDS,
     TRANSITION_LIST,
 )
@@ -56,7 +56,7 @@ def _spec(declared: Contract) -> dg.AssetSpec:
         + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else "."),
         group_name=PUBLISH_GROUP,
         owners=STEWARDS,
-        deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILIATION_PARAMETERS],
+        deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILE_PARAMETERS],
         kinds={"sql"},
         metadata={
             "contract": declared.name,
@@ -76,7 +76,7 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         raise MellanrumError(f"contracts name inputs that are not internal datasets: {', '.join(unknown)} "
                              f"(known: {', '.join(INTERNAL_DATASETS)})")  # fmt: skip
     reads = {**{name: INTERNAL_DATASETS[name] for c in contracts for name in c.inputs},
-             **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILIATION_PARAMETERS.path[-1]: RECONCILIATION_PARAMETERS}  # fmt: skip
+             **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILE_PARAMETERS.path[-1]: RECONCILE_PARAMETERS}  # fmt: skip
     by_name = {c.name: c for c in contracts}
 
     @dg.multi_asset(
@@ -104,7 +104,7 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
     def publication(context: dg.AssetExecutionContext, config: PublishConfig, database: PublicationDatabase,
                     recipients: RecipientsResource, defaults: RunDefaults, **inputs: pd.DataFrame):  # fmt: skip
         registered = recipients.load()
-        run = inputs.pop(RECONCILIATION_PARAMETERS.path[-1])
+        run = inputs.pop(RECONCILE_PARAMETERS.path[-1])
         as_of = run["as_of"].iloc[0].date()
         key_ids = sorted(run["key_id"])
         threshold = defaults.suppression_threshold if config.suppression_threshold is None else config.suppression_threshold

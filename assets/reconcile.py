@@ -29,7 +29,7 @@ from assets.names import (
     OVERLAPS,
     RECONCILE_GROUP,
     RECONCILE_NODE,
-    RECONCILIATION_PARAMETERS,
+    RECONCILE_PARAMETERS,
     STEWARDS,
     TRANSITION_LIST,
 )
@@ -46,7 +46,7 @@ from schemas.rules import DEFAULT_RULES, load_rules
 from schemas.sources import Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
-           RECONCILIATION_PARAMETERS: ReconciliationParameters}  # fmt: skip
+           RECONCILE_PARAMETERS: ReconciliationParameters}  # fmt: skip
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
     "one day, with its class (conflict, parallel, complementary), the rule that decided it, its flags "
@@ -56,7 +56,7 @@ _DESCRIPTIONS = {
     "pair once. Internal, for the data steward only.",
     TRANSITION_LIST: "For AF: ongoing municipal interventions planned to continue past the cut-off, of "
     "people who appear in AF's data, keyed by AF's own assignment id (never a personnummer or pseudonym).",
-    RECONCILIATION_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
+    RECONCILE_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
     "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
 }
 _LINEAGE = {
@@ -144,7 +144,7 @@ def _counts(result: Reconciliation) -> dict[dg.AssetKey, dict]:
             "in_window": int(result.municipal_overlaps["in_window"].sum()),
         },
         TRANSITION_LIST: {"dagster/row_count": len(result.transition_list)},
-        RECONCILIATION_PARAMETERS: {"dagster/row_count": len(result.key_ids)},
+        RECONCILE_PARAMETERS: {"dagster/row_count": len(result.key_ids)},
     }
 
 
@@ -153,7 +153,7 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
         OVERLAPS: result.overlaps,
         MUNICIPAL_OVERLAPS: result.municipal_overlaps,
         TRANSITION_LIST: result.transition_list,
-        RECONCILIATION_PARAMETERS: result.parameters(),
+        RECONCILE_PARAMETERS: result.parameters(),
     }
 
 
@@ -210,7 +210,7 @@ def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileC
     inputs = _source_facts(context.instance, sources, datasets, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result).items():
-        if key == RECONCILIATION_PARAMETERS:
+        if key == RECONCILE_PARAMETERS:
             continue
         path = datasets.files.write_report(context.run_id, key.to_python_identifier(), frame)
         context.log.info(f"{key.to_user_string()}: {len(frame)} rows written to {path}")

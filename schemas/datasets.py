@@ -18,6 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from schemas.municipalities import KOMMUNKOD_PATTERN
 from schemas.sources import AF_STATUSES
 
 PSEUDONYM_PATTERN = r"^[A-Z2-7]{52}$"
@@ -62,7 +63,7 @@ class _Period(pa.DataFrameModel):
 class MunicipalInterventions(_Period, _Person, _Lineage):
     """Accepted municipal interventions (insatser), one row per intervention."""
 
-    kommunkod: Series[str] = pa.Field(str_matches=r"^[0-9]{4}$", description="SCB municipality code")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="SCB municipality code")
     record_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="The municipality's own record id")
     insats_code: Series[str] = pa.Field(description="Catalogue intervention code")
     category: Series[str] = pa.Field(description="Catalogue category of the intervention")

@@ -11,6 +11,10 @@ from pathlib import Path
 
 _MUNICIPALITIES_CSV = Path(__file__).parent / "reference" / "municipalities.csv"
 
+# A kommunkod: four digits, as text (a number would lose the leading zero of 0780 Växjö).
+KOMMUNKOD_DIGITS = "[0-9]{4}"
+KOMMUNKOD_PATTERN = f"^{KOMMUNKOD_DIGITS}$"
+
 # The 13 member municipalities of Göteborgsregionen (GR): the demo's default sources.
 GOTEBORGSREGIONEN = (
     "1440", "1489", "1480", "1401", "1384", "1482", "1441",

@@ -18,9 +18,9 @@ from __future__ import annotations
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from schemas.municipalities import KOMMUNKOD_PATTERN
 from schemas.rules import CLASSES
 
-KOMMUNKOD = r"^[0-9]{4}$"
 # Complementary overlaps need no action, so they are not published for samplanering.
 ACTIONABLE = tuple(c for c in CLASSES if c != "complementary")
 
@@ -38,7 +38,7 @@ class _Overlap(pa.DataFrameModel):
 
 
 class _KommunSide(pa.DataFrameModel):
-    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD, description="The municipality (its rows only)")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality (its rows only)")
     record_id: Series[str] = pa.Field(description="The municipality's own record id of the intervention")
     insats_code: Series[str] = pa.Field(description="The intervention's catalogue code")
     af_category: Series[str] = pa.Field(description="Category of the overlapping AF programme")
@@ -49,7 +49,7 @@ class _AfSide(pa.DataFrameModel):
     af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
     assignment_id: Series[str] = pa.Field(description="AF's own assignment id")
     programme_code: Series[str] = pa.Field(description="The programme's catalogue code")
-    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD, description="Municipality of the intervention")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
     municipal_category: Series[str] = pa.Field(description="Catalogue category of the municipal intervention")
 
 
@@ -74,7 +74,7 @@ class AfPagaendeInsatser(pa.DataFrameModel):
 
     af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
     assignment_id: Series[str] = pa.Field(description="The person's most relevant AF assignment")
-    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD, description="Municipality of the intervention")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
     intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")
 

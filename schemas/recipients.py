@@ -32,7 +32,7 @@ from typing import Literal
 import pydantic
 
 from schemas.errors import ConfigError
-from schemas.municipalities import municipality_names
+from schemas.municipalities import KOMMUNKOD_PATTERN, municipality_names
 from schemas.yamlconfig import StrictModel, load_yaml_model
 
 RecipientKind = Literal["kommun", "af_office", "region"]
@@ -44,7 +44,7 @@ class Recipient(StrictModel):
     # Lower-case letters, digits and _: the id is also part of a PostgreSQL role name.
     id: str = pydantic.Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
     kind: RecipientKind
-    kommunkod: str | None = pydantic.Field(default=None, pattern=r"^[0-9]{4}$")
+    kommunkod: str | None = pydantic.Field(default=None, pattern=KOMMUNKOD_PATTERN)
     af_office: str | None = pydantic.Field(default=None, min_length=1, max_length=100)
     public_key: str | None = pydantic.Field(default=None, pattern=PUBLIC_KEY_PATTERN)
     description: str = ""

@@ -21,9 +21,9 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.datasets import AGE_BANDS, KEY_ID_PATTERN, PSEUDONYM_PATTERN
+from schemas.municipalities import KOMMUNKOD_PATTERN
 from schemas.rules import CLASSES
 
-_KOMMUNKOD = r"^[0-9]{4}$"
 _EXTENT = {"min_value": 0, "max_value": 100, "include_min": False}
 
 
@@ -39,7 +39,7 @@ class _Person(pa.DataFrameModel):
 
 class _Municipal(pa.DataFrameModel):
     municipal_source_id: Series[str] = pa.Field(description="Source of the municipal intervention")
-    kommunkod: Series[str] = pa.Field(str_matches=_KOMMUNKOD, description="SCB code of the municipality")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="SCB code of the municipality")
     record_id: Series[str] = pa.Field(description="The municipality's own record id")
     insats_code: Series[str] = pa.Field(description="Catalogue intervention code")
     municipal_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
@@ -92,7 +92,7 @@ class Overlaps(_Overlap, _Af, _Municipal, _Person):
 
 class _First(pa.DataFrameModel):
     source_id: Series[str] = pa.Field(description="Source of the first intervention")
-    kommunkod: Series[str] = pa.Field(str_matches=_KOMMUNKOD, description="The lower of the two kommunkoder")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The lower of the two kommunkoder")
     record_id: Series[str] = pa.Field(description="The first municipality's record id")
     insats_code: Series[str] = pa.Field(description="Catalogue intervention code")
     category: Series[str] = pa.Field(description="Catalogue category")
@@ -102,7 +102,7 @@ class _First(pa.DataFrameModel):
 
 class _Other(pa.DataFrameModel):
     other_source_id: Series[str] = pa.Field(description="Source of the other intervention")
-    other_kommunkod: Series[str] = pa.Field(str_matches=_KOMMUNKOD, description="The higher of the two kommunkoder")
+    other_kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The higher of the two kommunkoder")
     other_record_id: Series[str] = pa.Field(description="The other municipality's record id")
     other_insats_code: Series[str] = pa.Field(description="Catalogue intervention code")
     other_category: Series[str] = pa.Field(description="Catalogue category")
@@ -130,7 +130,7 @@ class TransitionList(pa.DataFrameModel):
 
     assignment_id: Series[str] = pa.Field(description="The person's most relevant AF assignment (see reconcile)")
     af_office: Series[str] = pa.Field(description="AF office responsible for that assignment")
-    kommunkod: Series[str] = pa.Field(str_matches=_KOMMUNKOD, description="Municipality of the intervention")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
     intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")
     municipal_consent: Series[bool] = pa.Field(description="Consent recorded by the municipality")

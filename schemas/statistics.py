@@ -15,6 +15,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.datasets import AGE_BANDS
+from schemas.municipalities import KOMMUNKOD_DIGITS
 from schemas.rules import CLASSES
 
 # The value a total row has in every column it adds up over.
@@ -37,7 +38,7 @@ class RegionalStatistik(pa.DataFrameModel):
         description="cell: one combination in one kommun; kommun: the kommun's total; region: the month's total",
     )
     kommunkod: Series[str] = pa.Field(
-        str_matches=rf"^([0-9]{{4}}|{TOTAL})$", description="SCB code of the municipality; 'total' on region rows"
+        str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$", description="SCB code of the municipality; 'total' on region rows"
     )
     classification: Series[str] = pa.Field(
         isin=(*CLASSES, TOTAL), description="conflict, parallel or complementary; 'total' on total rows"

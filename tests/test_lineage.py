@@ -10,7 +10,7 @@ from assets.names import (
     MUNICIPAL_OVERLAPS,
     OVERLAPS,
     PUBLICATION_LOG,
-    RECONCILIATION_PARAMETERS,
+    RECONCILE_PARAMETERS,
     TRANSITION_LIST,
 )
 from assets.publish import publication_asset
@@ -29,7 +29,7 @@ MODELS = {
 
 publication = publication_asset()
 # Records about runs, not data derived column by column.
-WITHOUT_LINEAGE = {PUBLICATION_LOG, RECONCILIATION_PARAMETERS}
+WITHOUT_LINEAGE = {PUBLICATION_LOG, RECONCILE_PARAMETERS}
 
 
 def specs():

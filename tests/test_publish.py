@@ -12,23 +12,35 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pandera.pandas as pa_model
 import pytest
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 from conftest import AS_OF, PASSPHRASE, new_home
 from leakscan import scan
+from pandera.typing import Series
 
 from assets.configs import reconcile_run_config
+from assets.names import RECONCILE_PARAMETERS
 from core import database as database_module
 from core.contracts import CONTRACTS, contract
-from core.database import PUBLICATION_LOG, create_engine, read_rows
+from core.database import (
+    PUBLICATION_LOG,
+    PUBLISHED,
+    Dataset,
+    create_engine,
+    read_rows,
+    replace_publication,
+)
+from core.exports import build_export
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
 from core.keys.sealing import new_recipient_key, public_key_text, write_private_key
 from core.publish import (
     ContractError,
     build_datasets,
+    build_publication,
     canonical,
     checksum,
     conform,
@@ -45,7 +57,7 @@ from orchestration.cli import cli
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.catalogue import default_catalogue
-from schemas.contracts import PublicationParameters
+from schemas.contracts import Contract, PublicationParameters
 from schemas.published import PublicationLog
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
@@ -413,3 +425,84 @@ def test_nothing_published_holds_a_personal_number(home, sqlite_published, postg
     assert (home / "published.sqlite").exists()
     assert scan(home, people, exclude=deliveries, level1=level1) == []
     assert scan(postgres_server.data_dir, people, level1=level1) == []
+
+
+# --- the contracts are the only declaration a published dataset needs --------------------------
+
+
+class ToyCounts(pa_model.DataFrameModel):
+    """A toy dataset for the test below: overlaps per kommun."""
+
+    kommunkod: Series[str] = pa_model.Field(description="The municipality (its rows only)")
+    overlaps: Series[int] = pa_model.Field(ge=0, description="Overlaps of the kommun")
+
+    class Config:
+        strict = True
+
+
+def _toy_counts(inputs, parameters, declared):
+    counts = inputs["overlaps"].groupby("kommunkod").size().rename("overlaps").reset_index()
+    return counts.astype({"kommunkod": "str", "overlaps": "int64"})
+
+
+TOY = Contract(name="toy_counts", version="0.0.1", recipient_kind="kommun", purpose="A test of one declaration.",
+               model=ToyCounts, inputs=("overlaps",), build=_toy_counts, recipient_column="kommunkod",
+               derived={"overlaps": ("pseudonym",)})  # fmt: skip
+
+
+def test_a_new_contract_is_published_from_its_declaration_alone(home, internal, tmp_path):
+    overlaps, _ = internal
+    defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml",
+                                         database_url=f"sqlite:///{tmp_path / 'toy.sqlite'}"),
+                             contracts=(*CONTRACTS, TOY))  # fmt: skip
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("toy_counts")).parent_keys == {dg.AssetKey("overlaps"), RECONCILE_PARAMETERS}
+    outcome = publish_latest(defs, open_instance(Settings.of(home=home)))
+    assert outcome.ok, outcome.error
+    engine = create_engine(f"sqlite:///{tmp_path / 'toy.sqlite'}")
+    published = read_rows(engine, "toy_counts", ToyCounts)
+    assert published.set_index("kommunkod")["overlaps"].to_dict() == overlaps.groupby("kommunkod").size().to_dict()
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    toy_log = log[log.dataset == "toy_counts"]
+    kommuner = load_recipients(home / "inbox" / "recipients.yaml").of_kind("kommun")
+    assert set(toy_log.recipient) == {r.id for r in kommuner}
+    assert outcome.metadata["toy_counts"]["checksum"] == checksum(canonical(published))
+
+
+def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
+    graph = definitions(home).resolve_asset_graph()
+    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+               for key in graph.get_all_asset_keys()}  # fmt: skip
+    assert parents["overlaps"] == parents["transition_list"] == {"municipal_interventions", "af_assignments"}
+    assert parents["reconcile_parameters"] == {"municipal_interventions", "af_assignments"}
+    for declared in CONTRACTS:
+        assert parents[declared.name] == {*declared.inputs, "reconcile_parameters"}
+    assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
+                                          "af_quarantine", "reconcile_parameters"}  # fmt: skip
+
+
+def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, internal, tmp_path):
+    overlaps, transition_list = internal
+    registered = yaml.safe_load((home / "inbox" / "recipients.yaml").read_text(encoding="utf-8"))
+    for recipient in registered["recipients"]:
+        if recipient["id"] == "af_goteborg_city":
+            recipient["public_key"] = public_key_text(new_recipient_key().public_key())
+    (tmp_path / "recipients.yaml").write_text(yaml.safe_dump(registered, allow_unicode=True), encoding="utf-8")
+    recipients = load_recipients(tmp_path / "recipients.yaml")
+    key_ids = ["L1-NEW+L2-PUB", "L1-OLD+L2-PUB"]  # a rotation window: two linkage keys live at once
+    made = build_publication({"overlaps": overlaps, "transition_list": transition_list}, CONTRACTS, recipients,
+                             PublicationParameters(AS_OF, 5), key_ids=key_ids, run_id="two-keys",
+                             published_at=dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC))  # fmt: skip
+    engine = create_engine(f"sqlite:///{tmp_path / 'two-keys.sqlite'}")
+    tables = [Dataset(c.name, PUBLISHED, c.model, made.datasets[c.name], c.recipient_kind, c.recipient_column)
+              for c in CONTRACTS]  # fmt: skip
+    replace_publication(engine, tables, made.log, recipients)
+
+    log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
+    per_receipt = log.groupby(["dataset", "recipient"])["key_id"].apply(sorted)
+    assert all(ids == key_ids for ids in per_receipt) and len(log) == 2 * len(per_receipt)
+    assert not log["key_id"].str.contains(",").any()
+
+    exported = build_export(engine, CONTRACTS, recipients, "af_goteborg_city")
+    assert sorted(exported.log["key_id"]) == sorted(key_ids * 2)  # both datasets, each under both key ids
+    assert set(exported.log["dataset"]) == {"af_pagaende_insatser", "af_samplanering"}

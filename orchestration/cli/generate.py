@@ -6,15 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from core.synthetic import (
-    generate as generate_inbox,
-)
 
 from core.synthetic import (
     GENERATED_ENTRIES,
     MIN_PEOPLE,
     OutDirNotEmpty,
     validate_municipalities,
+)
+from core.synthetic import (
+    generate as generate_inbox,
 )
 from orchestration.cli.errors import UserError
 from orchestration.cli.options import ISO_DATE, as_date, echo_table

@@ -7,6 +7,7 @@ second test copies the packages, adds one upward import and shows the check catc
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,3 +35,11 @@ def test_an_upward_import_breaks_the_layers(tmp_path):
     assert result.returncode != 0
     assert "core is not allowed to import assets" in result.stdout
     assert "core.upward -> assets.resources" in result.stdout
+
+
+def test_every_command_module_is_in_the_independence_contract():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (commands,) = [c for c in contracts if c["id"] == "commands"]
+    shared = {"__init__", "options", "render", "errors"}
+    modules = {f"orchestration.cli.{p.stem}" for p in (ROOT / "orchestration" / "cli").glob("*.py") if p.stem not in shared}
+    assert modules == set(commands["modules"])
