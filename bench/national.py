@@ -15,7 +15,7 @@ a generated national inbox (`bench/national_data.py`: every municipality's deliv
 its own messy format, AF's assignments, sources.yaml, recipients.yaml; identities are
 made-up valid personnummer that exist only there), an encrypted keyring, and the job
 spec the alternatives read. A PostgreSQL server is started from the installed binaries
-(`tests/pgserver.py`'s `start_server`, as the `postgres` user when root) and stopped at
+(`testkit/pgserver.py`'s `start_server`, as the `postgres` user when root) and stopped at
 the end. Every measurement runs in a fresh interpreter (multiprocessing 'spawn'); each
 repeat runs every variant back to back, so the machine's drift spreads over all of them:
 
@@ -71,7 +71,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
-sys.path.insert(1, str(PROJECT / "tests"))  # pgserver.py: the tests' real PostgreSQL server
+sys.path.insert(1, str(PROJECT))  # testkit/pgserver.py: a real PostgreSQL server, shared with the tests
 
 from ingest import PeakMeter, _in_fresh_process, _where  # noqa: E402 (bench/ingest.py)
 from national_data import AS_OF, Inbox, write_national_inbox  # noqa: E402
@@ -828,7 +828,7 @@ def machine_facts() -> dict:
 
 
 def _postgres_version() -> str:
-    from pgserver import find_binaries
+    from testkit.pgserver import find_binaries
 
     try:
         return find_binaries().parent.name
@@ -1121,7 +1121,7 @@ def main() -> None:
         return
     postgres = None
     if not args.no_postgres:
-        from pgserver import start_server
+        from testkit.pgserver import start_server
 
         postgres = start_server()
         _say(f"PostgreSQL {postgres.bindir.parent.name} on {postgres.host}:{postgres.port}")
@@ -1133,7 +1133,7 @@ def main() -> None:
             _write(results)
     finally:
         if postgres:
-            from pgserver import stop_server
+            from testkit.pgserver import stop_server
 
             stop_server(postgres)
     print((RESULTS / "national.md").read_text(encoding="utf-8"))

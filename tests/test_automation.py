@@ -20,11 +20,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
-from conftest import AS_OF, PASSPHRASE
 from dagster._utils.schedules import (
     schedule_execution_time_iterator,  # what the scheduler daemon iterates
 )
-from leakscan import scan
 
 import orchestration.automation as automation
 from core.clock import STOCKHOLM, today_in_stockholm
@@ -35,6 +33,8 @@ from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.published import PublicationLog
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE
+from testkit.leakscan import scan
 
 UTC = dt.UTC
 SOURCE_IDS = ("goteborg", "partille", "af")

@@ -6,11 +6,11 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from leakscan import scan
 
 from core.keys import pseudonyms as ps
 from core.keys.keyring import Keyring, pseudonym_keys
 from orchestration.cli import cli
+from testkit.leakscan import scan
 
 OPERATOR_PASSPHRASE = "operator keyring passphrase"
 PARTNER_PASSPHRASE = "partner keyring passphrase"

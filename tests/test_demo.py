@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
-from leakscan import scan
 
 from orchestration.cli import cli
+from testkit.leakscan import scan
 
 ROOT = Path(__file__).resolve().parent.parent
 

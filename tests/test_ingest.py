@@ -4,8 +4,6 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import AS_OF
-from leakscan import scan
 
 from core.ingest import (
     ingest_source,
@@ -19,6 +17,8 @@ from schemas.datasets import AfAssignments, MunicipalInterventions, Quarantine
 from schemas.errors import InputError
 from schemas.personnummer import normalize
 from schemas.sources import load_sources
+from testkit.homes import AS_OF
+from testkit.leakscan import scan
 
 # Each planted defect must come out with its own plain-words reason.
 REASON_OF_DEFECT = {

@@ -2,7 +2,8 @@
 
 import pandas as pd
 import pytest
-from leakscan import scan
+
+from testkit.leakscan import scan
 
 NUMBER = "190901019810"
 

@@ -1,9 +1,10 @@
-"""The test PostgreSQL server (tests/pgserver.py) is a real server with real authentication."""
+"""The test PostgreSQL server (testkit/pgserver.py) is a real server with real authentication."""
 
-import pgserver
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from testkit import pgserver
 
 
 def _scalar(url: str, query: str, **params):

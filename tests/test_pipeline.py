@@ -11,8 +11,6 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import AS_OF, PASSPHRASE, new_home
-from leakscan import scan
 
 from assets.configs import reconcile_run_config
 from core.keys.pseudonyms import level1_pseudonyms
@@ -20,6 +18,8 @@ from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.leakscan import scan
 
 NEXT_DAY = AS_OF + dt.timedelta(days=1)
 

@@ -15,7 +15,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import AS_OF, PASSPHRASE
 from dagster._serdes import serialize_value
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import (
@@ -38,6 +37,7 @@ from orchestration.definitions import build_definitions
 from orchestration.retention import delete_runs_older_than
 from orchestration.settings import Settings
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE
 
 PRODUCTION_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
 INSTANCE_ROLE, INSTANCE_PASSWORD, INSTANCE_DB = "dagster_instance", "a dagster instance password", "dagster_prod"

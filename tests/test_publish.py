@@ -17,8 +17,6 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
-from conftest import AS_OF, PASSPHRASE, new_home
-from leakscan import scan
 from pandera.typing import Series
 
 from assets.configs import reconcile_run_config
@@ -62,6 +60,8 @@ from schemas.published import PublicationLog
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.leakscan import scan
 
 GOTEBORG = "1480"
 GOTEBORG_CITY = "Arbetsförmedlingen Göteborg City"

@@ -9,7 +9,6 @@ import tracemalloc
 
 import pandas as pd
 import pytest
-from conftest import AS_OF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from schemas.errors import ConfigError
 from schemas.reconciled import TransitionList
 from schemas.rules import DEFAULT_RULES, default_rules, load_rules
 from schemas.sources import AF_STATUSES, load_sources
+from testkit.homes import AS_OF
 
 CATALOGUE = default_catalogue()
 RULES = default_rules()

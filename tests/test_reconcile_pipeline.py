@@ -18,8 +18,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import AS_OF, PASSPHRASE, new_home
-from leakscan import scan
 
 from assets.configs import adhoc_run_config, reconcile_run_config
 from core.keys.keyring import Keyring
@@ -31,6 +29,8 @@ from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.rules import default_rules
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.leakscan import scan
 
 REPO = Path(__file__).resolve().parent.parent
 GOTEBORG, MOLNDAL = "1480", "1481"

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from leakscan import scan
 
 from core.synthetic import DEFECT_KINDS, generate, made_up_numbers, source_id
 from orchestration.cli.generate import generate as generate_command
 from schemas.municipalities import GOTEBORGSREGIONEN, municipality_names
 from schemas.personnummer import KIND_SAMORDNINGSNUMMER, normalize
 from schemas.sources import load_sources
+from testkit.leakscan import scan
 
 AS_OF = dt.date(2026, 11, 23)
 BOM = b"\xef\xbb\xbf"

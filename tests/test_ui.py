@@ -24,8 +24,6 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import AS_OF, PASSPHRASE
-from uiserver import dagster_webserver
 
 from assets.configs import reconcile_run_config
 from core.keys.keyring import Keyring
@@ -38,6 +36,8 @@ from orchestration.app.runs import (
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.sources import Sources, load_sources
+from testkit.homes import AS_OF, PASSPHRASE
+from testkit.uiserver import dagster_webserver
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,6 @@ import os
 
 import dagster as dg
 import pytest
-from conftest import AS_OF, PASSPHRASE, new_home
 
 from assets.configs import ingest_run_config
 from assets.names import MUNICIPAL_INTERVENTIONS, ingest_job
@@ -15,6 +14,7 @@ from orchestration.app.runs import open_instance
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.sources import load_sources
+from testkit.homes import AS_OF, PASSPHRASE, new_home
 
 DELIVERED_ON = AS_OF - dt.timedelta(days=3)
 

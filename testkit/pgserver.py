@@ -46,7 +46,7 @@ _BINARIES = ("initdb", "pg_ctl", "postgres")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 _HBA = f"""\
-# Written by tests/pgserver.py: trust for the superuser only, passwords for everyone else.
+# Written by testkit/pgserver.py: trust for the superuser only, passwords for everyone else.
 # TYPE  DATABASE  USER        ADDRESS        METHOD
 local   all       {SUPERUSER}                trust
 host    all       {SUPERUSER}    {HOST}/32   trust
@@ -55,7 +55,7 @@ host    all       all         {HOST}/32      scram-sha-256
 """
 
 _SETTINGS = """
-# Written by tests/pgserver.py: a throwaway test server, durability off for speed.
+# Written by testkit/pgserver.py: a throwaway test server, durability off for speed.
 listen_addresses = '{host}'
 unix_socket_directories = '{socket_dir}'
 password_encryption = 'scram-sha-256'

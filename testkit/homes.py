@@ -1,0 +1,37 @@
+"""Test homes: generated deliveries and keyrings of synthetic people only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+from core.keys.keyring import Keyring
+
+AS_OF = dt.date(2026, 11, 23)
+PASSPHRASE = "a long enough test passphrase"
+REFERENCE = Path(__file__).resolve().parent.parent / "schemas" / "reference"
+KEYS_FROM = dt.date(2026, 1, 1)
+
+
+def new_keyring(path: Path, tag: str) -> Keyring:
+    """A keyring at `path` with a pipeline key L2-<tag> and a linkage key L1-<tag>."""
+    ring, _ = Keyring(path=path).with_new_key("pipeline", KEYS_FROM, key_id=f"L2-{tag}")
+    ring, _ = ring.with_new_key("linkage", KEYS_FROM, key_id=f"L1-{tag}")
+    ring.save(PASSPHRASE)
+    return ring
+
+
+def new_home(home: Path, inbox: Path, tag: str) -> Keyring:
+    """A Mellanrum home with its own copy of `inbox` and a keyring of keys L1-<tag>, L2-<tag>."""
+    shutil.copytree(inbox, home / "inbox")
+    return new_keyring(home / "keyring.json", tag)
+
+
+def synthetic_numbers() -> set[str]:
+    """Every number the generator can use for a person (Skatteverket's test numbers)."""
+    numbers: set[str] = set()
+    for name in ("skatteverket_testpersonnummer.json", "skatteverket_testsamordningsnummer.json"):
+        numbers.update(json.loads((REFERENCE / name).read_text(encoding="utf-8")))
+    return numbers
