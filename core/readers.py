@@ -182,6 +182,8 @@ def read_workbook(path: Path, sheet: str | None = None) -> ReadResult:
 _DATE_CELL = re.compile(r"^(?:[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2}))(?:$|[ T])")
 MAX_HEADER_NAME_CHARACTERS = 80
 MAX_HEADER_NAME_WORDS = 8
+# A mark that ends a clause inside a sentence, then more text: what a comment has and a name not.
+_SENTENCE_MARK = re.compile(r"[,;:!?.]\s+\S")
 
 
 def looks_like_data(cells: Sequence[str]) -> bool:
@@ -195,11 +197,14 @@ def looks_like_data(cells: Sequence[str]) -> bool:
       time after it (a workbook's date cell reads `2021-09-29 00:00:00`);
     - is mostly digits: more than half of its characters, spaces aside, are digits
       (`100`, `37,5`, `20210929`, `L0000001`, `2024-00001`): an extent, an id, a date;
-    - is free text: more than 80 characters or more than 8 words.
+    - is free text: more than 80 characters, more than 8 words, or a clause mark inside
+      (`,` `;` `:` `.` `!` `?` followed by a space and more text, as in
+      `Sjukskriven sedan mars, väntar på intyg`).
 
     Every delivery holds a start date and an extent, so a data row always trips it. The
-    price: a real header with a column named like a number (`2025`, `Q1 2025`) is refused
-    too, with the same message, and must be renamed.
+    price: a real header with a column named like a number (`2025`, `Q1 2025`) or like a
+    sentence (`Omfattning, procent`) is refused too, with the same message, and must be
+    renamed.
     """
     stripped = [cell.strip() for cell in cells]
     if identity_shaped(pd.Series(stripped, dtype="string")).any():
@@ -210,6 +215,8 @@ def looks_like_data(cells: Sequence[str]) -> bool:
         if _DATE_CELL.match(cell) or 2 * digits > len(characters) > 0:
             return True
         if len(cell) > MAX_HEADER_NAME_CHARACTERS or len(cell.split()) > MAX_HEADER_NAME_WORDS:
+            return True
+        if _SENTENCE_MARK.search(cell):
             return True
     return False
 

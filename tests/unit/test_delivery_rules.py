@@ -30,6 +30,7 @@ COMMENT = "Sjukskriven sedan mars, väntar på läkarintyg"
         ["Namn", "29/9/2021"], ["Namn", "29.09.21"], ["Namn", "2021-09-29 00:00:00"],
         ["Namn", "100"], ["Namn", "37,5"], ["L0000001", "Namn"], ["Q1 2025"],  # mostly digits
         ["Namn", "ett två tre fyra fem sex sju åtta nio"], ["Namn", "x" * 81],  # free text
+        ["Namn", COMMENT], ["Bor i skyddat boende; ring inte hem"], ["Mamma ringde: han har återfall"],
     ],
 )  # fmt: skip
 def test_a_line_of_data_is_not_a_header(cells):
@@ -46,6 +47,7 @@ def test_a_line_of_data_is_not_a_header(cells):
         ["Personnummer", "Ärende-ID", "Insats", "Startdatum", "Omfattning (%)", "Samtycke"],
         ["Löpnr", "Personnr", "Samtycke till informationsutbyte", "Handläggare", "Kommentar"],
         ["pnr", "id1", "År 2"], ["Omfattning i procent", "Beslutsdatum (ÅÅÅÅ-MM-DD)"],
+        ["Samtycke (J/N)", "Insats/åtgärd", "Kontor.namn", "Startdatum"],
     ],
 )
 def test_real_headers_pass_and_their_names_are_checked(cells):
