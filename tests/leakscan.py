@@ -67,10 +67,11 @@ def scan(
     given text in each of its encodings (`text_forms`).
     """
     needles = _Needles(numbers, level1, texts)
-    excluded = {Path(p).resolve() for p in exclude}
+    # Excluded by where a path is and by where it leads (a link into an excluded folder).
+    excluded = {Path(p).absolute() for p in exclude} | {Path(p).resolve() for p in exclude}
     hits = []
     for path in sorted(Path(root).rglob("*")):
-        if not path.is_file() or any(path.resolve().is_relative_to(e) for e in excluded):
+        if not path.is_file() or any(p.is_relative_to(e) for p in (path.absolute(), path.resolve()) for e in excluded):
             continue
         for name, data in _contents(path):
             if needles.found_in(data):
