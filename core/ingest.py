@@ -50,7 +50,8 @@ from schemas.datasets import (
     Quarantine,
 )
 from schemas.errors import Declared, InputError, delivery_error
-from schemas.personnummer import IDENTITY_SHAPED_SPAN, REASONS as IDENTITY_REASONS, birth_dates, identity_shaped, normalize
+from schemas.personnummer import IDENTITY_SHAPED_SPAN, birth_dates, identity_shaped, normalize
+from schemas.personnummer import REASONS as IDENTITY_REASONS
 from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
 
 PSEUDONYM = "pseudonym"

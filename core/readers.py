@@ -83,7 +83,8 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     try:
         data = path.read_bytes()
     except OSError as problem:
-        raise delivery_error(path, "cannot be read ({why})", why=Declared(problem.strerror or type(problem).__name__)) from None
+        why = Declared(problem.strerror or type(problem).__name__)
+        raise delivery_error(path, "cannot be read ({why})", why=why) from None
     head = data[:_SNIFF_BYTES]
     if not head.strip():
         raise delivery_error(path, "the file is empty")
@@ -179,7 +180,9 @@ def read_workbook(path: Path, sheet: str | None = None) -> ReadResult:
 # --- the header line ---------------------------------------------------------------------------
 
 # A cell that is a date: YYYY-MM-DD, YYYY/MM/DD, D/M/YYYY, D.M.YY and the like, maybe with a time.
-_DATE_CELL = re.compile(r"^(?:[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2}))(?:$|[ T])")
+_DATE_CELL = re.compile(
+    r"^(?:[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2}))(?:$|[ T])"
+)
 MAX_HEADER_NAME_CHARACTERS = 80
 MAX_HEADER_NAME_WORDS = 8
 # A mark that ends a clause inside a sentence, then more text: what a comment has and a name not.

@@ -25,6 +25,7 @@ import pandera.pandas as pa
 
 from schemas.datasets import REASONS
 from schemas.errors import Declared, code_shaped, quoted, shown_values
+from schemas.sources import code_key
 
 PROBLEM_COLUMNS = ["row", "column", "value", "reason"]
 _STRFTIME_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%y": "YY", "%b": "Mon", "%B": "Month"}
@@ -123,7 +124,8 @@ def _parse_dates(text: pd.Series, formats: list[str], column: str, required: boo
     unparseable = parsed.isna() & ~blank
     expected = Declared(" or ".join(describe_date_format(f) for f in formats))
     found = [problems(text.index[unparseable], column, text[unparseable],
-                      "{label} {value!r} is not a date in the form {expected}", label=label, expected=expected)]  # fmt: skip
+                      "{label} {value!r} is not a date in the form {expected}",
+                      label=label, expected=expected)]  # fmt: skip
     if required:
         found.append(problems(text.index[blank], column, pd.NA, "{label} is missing", label=label))
     return parsed, pd.concat(found, ignore_index=True)
@@ -172,7 +174,8 @@ def _map_codes(
     blank = text.isna() | (text == "")
     table = {code_key(their): ours for their, ours in {**{value: value for value in allowed}, **mapping}.items()
              if isinstance(their, str)}  # fmt: skip
-    mapped = text.str.casefold().str.replace(r"\s+", " ", regex=True).map(table)
+    # `text` holds distinct values (`on_distinct`): a few hundred keys, whatever the rows.
+    mapped = text.map(code_key, na_action="ignore").map(table)
     unknown = mapped.isna() & ~blank
     found = [problems(text.index[unknown], column, text[unknown],
                       "unknown {what} {value!r}: not mapped in the sources file", what=Declared(what))]  # fmt: skip
@@ -206,10 +209,6 @@ def required_text(text: pd.Series, column: str, max_characters: int = 40, max_wo
     ], ignore_index=True)  # fmt: skip
     return text, found
 
-
-def code_key(text: str) -> str:
-    """A local code as matched: case folded, spacing collapsed (`' Studie-  och SYV'` → `'studie- och syv'`)."""
-    return " ".join(text.casefold().split())
 
 
 def duplicates(frame: pd.DataFrame, key: str, lines: pd.Series) -> pd.DataFrame:

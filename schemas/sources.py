@@ -72,6 +72,11 @@ DELIMITERS = ("auto", ";", ",", "\t", "|")
 _TAB_SPELLINGS = ("\t", "tab", "\\t")
 
 
+def code_key(text: str) -> str:
+    """A local code as matched: case folded, spacing collapsed (`' Studie-  och SYV'` → `'studie- och syv'`)."""
+    return " ".join(text.casefold().split())
+
+
 class Source(StrictModel):
     id: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=40)
     kind: Literal["municipal", "af"]
@@ -168,7 +173,7 @@ class Source(StrictModel):
         for column, mapping in self.codes.items():
             seen: dict[str, str] = {}
             for their, ours in mapping.items():
-                key = " ".join(their.casefold().split())
+                key = code_key(their)
                 if key in seen and mapping[seen[key]] != ours:
                     raise ValueError(
                         f"codes.{column}: {seen[key]!r} and {their!r} are the same code (matching ignores case "

