@@ -6,7 +6,16 @@ id and an age band, and its problems show the number's shape only ("NNNNNN-NNNN"
 
 `ingest_source` returns the accepted rows (conforming to the source kind's Pandera model),
 the quarantine (one row per unusable delivered row, with file, line, column and reason)
-and per-file counts; for every file, rows read = rows accepted + rows quarantined.
+and per-file counts; for every file, rows read = rows accepted + rows quarantined. A file
+with a header and no rows is a delivery of nobody (a municipality with no one to report):
+it gives no rows, and the counts say so.
+
+No delivered value leaves this module but through the accepted rows: errors about a file
+are made by `schemas.errors.delivery_error`, quarantine reasons by `core.validate.problems`,
+and a cell of any kept column other than the identity column that looks like a personal
+identity number (`schemas.personnummer.identity_shaped`) is refused before anything is
+typed (`identity_problems`): the row is quarantined with the value's shape, and the number
+is never stored nor published.
 """
 
 
@@ -25,11 +34,12 @@ from core.keys.pseudonyms import (
     level2_from_level1,
     level2_pseudonyms,
 )
-from core.readers import LINE_COLUMN, ReadResult, read_delimited
+from core.readers import LINE_COLUMN, ReadResult, read_delimited, read_workbook
 from core.validate import (
     duplicates,
     map_codes,
     model_problems,
+    no_problems,
     parse_dates,
     parse_numbers,
     problems,
@@ -43,8 +53,14 @@ from schemas.datasets import (
     MunicipalInterventions,
     Quarantine,
 )
-from schemas.errors import InputError
-from schemas.personnummer import birth_dates, normalize
+from schemas.errors import Declared, InputError, delivery_error
+from schemas.personnummer import (
+    IDENTITY_SHAPED_SPAN,
+    birth_dates,
+    identity_shaped,
+    normalize,
+)
+from schemas.personnummer import REASONS as IDENTITY_REASONS
 from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
 
 PSEUDONYM = "pseudonym"
@@ -60,35 +76,19 @@ PLACE_COLUMNS = ["source_id", "file", "line"]  # where a delivered row was
 def read_source_file(source: Source, path: Path) -> ReadResult:
     """Read one delivered file of `source` as text, with line numbers."""
     if source.format == "xlsx":
-        return _read_xlsx(path, source.sheet)
+        return read_workbook(path, source.sheet)
     return read_delimited(path, encoding=source.encoding, delimiter=source.delimiter)
-
-
-def _read_xlsx(path: Path, sheet: str | None) -> ReadResult:
-    try:
-        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="calamine")
-    except ValueError as problem:
-        # pandas says "Worksheet named 'X' not found": names only, no cell values.
-        raise InputError(f"{path}: {problem}") from None
-    except Exception:
-        raise InputError(f"{path}: not a readable .xlsx workbook") from None
-    frame.columns = [str(name).strip() for name in frame.columns]
-    frame = frame.astype("string[pyarrow]")
-    # The header is sheet row 1, so data row i is sheet row i + 2; blank rows hold no record.
-    frame.insert(0, LINE_COLUMN, np.arange(2, len(frame) + 2, dtype=np.int64))
-    blank = frame.drop(columns=LINE_COLUMN).isna().all(axis=1).to_numpy(dtype=bool)
-    return ReadResult(path=path, frame=frame[~blank].reset_index(drop=True), encoding="xlsx", delimiter="")
 
 
 def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
     """Rename the source's columns to ours and keep only those (plus the line number)."""
     missing = [their for their in source.columns if their not in read.frame.columns]
     if missing:
-        found = ", ".join(repr(c) for c in read.frame.columns if c != LINE_COLUMN)
-        raise InputError(
-            f"{read.path}: line 1: required column {missing[0]!r} is missing "
-            f"(the sources file maps it to {source.columns[missing[0]]}); columns found: {found}"
-        )
+        # Only names of a header that passed the reader's check are ever shown (ReadResult.header).
+        raise delivery_error(
+            read.path, "required column {name} is missing (the sources file maps it to {ours}); columns found: {found}",
+            line=1, name=Declared(missing[0]), ours=Declared(source.columns[missing[0]]), found=read.header,
+        )  # fmt: skip
     frame = read.frame[[LINE_COLUMN, *source.columns]].rename(columns=source.columns)
     return frame.reset_index(drop=True)
 
@@ -119,8 +119,12 @@ def pseudonymize_identities(
         pseudonym = level2_pseudonyms(checked["canonical"], keys.linkage.secret, keys.chain)
         key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
         age_band = age_bands(birth_dates(checked["canonical"]), as_of)
-        found = problems(frame.index[~valid], "personnummer", _shape(plain[~valid]),
-                         ["personnummer: " + r for r in checked["reason"][~valid]])  # fmt: skip
+        reasons, shapes = checked["reason"][~valid], _shape(plain[~valid])
+        found = pd.concat([no_problems()] + [
+            problems(reasons.index[reasons == reason], "personnummer", shapes[reasons == reason],
+                     "personnummer: {why}", why=Declared(reason))
+            for reason in IDENTITY_REASONS if (reasons == reason).any()
+        ], ignore_index=True)  # fmt: skip
         identity_columns = list(PLAIN_IDENTITY)
     else:
         level1, level1_key = (frame[c].astype("string").str.strip() for c in LEVEL1_IDENTITY)
@@ -153,12 +157,35 @@ def age_bands(births: pd.Series, as_of: dt.date) -> pd.Series:
     return pd.Series(np.where(births.isna().to_numpy(), AGE_BANDS[-1], labels), index=births.index, dtype="string")
 
 
-_IDENTITY_LIKE = r"(?<![0-9])(?:[0-9]{8}|[0-9]{6})[-+]?[0-9]{4}(?![0-9])"
-
-
 def mask_identity_numbers(text: pd.Series) -> pd.Series:
-    """Anything shaped like a personnummer (10/12 digits, maybe - or +) becomes its shape."""
-    return text.astype("str").str.replace(_IDENTITY_LIKE, lambda m: re.sub(r"[0-9]", "N", m.group(0)), regex=True)
+    """Anything shaped like a personnummer (`schemas.personnummer.identity_shaped`) becomes
+    its shape (digits N); found vectorized, masked only in the few values that hold one."""
+    text = text.astype("string")
+    hit = identity_shaped(text)
+    if hit.any():
+        text = text.copy()
+        text[hit] = text[hit].str.replace(IDENTITY_SHAPED_SPAN, lambda m: re.sub(r"[0-9]", "N", m.group(0)),
+                                          regex=True)  # fmt: skip
+    return text
+
+
+def identity_problems(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """Problems for every cell of a kept column, other than the plain identity column, that
+    looks like a personal identity number: a record id that is a personnummer, a number in
+    the extent column, one pasted over a code. Checked on the delivered text, before any
+    typing (so an extent of 1003110000 is never a float shown as 1.00311e+09); the value
+    shows as its shape."""
+    theirs = {ours: their for their, ours in source.columns.items()}
+    found = [no_problems()]
+    for column in frame.columns:
+        if column in (LINE_COLUMN, FILE_COLUMN, *PLAIN_IDENTITY):
+            continue
+        hit = identity_shaped(frame[column])
+        if hit.any():
+            found.append(problems(frame.index[hit], column, frame[column][hit],
+                                  "looks like a personal identity number in column {their!r}: never stored",
+                                  their=Declared(theirs.get(column, column))))  # fmt: skip
+    return pd.concat(found, ignore_index=True)
 
 
 def _shape(values: pd.Series) -> pd.Series:
@@ -191,7 +218,7 @@ def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> t
                                          set(catalogue.programme_categories), "programme_code", "AF programme"))
         typed["category"] = typed["programme_code"].map(catalogue.programme_categories)
         take("status", map_codes(frame["status"], codes.get("status", {}), set(AF_STATUSES), "status", "AF status"))
-        take("af_office", required_text(frame["af_office"], "af_office"))
+        take("af_office", required_text(frame["af_office"], "af_office", max_characters=80, max_words=8))
         take("decision_date", parse_dates(frame["decision_date"], source.date_formats, "decision_date", False))
     take("start_date", parse_dates(frame["start_date"], source.date_formats, "start_date", required=True))
     take("end_date", parse_dates(frame["end_date"], source.date_formats, "end_date", required=False))
@@ -233,14 +260,12 @@ def ingest_source(
     """Ingest every delivered file of one source (see the module docstring).
 
     Raises `InputError`, naming the file and the problem, when the source cannot be used
-    at all: no file, an unreadable or empty file, a required column missing.
+    at all: no file, an unreadable, empty or binary file, a header missing or looking like
+    data, a required column missing. A file of a header only is read as no rows.
     """
     if not paths:
         raise InputError(f"source {source.id!r}: no delivered file matches {source.files!r}")
     reads = [read_source_file(source, path) for path in paths]
-    for read in reads:
-        if read.rows_read == 0:
-            raise InputError(f"{read.path}: no data rows (only a header)")
     frame = pd.concat(
         [to_canonical(source, read).assign(**{FILE_COLUMN: read.path.name}) for read in reads], ignore_index=True
     )
@@ -250,10 +275,14 @@ def ingest_source(
     # of rows, and the plain numbers should not outlive their hashing anyway.
     del reads
 
+    refused = identity_problems(source, frame)
     pseudonymized = pseudonymize_identities(frame, keys, keyring, as_of)
     del frame
     typed, typing_problems = type_columns(source, pseudonymized.frame, catalogue)
-    found = pd.concat([pseudonymized.problems, typing_problems], ignore_index=True)
+    # The first problem of each cell is its reason: a number refused in the code column is
+    # not also an unknown code.
+    found = pd.concat([refused, pseudonymized.problems, typing_problems], ignore_index=True).drop_duplicates(
+        ["row", "column"], keep="first", ignore_index=True)  # fmt: skip
     del pseudonymized
     typed = typed.rename(columns={LINE_COLUMN: "line"}).assign(source_id=source.id)
     if source.kind == "municipal":
@@ -365,13 +394,12 @@ def pseudonymize_column(path: Path, column: str, key: Key, reference_date: dt.da
     so a source delivering the result links exactly as if it had delivered the numbers."""
     read = read_delimited(path, encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
     if read.bad_lines:
-        lines = ", ".join(str(line) for line, _ in read.bad_lines[:_SHOWN_BAD_LINES])
-        raise InputError(f"{path}: {len(read.bad_lines)} line(s) cannot be parsed ({read.bad_lines[0][1]}): "
-                         f"line {lines}; nothing was written")  # fmt: skip
+        raise delivery_error(path, "{count} line(s) cannot be parsed, the first at line {first}; nothing was written",
+                             count=len(read.bad_lines), first=read.bad_lines[0][0])  # fmt: skip
     frame = read.frame
     if column not in frame.columns:
-        available = ", ".join(repr(c) for c in frame.columns if c != LINE_COLUMN)
-        raise InputError(f"{path}: line 1: no column {column!r} (columns: {available})")
+        raise delivery_error(path, "no column {name} (columns: {found})", line=1, name=Declared(column),
+                             found=read.header)  # fmt: skip
     checked = normalize(frame[column], reference_date)
     valid = checked["canonical"].notna().to_numpy(dtype=bool)
     pseudonyms = pd.Series(pd.NA, index=frame.index, dtype="string")

@@ -6,14 +6,23 @@ quoted fields. The encoding and the delimiter are detected when the sources file
 otherwise); typing is validation's job.
 
 Rows with the wrong number of fields are not dropped: they come back in `bad_lines` with
-their line number and a reason. Error messages never quote the content of a row, because
-it may hold a personal identity number (pyarrow's own parse errors do quote it).
+their line number and a reason, and so does a copy of the header line inside the file
+(files concatenated by hand). A file with a header and no rows is read as no rows.
+
+Errors are made by `schemas.errors.delivery_error` only, so they never quote the content
+of a row, which may hold a personal identity number or free text (pyarrow's own parse
+errors do quote it). Line 1 must be a header: a line that looks like data
+(`looks_like_data`) is refused before any of its cells could be named as a column, and
+only names of a header that passed (`check_header`) are ever shown. A file that is not
+text (a NUL byte, control characters) is refused by name before it is parsed.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +31,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from schemas.errors import InputError
+from schemas.errors import Declared, DeliveryError, HeaderName, delivery_error
+from schemas.personnummer import identity_shaped
 
 LINE_COLUMN = "_line"
 CANDIDATE_DELIMITERS = (";", ",", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
+REPEATED_HEADER = "the header line again, inside the file: skipped"
 
 
 @dataclass
@@ -38,6 +49,7 @@ class ReadResult:
     encoding: str
     delimiter: str
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    header: tuple[HeaderName, ...] = ()  # the names of line 1, checked by `check_header`
 
     @property
     def rows_read(self) -> int:
@@ -71,16 +83,24 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     try:
         data = path.read_bytes()
     except OSError as problem:
-        raise InputError(f"{path}: cannot be read ({problem.strerror})") from None
+        why = Declared(problem.strerror or type(problem).__name__)
+        raise delivery_error(path, "cannot be read ({why})", why=why) from None
     head = data[:_SNIFF_BYTES]
     if not head.strip():
-        raise InputError(f"{path}: the file is empty")
+        raise delivery_error(path, "the file is empty")
     encoding = detect_encoding(head) if encoding == "auto" else encoding
-    header_line = _first_line(head, encoding, path)
+    if _looks_binary(head, encoding):
+        raise delivery_error(
+            path, "not a text file in the {encoding!s} encoding: it holds control characters that text never has "
+            "(a zip, a workbook or another binary file?)", encoding=Declared(encoding),
+        )  # fmt: skip
+    header_line = _first_line(head, len(data), encoding, path)
     delimiter = detect_delimiter(header_line) if delimiter == "auto" else delimiter
-    names = next(csv.reader([header_line], delimiter=delimiter))
-    names = [name.strip() for name in names]
-    _check_header(names, path)
+    try:
+        cells = next(csv.reader([header_line], delimiter=delimiter))
+    except csv.Error:
+        raise delivery_error(path, "line 1 cannot be read as a header line") from None
+    names = list(check_header(cells, path))
 
     skipped: list[tuple[int, int, int, int]] = []  # (record number, expected, actual, newlines)
 
@@ -105,10 +125,10 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as problem:
-        raise InputError(f"{path}: {_safe_reason(problem, encoding)}") from None
+        raise _read_failure(path, problem, encoding) from None
 
     if _unclosed_quote_at_end(data, table):
-        raise InputError(f"{path}: a quoted field is never closed (unbalanced quotes)")
+        raise delivery_error(path, "a quoted field is never closed (unbalanced quotes)")
     frame = table.to_pandas(types_mapper=pd.ArrowDtype)
     frame = frame.astype({name: "string[pyarrow]" for name in names}) if len(names) else frame
     good_lines, skipped_lines = _physical_lines(frame, skipped, quoted=b'"' in data)
@@ -120,7 +140,138 @@ def read_delimited(path: Path, encoding: str = "auto", delimiter: str = "auto") 
         (int(line), f"expected {expected} fields separated by {_describe(delimiter)}, found {actual}")
         for line, (_, expected, actual, _) in zip(skipped_lines, skipped)
     ]
-    return ReadResult(path=path, frame=frame, encoding=encoding, delimiter=delimiter, bad_lines=bad_lines)
+    frame, repeated = _without_repeated_header(frame, names)
+    return ReadResult(path=path, frame=frame, encoding=encoding, delimiter=delimiter,
+                      bad_lines=sorted(bad_lines + repeated), header=tuple(names))  # fmt: skip
+
+
+def read_workbook(path: Path, sheet: str | None = None) -> ReadResult:
+    """Read one sheet of an .xlsx workbook as text, the header in sheet row 1.
+
+    The same rules as for delimited files: the header must not look like data, names are
+    unique and not blank (a column without a name and without values is dropped: sheets
+    often carry formatted but empty columns), the header repeated inside is skipped.
+    """
+    path = Path(path)
+    try:
+        rows = pd.read_excel(path, sheet_name=sheet or 0, header=None, dtype=str, engine="calamine")
+    except ValueError as problem:
+        # pandas says "Worksheet named 'X' not found"; nothing of the message is repeated.
+        if sheet is not None and "not found" in str(problem):
+            raise delivery_error(path, "the workbook has no sheet named {sheet}", sheet=Declared(sheet)) from None
+        raise delivery_error(path, "not a readable .xlsx workbook") from None
+    except Exception:  # noqa: BLE001 (a corrupt workbook fails in many ways, all of them this)
+        raise delivery_error(path, "not a readable .xlsx workbook") from None
+    rows = rows.astype("string[pyarrow]")
+    if rows.empty:
+        raise delivery_error(path, "the sheet is empty")
+    cells = rows.iloc[0].fillna("").tolist()
+    named = [bool(cell.strip()) or rows.iloc[1:, i].notna().any() for i, cell in enumerate(cells)]
+    rows = rows.loc[:, named]
+    names = list(check_header([cell for cell, keep in zip(cells, named) if keep], path))
+    frame = rows.iloc[1:].set_axis(names, axis=1).reset_index(drop=True)
+    # The header is sheet row 1, so data row i is sheet row i + 2; blank rows hold no record.
+    frame.insert(0, LINE_COLUMN, np.arange(2, len(frame) + 2, dtype=np.int64))
+    blank = frame.drop(columns=LINE_COLUMN).isna().all(axis=1).to_numpy(dtype=bool)
+    frame, repeated = _without_repeated_header(frame[~blank].reset_index(drop=True), names)
+    return ReadResult(path=path, frame=frame, encoding="xlsx", delimiter="", bad_lines=repeated, header=tuple(names))
+
+
+# --- the header line ---------------------------------------------------------------------------
+
+# A cell that is a date: YYYY-MM-DD, YYYY/MM/DD, D/M/YYYY, D.M.YY and the like, maybe with a time.
+_DATE_CELL = re.compile(
+    r"^(?:[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2}))(?:$|[ T])"
+)
+MAX_HEADER_NAME_CHARACTERS = 80
+MAX_HEADER_NAME_WORDS = 8
+# A mark that ends a clause inside a sentence, then more text: what a comment has and a name not.
+_SENTENCE_MARK = re.compile(r"[,;:!?.]\s+\S")
+
+
+def looks_like_data(cells: Sequence[str]) -> bool:
+    """Whether a would-be header line is in fact a row of data (the header is missing).
+
+    The line is data, not a header, when any one of its cells (stripped)
+
+    - holds something shaped like a personal identity number
+      (`schemas.personnummer.identity_shaped`), e.g. `19090101-9810`, `0901019810`;
+    - is a date: `2021-09-29`, `2021/9/29`, `29/9/2021`, `29.09.21`, with or without a
+      time after it (a workbook's date cell reads `2021-09-29 00:00:00`);
+    - is mostly digits: more than half of its characters, spaces aside, are digits
+      (`100`, `37,5`, `20210929`, `L0000001`, `2024-00001`): an extent, an id, a date;
+    - is free text: more than 80 characters, more than 8 words, or a clause mark inside
+      (`,` `;` `:` `.` `!` `?` followed by a space and more text, as in
+      `Sjukskriven sedan mars, väntar på intyg`).
+
+    Every delivery holds a start date and an extent, so a data row always trips it. The
+    price: a real header with a column named like a number (`2025`, `Q1 2025`) or like a
+    sentence (`Omfattning, procent`) is refused too, with the same message, and must be
+    renamed.
+    """
+    stripped = [cell.strip() for cell in cells]
+    if identity_shaped(pd.Series(stripped, dtype="string")).any():
+        return True
+    for cell in stripped:
+        characters = "".join(cell.split())
+        digits = sum(c in "0123456789" for c in characters)
+        if _DATE_CELL.match(cell) or 2 * digits > len(characters) > 0:
+            return True
+        if len(cell) > MAX_HEADER_NAME_CHARACTERS or len(cell.split()) > MAX_HEADER_NAME_WORDS:
+            return True
+        if _SENTENCE_MARK.search(cell):
+            return True
+    return False
+
+
+def check_header(cells: Sequence[str], path: Path) -> tuple[HeaderName, ...]:
+    """The column names of line 1, once they are known to be a header; else a `DeliveryError`.
+
+    In this order, so that no cell of a data row is ever quoted: the line must not look like
+    data (`looks_like_data`), then no name may be blank, then no name may repeat.
+    """
+    if looks_like_data(cells):
+        raise delivery_error(path, "line 1 looks like data, not a header: is the header missing?")
+    names = [HeaderName(cell.strip()) for cell in cells]
+    blank = [i + 1 for i, name in enumerate(names) if not name]
+    if blank:
+        raise delivery_error(path, "column {number} has no name", line=1, number=blank[0])
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise delivery_error(path, "column name {name} appears more than once", line=1, name=duplicated[0])
+    return tuple(names)
+
+
+def _without_repeated_header(frame: pd.DataFrame, names: Sequence[str]) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Rows that repeat the header line (files concatenated by hand) leave the frame, each
+    reported once as a bad line."""
+    if frame.empty or not names:
+        return frame, []
+    repeated = np.logical_and.reduce(
+        [(frame[name].str.strip() == name).fillna(False).to_numpy(dtype=bool) for name in names]
+    )
+    if not repeated.any():
+        return frame, []
+    lines = frame.loc[repeated, LINE_COLUMN].tolist()
+    return frame[~repeated].reset_index(drop=True), [(int(line), REPEATED_HEADER) for line in lines]
+
+
+def _looks_binary(head: bytes, encoding: str) -> bool:
+    """A NUL byte, or more than 1 % control characters (tab, line breaks, form feed and the
+    DOS end-of-file mark aside), in the first bytes: no text file in an 8-bit or UTF-8
+    encoding has them. UTF-16 and UTF-32 have NULs by nature and are not checked."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    if name.startswith(("utf-16", "utf-32")):
+        return False
+    if b"\x00" in head:
+        return True
+    return 100 * (len(head) - len(head.translate(None, _CONTROL_BYTES))) > len(head)
+
+
+_CONTROL_BYTES = bytes(sorted(set(range(32)) - {9, 10, 12, 13, 26})) + b"\x7f"
 
 
 def _unclosed_quote_at_end(data: bytes, table: pa.Table) -> bool:
@@ -131,23 +282,19 @@ def _unclosed_quote_at_end(data: bytes, table: pa.Table) -> bool:
     return "\n" in last_value and not data.rstrip(b"\r\n").endswith(b'"')
 
 
-def _first_line(head: bytes, encoding: str, path: Path) -> str:
-    first = head.split(b"\n", 1)[0]
+def _first_line(head: bytes, size: int, encoding: str, path: Path) -> str:
+    """Line 1, up to the first line break of any kind (pyarrow ends a line at \\n, \\r\\n or \\r)."""
+    end = re.search(rb"\r\n|\r|\n", head)
+    if end is None and size > len(head):
+        raise delivery_error(path, "line 1 is longer than {limit} bytes: not a header line", limit=len(head))
+    first = head[: end.start()] if end else head
     try:
-        return codecs.decode(first, encoding).lstrip("\ufeff").rstrip("\r")
+        return codecs.decode(first, encoding).lstrip("\ufeff")
     except UnicodeDecodeError:
-        raise InputError(f"{path}: line 1: not valid {encoding} text") from None
+        raise delivery_error(path, "line 1 is not valid {encoding!s} text; check the encoding in the sources file",
+                             encoding=Declared(encoding)) from None  # fmt: skip
     except LookupError:
-        raise InputError(f"{path}: unknown encoding {encoding!r}") from None
-
-
-def _check_header(names: list[str], path: Path) -> None:
-    blank = [i + 1 for i, name in enumerate(names) if not name]
-    if blank:
-        raise InputError(f"{path}: line 1: column {blank[0]} has no name")
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise InputError(f"{path}: line 1: column name {duplicated[0]!r} appears more than once")
+        raise delivery_error(path, "unknown encoding {encoding!s}", encoding=Declared(encoding)) from None
 
 
 def _physical_lines(
@@ -178,15 +325,20 @@ def _describe(delimiter: str) -> str:
     return {"\t": "tab", ";": "';'", ",": "','", "|": "'|'"}.get(delimiter, repr(delimiter))
 
 
-def _safe_reason(problem: Exception, encoding: str) -> str:
-    """A reason for a read failure that never quotes the file's content."""
+def _read_failure(path: Path, problem: Exception, encoding: str) -> DeliveryError:
+    """The error for a failed parse; it never repeats pyarrow's message, which quotes the row."""
+    declared = Declared(encoding)
     if isinstance(problem, UnicodeDecodeError):
-        return f"not valid {encoding} text (byte {problem.start}); check the encoding in the sources file"
+        return delivery_error(path, "not valid {encoding!s} text (byte {byte}); check the encoding in the sources file",
+                              encoding=declared, byte=problem.start)  # fmt: skip
     if isinstance(problem, LookupError):
-        return f"unknown encoding {encoding!r}"
-    text = str(problem)
-    if "unterminated" in text.lower() or "quote" in text.lower():
-        return "a quoted field is never closed (unbalanced quotes)"
-    if "decode" in text.lower() or "utf" in text.lower():
-        return f"not valid {encoding} text; check the encoding in the sources file"
-    return "cannot be parsed as delimited text"
+        return delivery_error(path, "unknown encoding {encoding!s}", encoding=declared)
+    text = str(problem).lower()
+    if "unterminated" in text or "quote" in text:
+        return delivery_error(path, "a quoted field is never closed (unbalanced quotes)")
+    if "decode" in text or "utf" in text:
+        return delivery_error(path, "not valid {encoding!s} text; check the encoding in the sources file",
+                              encoding=declared)  # fmt: skip
+    if "straddl" in text or "block" in text:
+        return delivery_error(path, "a line is longer than {limit} bytes: not a delivery of rows", limit=1 << 24)
+    return delivery_error(path, "cannot be parsed as delimited text")

@@ -5,12 +5,18 @@ result, a `Problems` frame (row index, column, value, reason) for the rows it ca
 use. A row is never dropped silently: either it is accepted, or it is in quarantine with
 the first problem found in each column and a reason a person understands.
 
-Validation runs after pseudonymization, so no value seen here is a personal number.
+Validation runs after pseudonymization, and the cells of every kept column that look like
+a personal identity number were refused before it (`identity_problems`). Still, every
+reason is made in one place, `problems`, from a fixed template: a delivered value goes
+into it only as `schemas.errors.shown_values` shows it (a code as it is, an
+identity-shaped value as its shape, free text as `<free text, N characters>`), so no
+delivered personal number or free text can reach a quarantine table.
 """
 
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 
 import numpy as np
@@ -18,25 +24,61 @@ import pandas as pd
 import pandera.pandas as pa
 
 from schemas.datasets import REASONS
+from schemas.errors import Declared, code_shaped, quoted, shown_values
+from schemas.sources import code_key
 
 PROBLEM_COLUMNS = ["row", "column", "value", "reason"]
 _STRFTIME_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%y": "YY", "%b": "Mon", "%B": "Month"}
 
 
-def problems(rows, column: str, values, reasons) -> pd.DataFrame:
-    """A Problems frame; `values` and `reasons` are scalars or aligned with `rows`."""
+def problems(rows, column: str, values, reason: str, **facts) -> pd.DataFrame:
+    """A Problems frame: the one place a quarantine reason is made.
+
+    `reason` is a fixed template (a literal, or one of `schemas.datasets.REASONS`). Its
+    `{value}` field is the delivered value as `shown_values` shows it, which is also what the
+    frame's `value` column holds; `{value!r}` puts it in quotes. Other fields come from
+    `facts`, each a scalar or aligned with `rows`: whole numbers (line numbers), `Declared`
+    text (our own words), or text the pipeline rendered itself from typed values (dates,
+    numbers), which is shown through `shown_values` too. A plain delivered `str` is refused.
+    """
     rows = np.asarray(rows, dtype=np.int64)
     count = len(rows)
-    values = list(values) if isinstance(values, (pd.Series, list, np.ndarray)) else [values] * count
-    reasons = [reasons] * count if isinstance(reasons, str) else list(reasons)
+    shown = shown_values(_aligned(values, count))
+    fields = {"value": shown}
+    for name, fact in facts.items():
+        fields[name] = _fact_text(name, fact, count)
+    text = pd.Series([""] * count, dtype="string")
+    for literal, name, _, conversion in string.Formatter().parse(reason):
+        text = text + literal
+        if name is not None:
+            piece = fields[name].reset_index(drop=True)
+            text = text + (quoted(piece) if conversion == "r" else piece.fillna(""))
     return pd.DataFrame(
-        {"row": rows, "column": [column] * count, "value": pd.array(values, dtype="string"), "reason": reasons},
+        {"row": rows, "column": [column] * count, "value": shown.to_numpy(), "reason": text.to_numpy()},
         columns=PROBLEM_COLUMNS,
-    )
+    ).astype({"value": "string", "reason": "string"})
+
+
+def _aligned(values, count: int) -> pd.Series:
+    if isinstance(values, (pd.Series, list, np.ndarray, pd.api.extensions.ExtensionArray)):
+        return pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(), dtype="object")
+    return pd.Series([values] * count, dtype="object")
+
+
+def _fact_text(name: str, fact, count: int) -> pd.Series:
+    """A fact of a reason as text, aligned with the rows."""
+    if isinstance(fact, (Declared, int, np.integer)) and not isinstance(fact, bool):
+        return pd.Series([str(fact)] * count, dtype="string")
+    if isinstance(fact, str):
+        raise TypeError(f"problems: fact {name!r} is a plain str; wrap our own words in Declared")
+    series = pd.Series(fact.to_numpy() if isinstance(fact, pd.Series) else list(fact))
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return series.astype("string")
+    return shown_values(series.astype("object")).reset_index(drop=True)
 
 
 def no_problems() -> pd.DataFrame:
-    return problems(np.array([], dtype=np.int64), "", [], [])
+    return problems(np.array([], dtype=np.int64), "", [], "")
 
 
 def describe_date_format(fmt: str) -> str:
@@ -78,15 +120,14 @@ def _parse_dates(text: pd.Series, formats: list[str], column: str, required: boo
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce").astype("datetime64[s]")
-    label = column.replace("_", " ")
+    label = Declared(column.replace("_", " "))
     unparseable = parsed.isna() & ~blank
-    expected = " or ".join(describe_date_format(f) for f in formats)
-    found = [
-        problems(text.index[unparseable], column, text[unparseable],
-                 [f"{label} {value!r} is not a date in the form {expected}" for value in text[unparseable]]),
-    ]  # fmt: skip
+    expected = Declared(" or ".join(describe_date_format(f) for f in formats))
+    found = [problems(text.index[unparseable], column, text[unparseable],
+                      "{label} {value!r} is not a date in the form {expected}",
+                      label=label, expected=expected)]  # fmt: skip
     if required:
-        found.append(problems(text.index[blank], column, pd.NA, f"{label} is missing"))
+        found.append(problems(text.index[blank], column, pd.NA, "{label} is missing", label=label))
     return parsed, pd.concat(found, ignore_index=True)
 
 
@@ -102,11 +143,11 @@ def _parse_numbers(text: pd.Series, decimal: str, column: str) -> tuple[pd.Serie
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
     blank = text.isna() | (text == "")
     bad = numbers.isna() & ~blank
-    label = column.replace("_", " ")
+    label = Declared(column.replace("_", " "))
     found = pd.concat(
         [
-            problems(text.index[bad], column, text[bad], [f"{label} {v!r} is not a number" for v in text[bad]]),
-            problems(text.index[blank], column, pd.NA, f"{label} is missing"),
+            problems(text.index[bad], column, text[bad], "{label} {value!r} is not a number", label=label),
+            problems(text.index[blank], column, pd.NA, "{label} is missing", label=label),
         ],
         ignore_index=True,
     )
@@ -118,6 +159,9 @@ def map_codes(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Map the source's local values to ours; values already ours pass unchanged.
 
+    Matching ignores case and spacing: `at`, `AT` and ` At ` are one code, and so are
+    `Studie- och  yrkesvägledning` and `studie- och yrkesvägledning` (the sources file
+    may not map two such spellings to different values; `schemas.sources` refuses it).
     `blank_means` is the value of a blank cell (e.g. consent: not recorded means no), or
     None when a blank is a problem.
     """
@@ -128,22 +172,43 @@ def _map_codes(
     text: pd.Series, mapping: dict, allowed: set, column: str, what: str, blank_means
 ) -> tuple[pd.Series, pd.DataFrame]:
     blank = text.isna() | (text == "")
-    table = {**{value: value for value in allowed}, **mapping}
-    mapped = text.map(table)
+    table = {code_key(their): ours for their, ours in {**{value: value for value in allowed}, **mapping}.items()
+             if isinstance(their, str)}  # fmt: skip
+    # `text` holds distinct values (`on_distinct`): a few hundred keys, whatever the rows.
+    mapped = text.map(code_key, na_action="ignore").map(table)
     unknown = mapped.isna() & ~blank
     found = [problems(text.index[unknown], column, text[unknown],
-                      [f"unknown {what} {v!r}: not mapped in the sources file" for v in text[unknown]])]  # fmt: skip
+                      "unknown {what} {value!r}: not mapped in the sources file", what=Declared(what))]  # fmt: skip
     if blank_means is None:
-        found.append(problems(text.index[blank], column, pd.NA, f"{what} is missing"))
+        found.append(problems(text.index[blank], column, pd.NA, "{what} is missing", what=Declared(what)))
     else:
         mapped = mapped.where(~blank, blank_means)
     return mapped, pd.concat(found, ignore_index=True)
 
 
-def required_text(text: pd.Series, column: str) -> tuple[pd.Series, pd.DataFrame]:
+def required_text(text: pd.Series, column: str, max_characters: int = 40, max_words: int = 4
+                  ) -> tuple[pd.Series, pd.DataFrame]:  # fmt: skip
+    """An id or a name that must be there, and must be one: not free text, not a formula.
+
+    A value that is not code-shaped (`schemas.errors.code_shaped`, within `max_characters`
+    and `max_words`) is free text and is refused, so that a comment typed into the id
+    column is never stored nor published; so is a value starting with `=`, `+`, `-` or `@`,
+    which a spreadsheet opening a recipient's export would run as a formula.
+    """
     text = text.astype("string").str.strip()
-    blank = text.isna() | (text == "")
-    return text, problems(text.index[blank], column, pd.NA, f"{column.replace('_', ' ')} is missing")
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    formula = text.str.match(r"[=+@-]").fillna(False).to_numpy(dtype=bool) & ~blank
+    free = ~code_shaped(text, max_characters, max_words) & ~blank & ~formula
+    label = Declared(column.replace("_", " "))
+    found = pd.concat([
+        problems(text.index[blank], column, pd.NA, "{label} is missing", label=label),
+        problems(text.index[formula], column, text[formula],
+                 "{label} starts like a spreadsheet formula (=, +, - or @): never stored", label=label),
+        problems(text.index[free], column, text[free], "{label} is free text, not an id or a name: never stored",
+                 label=label),
+    ], ignore_index=True)  # fmt: skip
+    return text, found
+
 
 
 def duplicates(frame: pd.DataFrame, key: str, lines: pd.Series) -> pd.DataFrame:
@@ -159,14 +224,14 @@ def duplicates(frame: pd.DataFrame, key: str, lines: pd.Series) -> pd.DataFrame:
     first_line = lines[repeats.index].groupby(repeats[key].to_numpy()).transform("first")
     exact = repeats.duplicated(keep="first")
     conflict = repeats[key].duplicated(keep="first") & ~exact
-    label = key.replace("_", " ")
+    label = Declared(key.replace("_", " "))
     return pd.concat(
         [
-            problems(repeats.index[exact], key, repeats.loc[exact, key],
-                     [f"duplicate of line {line}" for line in first_line[exact]]),
+            problems(repeats.index[exact], key, repeats.loc[exact, key], "duplicate of line {line}",
+                     line=first_line[exact].astype(np.int64)),
             problems(repeats.index[conflict], key, repeats.loc[conflict, key],
-                     [f"{label} {value!r} already at line {line} with different content"
-                      for value, line in zip(repeats.loc[conflict, key], first_line[conflict])]),
+                     "{label} {value!r} already at line {line} with different content",
+                     label=label, line=first_line[conflict].astype(np.int64)),
         ],
         ignore_index=True,
     )  # fmt: skip
@@ -200,8 +265,9 @@ def model_problems(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.Da
             raise RuntimeError(f"no plain-words reason for the check {check!r} on column {column!r}")
         rows = pd.Index(group["index"].astype(np.int64).unique())
         failing = _as_text(frame.loc[rows])
-        found.append(problems(rows, column, failing[column],
-                              [template.format(**values) for values in failing.to_dict("records")]))  # fmt: skip
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        found.append(problems(rows, column, failing[column], template,
+                              **{name: failing[name] for name in fields}))  # fmt: skip
     return pd.concat(found, ignore_index=True) if found else no_problems()
 
 
@@ -245,7 +311,15 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(column):
             text[name] = column.dt.strftime("%Y-%m-%d").fillna("")
         elif pd.api.types.is_float_dtype(column):
-            text[name] = column.map(lambda value: f"{value:g}")
+            text[name] = _number_text(column)
         else:
             text[name] = column.astype("string").fillna("")
     return pd.DataFrame(text, index=frame.index)
+
+
+def _number_text(column: pd.Series) -> pd.Series:
+    """Numbers as a person writes them: never in scientific notation (`1003110000`, not
+    `1.00311e+09`), no trailing zeros (`62.5`, `100`). Formatted once per distinct value."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    words = np.array([np.format_float_positional(value, trim="-") for value in distinct] + [""], dtype=object)
+    return pd.Series(words[codes], index=column.index, dtype="string")

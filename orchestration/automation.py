@@ -77,6 +77,7 @@ from assets.names import (
     nightly_schedule,
 )
 from core.clock import STOCKHOLM, TIMEZONE, today_in_stockholm
+from schemas.errors import MellanrumError
 from schemas.sources import Source, Sources
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -326,7 +327,11 @@ def delivery_sensor(sources: Sources, kind: str) -> dg.SensorDefinition:
         now = time.time()
         requests = []
         for source in watched:
-            new = list(_new_contents(context, sources, source, before, after, now))
+            try:
+                new = list(_new_contents(context, sources, source, before, after, now))
+            except MellanrumError as problem:  # e.g. a file linked from outside the inbox: that source only
+                context.log.warning(f"{source.id}: {problem}")
+                continue
             if new:
                 requests.append(_delivery_request(kind, source, new))
         return dg.SensorResult(run_requests=requests, cursor=after.dump())

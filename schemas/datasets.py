@@ -4,12 +4,15 @@
   person as a level-2 pseudonym with its key id; no birth date, no sex, only an age band.
 - `AfAssignments`: one row per accepted AF programme assignment (anvisning).
 - `Quarantine`: one row per delivered row that could not be used, with where it was
-  (source, file, line, column), the value (masked for the personnummer) and a reason.
+  (source, file, line, column), the value as `schemas.errors.shown_values` shows it (a
+  personal number as its shape, free text as its length) and a reason.
 
 The shared parts are mixins listed in reverse (Pandera puts the last base's columns first).
 A rule that rejects rows carries its reason in plain words in `REASONS`, keyed by column
-and check name; `{column}` placeholders are filled in from the row, never from the
-personnummer (which is gone before validation starts).
+and check name; `{column}` placeholders are filled in from the row through
+`core.validate.problems` (so as `shown_values` shows them, numbers never in scientific
+notation), never from the personnummer (which is gone before validation starts). A
+reason keeps its fixed limits visible ("outside the range above 0 up to 100 %").
 """
 
 from __future__ import annotations
@@ -92,7 +95,11 @@ class Quarantine(_Lineage):
     """Delivered rows that could not be used, with a reason a person understands."""
 
     column: Series[str] = pa.Field(description="Our column name(s) the problem concerns")
-    value: Series[str] = pa.Field(nullable=True, description="The value as delivered; masked for the personnummer")
+    value: Series[str] = pa.Field(
+        nullable=True,
+        description="The value as it may be shown: a code as delivered, anything shaped like a personnummer "
+        "as its shape (NNNNNN-NNNN), free text as its length only",
+    )
     reason: Series[str] = pa.Field(description="Why the row was not used, in plain words")
 
     class Config:

@@ -129,6 +129,40 @@ _SAMORDNING_DAY_OFFSET = 60
 _LUHN_DOUBLED_DIGIT_SUM = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int16)
 
 
+# --- identity-shaped values ----------------------------------------------------------------
+#
+# A value *looks like* a personal identity number, wherever it stands and whatever the
+# column, when it holds a run of digits that a reader would take for one:
+#
+# - 6 or 8 digits of date (YYMMDD or YYYYMMDD), then an optional separator (a `-` or `+`,
+#   with at most one space or tab on either side), then 4 digits;
+# - the run is not part of a longer run of digits (digits on neither side);
+# - month 00–12 and day 01–31 or 60–91: every date part `normalize` can accept,
+#   samordningsnummer included. The century, the calendar (30 Feb), the serial and the
+#   Luhn check digit are *not* checked: a number that fails them still reads as a
+#   personal number to a person, and refusing it costs nothing.
+#
+# It is conservative on purpose: a case system whose ids are YYYYMMDD-NNNN would have every
+# id refused, which is right: nobody can tell such an id from a personnummer.
+_IDENTITY_DATE = r"(?:[0-9]{2})?[0-9]{2}(?:0[0-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]|[6-8][0-9]|9[01])"
+_IDENTITY_SEPARATOR = r"[ \t]?[-+]?[ \t]?"
+# RE2 (pyarrow) has no look-arounds: the neighbours are matched as "start or a non-digit".
+IDENTITY_SHAPED = rf"(?:^|[^0-9]){_IDENTITY_DATE}{_IDENTITY_SEPARATOR}[0-9]{{4}}(?:[^0-9]|$)"
+# The same for Python's `re`, with look-arounds, to find (and mask) the number itself.
+IDENTITY_SHAPED_SPAN = rf"(?<![0-9]){_IDENTITY_DATE}{_IDENTITY_SEPARATOR}[0-9]{{4}}(?![0-9])"
+
+
+def identity_shaped(values: pd.Series) -> np.ndarray:
+    """Which values hold something shaped like a personal identity number (see above).
+
+    Vectorized (RE2 over Arrow strings): a million cells take a fraction of a second.
+    Missing values are not identity-shaped.
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    return _as_bool(pc.match_substring_regex(_to_arrow_strings(values), IDENTITY_SHAPED), null=False)
+
+
 def normalize(values: pd.Series, reference_date: datetime.date) -> pd.DataFrame:
     """Normalize raw personnummer/samordningsnummer values to the canonical 12-digit form.
 

@@ -15,7 +15,7 @@ Example (the generator writes a complete one):
         files: "goteborg/insatser_*.csv"
         format: csv
         encoding: auto            # or utf-8, utf-8-sig, cp1252
-        delimiter: auto           # or ";", ",", "\\t", "|"
+        delimiter: auto           # or ";", ",", "|", tab (also written "\\t")
         date_formats: ["%Y-%m-%d"]
         decimal: ","
         columns:                  # their column name: our column name
@@ -24,19 +24,32 @@ Example (the generator writes a complete one):
         codes:                    # our column: {their value: our value}
           insats_code: {AT: ARBETSTRANING}
           consent: {Ja: true, Nej: false}
+
+**Files stay in the inbox.** `files` is a glob relative to the folder of the sources file
+(the inbox). A pattern that is absolute (`/etc/passwd`, `C:\\x`, `~/x`) or has a `..`
+part is refused on load; a matched file that resolves outside the inbox (a symlinked file
+or folder pointing out) makes its source fail with an error naming the file, never
+anything of what it points to.
+
+**Local codes** are matched ignoring case and spacing: `AT`, `at` and ` At ` are one
+code, `Studie- och  yrkesvägledning` and `studie- och yrkesvägledning` too. Two spellings
+that match alike must map to the same value.
+
+**Delimiter** `tab` (or a real tab, `"\\t"` in double quotes, or `'\\t'` as typed in single
+quotes) declares tab-separated files.
 """
 
 from __future__ import annotations
 
 import codecs
 import datetime as dt
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Literal
 
 import pydantic
 
-from schemas.errors import ConfigError
 from schemas.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
+from schemas.errors import ConfigError, Declared, delivery_error
 from schemas.municipalities import municipality_names
 from schemas.yamlconfig import StrictModel, load_yaml_model
 
@@ -54,6 +67,14 @@ AF_COLUMNS = (
 AF_STATUSES = ("planned", "ongoing", "ended", "cancelled")
 
 DELIMITERS = ("auto", ";", ",", "\t", "|")
+# Ways to write a tab in YAML: a real tab ("\t" in double quotes), the word, or '\t' in
+# single quotes (two characters), which is what most people type.
+_TAB_SPELLINGS = ("\t", "tab", "\\t")
+
+
+def code_key(text: str) -> str:
+    """A local code as matched: case folded, spacing collapsed (`' Studie-  och SYV'` → `'studie- och syv'`)."""
+    return " ".join(text.casefold().split())
 
 
 class Source(StrictModel):
@@ -64,7 +85,8 @@ class Source(StrictModel):
     files: str
     format: Literal["csv", "xlsx"]
     encoding: str = "auto"
-    delimiter: str = "auto"
+    # Not stripped like other text: the tab delimiter is whitespace.
+    delimiter: Annotated[str, pydantic.StringConstraints(strip_whitespace=False)] = "auto"
     sheet: str | None = None
     date_formats: list[str] = ["%Y-%m-%d"]
     decimal: Literal[".", ","] = "."
@@ -102,8 +124,22 @@ class Source(StrictModel):
     @pydantic.field_validator("delimiter")
     @classmethod
     def _delimiter_known(cls, value: str) -> str:
-        if value not in DELIMITERS:
-            raise ValueError("expected one of auto, ';', ',', '\\t', '|'")
+        if value.lower() in _TAB_SPELLINGS:
+            return "\t"
+        if value.strip() in DELIMITERS:
+            return value.strip()
+        raise ValueError("expected one of auto, ';', ',', '|', tab")
+
+    @pydantic.field_validator("files")
+    @classmethod
+    def _files_stay_in_the_inbox(cls, value: str) -> str:
+        if not value:
+            raise ValueError("give a file pattern relative to the sources file's folder, e.g. 'goteborg/*.csv'")
+        if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or PureWindowsPath(value).drive \
+                or value.startswith("~"):  # fmt: skip
+            raise ValueError("an absolute path (or ~): files must be a pattern relative to the sources file's folder")
+        if ".." in value.replace("\\", "/").split("/"):
+            raise ValueError("'..' leaves the inbox: files must stay in the sources file's folder")
         return value
 
     @pydantic.field_validator("date_formats")
@@ -131,6 +167,20 @@ class Source(StrictModel):
                 for column, mapping in value.items()
             }
         return value
+
+    @pydantic.model_validator(mode="after")
+    def _codes_match_alike_map_alike(self) -> "Source":
+        for column, mapping in self.codes.items():
+            seen: dict[str, str] = {}
+            for their, ours in mapping.items():
+                key = code_key(their)
+                if key in seen and mapping[seen[key]] != ours:
+                    raise ValueError(
+                        f"codes.{column}: {seen[key]!r} and {their!r} are the same code (matching ignores case "
+                        f"and spacing) but map to {mapping[seen[key]]!r} and {ours!r}"
+                    )
+                seen.setdefault(key, their)
+        return self
 
     @pydantic.model_validator(mode="after")
     def _columns_complete(self) -> "Source":
@@ -255,8 +305,21 @@ class Sources:
         return self.spec.source(source_id)
 
     def files(self, source: Source) -> list[Path]:
-        """The delivered files of a source, sorted by name (a delivery's date is in its name)."""
-        return sorted(path for path in self.inbox.glob(source.files) if path.is_file())
+        """The delivered files of a source, sorted by name (a delivery's date is in its name).
+
+        Raises a `DeliveryError` naming the first matched file that resolves outside the
+        inbox (a symlink, or a file in a symlinked folder, pointing out): the source fails,
+        and nothing of the file it points to is read or named.
+        """
+        inbox = self.inbox.resolve()
+        matched = sorted(path for path in self.inbox.glob(source.files) if path.is_file())
+        for path in matched:
+            if not path.resolve().is_relative_to(inbox):
+                raise delivery_error(
+                    path, "resolves outside the inbox {inbox} (a symbolic link pointing out?): not read",
+                    inbox=Declared(str(self.inbox)),
+                )  # fmt: skip
+        return matched
 
 
 def load_sources(path: Path) -> Sources:

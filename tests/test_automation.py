@@ -365,6 +365,17 @@ def test_a_renamed_copied_or_touched_file_with_delivered_content_triggers_nothin
     assert municipal() == [] and municipal() == [] and municipal() == []
 
 
+def test_a_file_linked_from_outside_the_inbox_holds_back_only_its_own_source(municipal, home, tmp_path):
+    """Issue 12: the link is refused (its source fails when ingested), the others are watched on."""
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(goteborg_file(home).read_bytes())
+    os.symlink(outside, goteborg_file(home).with_name("insatser_2026-12-01.csv"))
+    (partille,) = (home / "inbox" / "kommun" / "1402_partille").glob("uttag_insatser_*.csv")
+    deliver(partille.with_name("uttag_insatser_2026-12-01.csv"), partille.read_bytes() + b"\n")
+    assert municipal() == []
+    assert [request.partition_key for request in municipal()] == ["partille"]
+
+
 # --- the night end to end -----------------------------------------------------------------------
 
 

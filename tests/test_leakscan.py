@@ -11,7 +11,7 @@ NUMBER = "190901019810"
 @pytest.mark.parametrize(
     "text",
     ["190901019810", "19090101-9810", "19090101+9810", "0901019810", "090101-9810", "090101+9810",
-     "x;090101-9810;y"],
+     "x;090101-9810;y", "090101 - 9810", "19090101 9810"],
 )  # fmt: skip
 def test_every_written_form_is_found(tmp_path, text):
     (tmp_path / "f.txt").write_text(text)
@@ -43,3 +43,37 @@ def test_unkeyed_digests_and_level1_pseudonyms_are_found(tmp_path):
     (tmp_path / "p.log").write_text("p1=IUN3WNE2ZAOQBBMUJXRAVM7ZOL2BKBLQM6SECIRNNIMFP5I3YPMA;")
     hits = scan(tmp_path, [NUMBER], level1=["IUN3WNE2ZAOQBBMUJXRAVM7ZOL2BKBLQM6SECIRNNIMFP5I3YPMA"])
     assert hits == [str(tmp_path / "h.log"), str(tmp_path / "p.log")]
+
+
+COMMENT = "Behöver tolk; väntar på läkarintyg från vårdcentralen"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "cp1252", "json"])
+def test_a_free_text_is_found_in_every_encoding(tmp_path, encoding):
+    import json
+
+    data = json.dumps({"m": COMMENT}).encode("ascii") if encoding == "json" else COMMENT.encode(encoding)
+    (tmp_path / "f.bin").write_bytes(b"prefix " + data + b" suffix")
+    assert scan(tmp_path, [], texts=[COMMENT]) == [str(tmp_path / "f.bin")]
+    assert scan(tmp_path, [], texts=["Behöver tolk; väntar inte"]) == []
+
+
+def test_captured_output_is_scanned_too():
+    from testkit.leakscan import leaks_in
+
+    assert leaks_in(f"FAILED x: {COMMENT}", [], texts=[COMMENT])
+    assert leaks_in("line 2: 090101-9810", [NUMBER])
+    assert not leaks_in("line 2: NNNNNN-NNNN", [NUMBER], texts=[COMMENT])
+
+
+def test_the_scan_catches_a_free_text_logged_by_mistake(tmp_path):
+    """The canary for texts: a comment logged into Dagster's event log is found there."""
+    import dagster as dg
+
+    @dg.asset
+    def careless(context: dg.AssetExecutionContext) -> None:
+        context.log.info(f"row 7: {COMMENT}")
+
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert dg.materialize([careless], instance=instance).success
+    assert scan(tmp_path, [], texts=[COMMENT]) != []

@@ -17,7 +17,12 @@ from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
 from core.synthetic.rendering import readme, recipients_yaml, sources_yaml
-from core.synthetic.systems import AF_SOURCE, Source, municipal_sources, validate_municipalities
+from core.synthetic.systems import (
+    AF_SOURCE,
+    Source,
+    municipal_sources,
+    validate_municipalities,
+)
 from core.synthetic.truth import _csv_text, _truth_overlaps, planted_overlaps
 from schemas.errors import MellanrumError
 from schemas.municipalities import GOTEBORGSREGIONEN

@@ -116,7 +116,8 @@ def _echo_public_key(private_key: x25519.X25519PrivateKey) -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="File to write the decrypted contents to (readable by you only).",
+    help="File to write the decrypted contents to (readable by you only): an export is a ZIP with one "
+    "file per dataset, so name it .zip.",
 )
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 def decrypt(key_path: Path, sealed_path: Path, out: Path, force: bool) -> None:
@@ -128,7 +129,7 @@ def decrypt(key_path: Path, sealed_path: Path, out: Path, force: bool) -> None:
     \b
     Example:
       export MELLANRUM_RECIPIENT_PASSPHRASE='...'
-      mellanrum decrypt --key recipient.key --in af_samplanering.sealed --out af_samplanering.csv
+      mellanrum decrypt --key recipient.key --in af_samplanering.sealed --out af_samplanering.zip
     """
     passphrase = Settings.secret_from_environment(RECIPIENT_PASSPHRASE_ENV)
     # Output checks come first: they are cheap and must not depend on the file's contents.
