@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
+import pandas as pd
 
+from assets.metadata import table
 from assets.names import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
 
 # Where each internal reconciliation column comes from: (asset, column) pairs.
@@ -81,3 +83,24 @@ def same_named(columns: Sequence[str], upstream: dg.AssetKey,
     `derived` ones (column: the upstream columns it is computed from)."""
     derived = derived or {}
     return {c: [(upstream, d) for d in derived.get(c, [c])] for c in columns}
+
+
+# What the reconciliation's datasets are made from, by dataset: the second hop of a
+# published column's lineage.
+INTERNAL_SOURCES: dict[str, Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = {
+    "overlaps": OVERLAP_SOURCES,
+    "municipal_overlaps": MUNICIPAL_PAIR_SOURCES,
+    "transition_list": TRANSITION_SOURCES,
+}
+
+
+def lineage_table(lineage: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.MetadataValue:
+    """Column lineage as a table the open-source UI shows (it does not draw column lineage):
+    each column, what it is made from, and what that was ingested as."""
+    rows = []
+    for column, deps in lineage.items():
+        made_from = sorted({f"{key.to_user_string()}.{name}" for key, name in deps})
+        ingested = sorted({f"{source.to_user_string()}.{field}" for key, name in deps
+                           for source, field in INTERNAL_SOURCES.get(key.to_user_string(), {}).get(name, [])})  # fmt: skip
+        rows.append({"column": column, "made from": ", ".join(made_from), "ingested as": ", ".join(ingested) or "-"})
+    return table(pd.DataFrame(rows, columns=["column", "made from", "ingested as"]))

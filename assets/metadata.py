@@ -57,3 +57,12 @@ def reason_kinds(reasons: pd.Series, top: int = 10) -> dict[str, int]:
     """Counts of quarantine reasons with their values blanked out ('…'), safe for metadata."""
     kinds = reasons.astype("string").str.replace(_VALUE, "…", regex=True)
     return {str(kind): int(count) for kind, count in kinds.value_counts().head(top).items()}
+
+
+def table(frame: pd.DataFrame) -> dg.MetadataValue:
+    """A small frame of counts, ids and names as a table the UI shows inline (never rows of data)."""
+    text = frame.astype("string").fillna("")
+    schema = dg.TableSchema(columns=[dg.TableColumn(str(name), "string") for name in text.columns])
+    records = [dg.TableRecord(dict(zip(map(str, text.columns), row, strict=True)))
+               for row in text.itertuples(index=False, name=None)]  # fmt: skip
+    return dg.MetadataValue.table(records=records, schema=schema)

@@ -10,6 +10,9 @@ from typing import Literal
 
 import dagster as dg
 
+from schemas.municipalities import municipality_names
+from schemas.sources import Source
+
 SourceKind = Literal["municipal", "af"]
 KINDS: tuple[SourceKind, ...] = ("municipal", "af")
 
@@ -81,6 +84,7 @@ RETENTION_TAGS = {CONCURRENCY_GROUP_TAG: "retention"}
 
 NIGHTLY_TAG = "mellanrum/nightly"
 SOURCE_TAG = "mellanrum/source"
+KIND_TAG = "mellanrum/kind"
 AS_OF_TAG = "mellanrum/as_of"
 TRIGGER_TAG = "mellanrum/trigger"
 FILE_TAG = "mellanrum/file"
@@ -88,3 +92,24 @@ SHA256_TAG = "mellanrum/sha256"
 OTHER_NEW_FILES_TAG = "mellanrum/other_new_files"
 FAILED_SOURCES_TAG = "mellanrum/failed_sources"
 MISSING_SOURCES_TAG = "mellanrum/missing_sources"
+
+# --- partitions -----------------------------------------------------------------------------
+# One partition per source. Its key starts with the source id (the sources file's, the
+# CLI's and the storage's name for it) and says which municipality it is, so the steward
+# reads "tjorn (1419 Tjörn)" in the UI, not only "tjorn".
+
+
+def partition_key(source: Source) -> str:
+    if source.kommunkod:
+        return f"{source.id} ({source.kommunkod} {municipality_names()[source.kommunkod]})"
+    return f"{source.id} (Arbetsförmedlingen)"
+
+
+def source_id_of(key: str) -> str:
+    """The source id a partition key begins with (source ids hold no space)."""
+    return key.split(" ", 1)[0]
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """The run tags that make one run cover the partitions from `first` to `last`."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}

@@ -13,8 +13,9 @@ import dagster as dg
 import pandas as pd
 
 from assets.configs import PublishConfig
-from assets.lineage import column_lineage, same_named
+from assets.lineage import column_lineage, lineage_table, same_named
 from assets.metadata import column_schema
+from assets.metadata import table as metadata_table
 from assets.names import (
     AF_QUARANTINE,
     MUNICIPAL_OVERLAPS,
@@ -50,6 +51,7 @@ _STEWARD_TABLES = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, MU
 def _spec(declared: Contract) -> dg.AssetSpec:
     consent = f"consent recorded by {declared.consent_from.removesuffix('_consent')}" if declared.consent_from else "none"
     upstream = INTERNAL_DATASETS[declared.inputs[0]]
+    lineage = same_named(declared.columns, upstream, declared.derived)
     return dg.AssetSpec(
         key=declared.name,
         description=f"{declared.purpose} Recipients: each {declared.recipient_kind}"
@@ -64,9 +66,19 @@ def _spec(declared: Contract) -> dg.AssetSpec:
             "recipient_kind": declared.recipient_kind,
             "consent_required": consent,
             "dagster/column_schema": column_schema(declared.model),
-            "dagster/column_lineage": column_lineage(same_named(declared.columns, upstream, declared.derived)),
+            "dagster/column_lineage": column_lineage(lineage),
+            "column_lineage": lineage_table(lineage),
         },
     )
+
+
+def _received(log: pd.DataFrame, dataset: str | None = None) -> dg.MetadataValue:
+    """Who received what: per recipient (and dataset), rows and checksum. Counts only."""
+    rows = log if dataset is None else log[log["dataset"] == dataset]
+    table = (rows.drop_duplicates(["dataset", "recipient"])[["recipient", "dataset", "row_count", "checksum"]]
+             .sort_values(["recipient", "dataset"]).rename(columns={"row_count": "rows"}))  # fmt: skip
+    table["checksum"] = table["checksum"].str[:16] + "…"
+    return metadata_table(table)
 
 
 def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDefinition:
@@ -78,6 +90,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
     reads = {**{name: INTERNAL_DATASETS[name] for c in contracts for name in c.inputs},
              **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILE_PARAMETERS.path[-1]: RECONCILE_PARAMETERS}  # fmt: skip
     by_name = {c.name: c for c in contracts}
+    lineage_tables = {c.name: lineage_table(same_named(c.columns, INTERNAL_DATASETS[c.inputs[0]], c.derived))
+                      for c in contracts}  # fmt: skip
 
     @dg.multi_asset(
         name=PUBLISH_NODE,
@@ -130,12 +144,14 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
                 "checksum": checksum(frame),
                 "recipients": len(registered.of_kind(declared.recipient_kind)),
                 "rows_without_registered_recipient": made.unreached.get(name, 0),
+                "received": _received(made.log, name),
+                "column_lineage": lineage_tables[name],
             })  # fmt: skip
             if declared.recipient_column:
                 yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",
                                           severity=dg.AssetCheckSeverity.WARN, passed=made.unreached[name] == 0,
                                           metadata={"rows_without_registered_recipient": made.unreached[name]})  # fmt: skip
-        yield dg.MaterializeResult(asset_key=PUBLICATION_LOG, metadata={"rows_added": len(made.log),
-                                                                        "as_of": as_of.isoformat()})  # fmt: skip
+        yield dg.MaterializeResult(asset_key=PUBLICATION_LOG, metadata={
+            "rows_added": len(made.log), "as_of": as_of.isoformat(), "received": _received(made.log)})  # fmt: skip
 
     return publication

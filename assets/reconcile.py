@@ -19,11 +19,13 @@ from assets.lineage import (
     TRANSITION_SOURCES,
     column_lineage,
 )
-from assets.metadata import column_schema
+from assets.metadata import column_schema, table
 from assets.names import (
     ADHOC_JOB,
     ADHOC_NODE,
     AF_ASSIGNMENTS,
+    AS_OF_TAG,
+    INGESTED,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
     OVERLAPS,
@@ -32,8 +34,10 @@ from assets.names import (
     RECONCILE_PARAMETERS,
     STEWARDS,
     TRANSITION_LIST,
+    partition_key,
 )
 from assets.resources import DatasetStore, RunDefaults
+from core.freshness import NO_DATA, STALE, SourceFacts, freshness, named
 from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
 from schemas.errors import MellanrumError, withheld
 from schemas.reconciled import (
@@ -43,7 +47,7 @@ from schemas.reconciled import (
     TransitionList,
 )
 from schemas.rules import DEFAULT_RULES, load_rules
-from schemas.sources import Sources
+from schemas.sources import Source, Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
            RECONCILE_PARAMETERS: ReconciliationParameters}  # fmt: skip
@@ -83,21 +87,35 @@ def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFram
         raise withheld("reconciliation", problem) from None
 
 
-def _source_facts(instance: dg.DagsterInstance, sources: Sources, datasets: DatasetStore,
-                  as_of: dt.date) -> dict[str, list[str]]:  # fmt: skip
-    """Which declared sources were reconciled, which have no data, which are stale."""
-    stored = set(datasets.files.partitions(MUNICIPAL_INTERVENTIONS.path[-1])) | set(
-        datasets.files.partitions(AF_ASSIGNMENTS.path[-1]))  # fmt: skip
-    with_data = [s.id for s in sources.all if s.id in stored]
-    stale = [
-        f"{s.id} (last good {last or 'unknown'})"
-        for s in sources.all
-        if s.id in with_data
-        and (last := _last_good_as_of(instance, MUNICIPAL_INTERVENTIONS if s.kind == "municipal" else AF_ASSIGNMENTS,
-                                      s.id)) != as_of.isoformat()  # fmt: skip
-    ]
-    return {"sources_reconciled": with_data, "sources_without_data": [s.id for s in sources.all if s.id not in stored],
-            "stale_sources": stale}  # fmt: skip
+def _source_facts(instance: dg.DagsterInstance, sources: Sources, as_of: dt.date) -> dict:
+    """Freshness of every declared source from the facts of its ingest (`core.freshness`):
+    the as-of date of its latest good ingest, and whether a later attempt failed."""
+    facts = [_facts(instance, source) for source in sources.all]
+    table = freshness(facts, as_of)
+    return {
+        "sources_reconciled": [f.source_id for f in facts if f.data_as_of is not None],
+        "sources_without_data": named(table, NO_DATA),
+        "stale_sources": named(table, STALE),
+        "freshness": table,
+    }
+
+
+def _facts(instance: dg.DagsterInstance, source: Source) -> SourceFacts:
+    key, asset = partition_key(source), INGESTED[source.kind][0]
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[key]),
+                                              limit=1).records  # fmt: skip
+    good = records[0] if records else None
+    data_as_of = good.asset_materialization.metadata["as_of"].value if good else None
+    planned = instance.get_latest_planned_materialization_info(asset, key)
+    attempt = instance.get_run_by_id(planned.run_id) if planned else None
+    # An attempt that has not materialized this partition and has finished did not succeed for it.
+    failed = (attempt is not None and (good is None or attempt.run_id != good.run_id)
+              and attempt.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED))  # fmt: skip
+    return SourceFacts(source.id, _date(data_as_of), _date(attempt.tags.get(AS_OF_TAG)) if attempt else None, failed)
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
 
 
 def _load_stored(datasets: DatasetStore, sources: Sources, kind: str, key: dg.AssetKey) -> pd.DataFrame:
@@ -121,7 +139,10 @@ def _parameters(result: Reconciliation, inputs: dict) -> dict:
         "cut_off": result.cut_off.isoformat(),
         "kommuner": ", ".join(result.kommuner) if result.kommuner else "all",
         "rules_version": result.rules_version,
-        **{name: ", ".join(ids) or "none" for name, ids in inputs.items()},
+        "sources_reconciled": ", ".join(inputs["sources_reconciled"]) or "none",
+        "sources_without_data": inputs["sources_without_data"],
+        "stale_sources": inputs["stale_sources"],
+        "freshness": table(inputs["freshness"]),
     }
 
 
@@ -171,8 +192,9 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
     },
     check_specs=[dg.AssetCheckSpec(
         "sources_fresh", asset=OVERLAPS,
-        description="Every declared source has ingested data, and its latest ingest succeeded for this as-of "
-        "date. A warning names the sources whose last good data was used instead (see the run's metadata).",
+        description="Every declared source has data as of the reconciliation's date or later, and its latest "
+        "ingest attempt did not fail. A warning names each stale source and source without data, with why "
+        "(see core/freshness.py); the metadata holds the table of every source.",
     )],
     description="Find and classify overlaps and build AF's transition list from the latest stored "
     "ingest of every source (a source whose last delivery failed counts with its last good data).",
@@ -181,17 +203,17 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
                    af: pd.DataFrame, datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
                    defaults: RunDefaults):  # fmt: skip
     result = _reconcile(config, municipal, af, sources, defaults)
-    inputs = _source_facts(context.instance, sources, datasets, result.as_of)
+    inputs = _source_facts(context.instance, sources, result.as_of)
     parameters, counts = _parameters(result, inputs), _counts(result)
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     for key, frame in _datasets(result).items():
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
     yield dg.AssetCheckResult(
         asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,
-        passed=not inputs["stale_sources"] and not inputs["sources_without_data"],
+        passed=inputs["stale_sources"] == "none" and inputs["sources_without_data"] == "none",
         # Source ids, never rows: which sources the steward must chase.
-        metadata={"stale_sources": ", ".join(inputs["stale_sources"]) or "none",
-                  "sources_without_data": ", ".join(inputs["sources_without_data"]) or "none"},
+        metadata={"stale_sources": inputs["stale_sources"], "sources_without_data": inputs["sources_without_data"],
+                  "freshness": table(inputs["freshness"])},
     )  # fmt: skip
 
 
@@ -207,7 +229,7 @@ def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileC
     municipal = _load_stored(datasets, sources, "municipal", MUNICIPAL_INTERVENTIONS)
     af = _load_stored(datasets, sources, "af", AF_ASSIGNMENTS)
     result = _reconcile(config, municipal, af, sources, defaults, config.kommuner)
-    inputs = _source_facts(context.instance, sources, datasets, result.as_of)
+    inputs = _source_facts(context.instance, sources, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result).items():
         if key == RECONCILE_PARAMETERS:

@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from assets.names import source_id_of
 from core.database import create_engine
 from core.keys.keyring import Keyring
 from core.store import DatasetFiles
@@ -101,11 +102,12 @@ class DatasetStore(dg.ConfigurableIOManager):
         return DatasetFiles(Path(self.base_dir))
 
     def handle_output(self, context: dg.OutputContext, frame: pd.DataFrame) -> None:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = source_id_of(context.partition_key) if context.has_partition_key else None
         self.files.write(_dataset(context.asset_key), partition, frame)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        # A partition's file is named by the source id its key begins with.
+        partitions = [source_id_of(key) for key in context.asset_partition_keys] if context.has_asset_partitions else None
         return self.files.load(_dataset(context.asset_key), partitions)
 
 

@@ -63,6 +63,7 @@ from assets.names import (
     AS_OF_TAG,
     FAILED_SOURCES_TAG,
     FILE_TAG,
+    KIND_TAG,
     KINDS,
     MISSING_SOURCES_TAG,
     NIGHTLY_SEQUENCER,
@@ -75,6 +76,9 @@ from assets.names import (
     delivery_sensor_name,
     ingest_job,
     nightly_schedule,
+    partition_key,
+    partition_range_tags,
+    source_id_of,
 )
 from core.clock import STOCKHOLM, TIMEZONE, today_in_stockholm
 from schemas.errors import MellanrumError
@@ -122,8 +126,8 @@ def _of_kind(sources: Sources, kind: str) -> list[Source]:
 
 
 def nightly_ingest_schedule(sources: Sources, kind: str) -> dg.ScheduleDefinition:
-    """At 02:00 in Stockholm, one ingest run per source of `kind`, as of that local date."""
-    source_ids = [source.id for source in _of_kind(sources, kind)]
+    """At 02:00 in Stockholm, one ingest run over every source of `kind`, as of that local date."""
+    keys = [partition_key(source) for source in _of_kind(sources, kind)]
 
     @dg.schedule(
         name=nightly_schedule(kind),
@@ -131,20 +135,18 @@ def nightly_ingest_schedule(sources: Sources, kind: str) -> dg.ScheduleDefinitio
         cron_schedule=NIGHTLY_CRON,
         execution_timezone=TIMEZONE,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Every night at 02:00 Stockholm time: ingest each {kind} source in its own run, as of "
-        f"that date; `nightly_reconcile_and_publish` follows when all of the night's runs have finished.",
+        description=f"Every night at 02:00 Stockholm time: ingest every {kind} source in one run (each source "
+        f"fails on its own), as of that date; `{NIGHTLY_SEQUENCER}` follows when the night's runs have finished.",
     )  # fmt: skip
     def nightly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         night = night_of(context)
         return [
             dg.RunRequest(
-                run_key=f"nightly-{night.isoformat()}-{source_id}",
-                partition_key=source_id,
+                run_key=f"nightly-{night.isoformat()}-{kind}",
                 run_config=ingest_run_config(kind, night),
-                tags={NIGHTLY_TAG: night.isoformat(), SOURCE_TAG: source_id, AS_OF_TAG: night.isoformat(),
-                      TRIGGER_TAG: "nightly"},  # fmt: skip
+                tags={**partition_range_tags(keys[0], keys[-1]), NIGHTLY_TAG: night.isoformat(), KIND_TAG: kind,
+                      AS_OF_TAG: night.isoformat(), TRIGGER_TAG: "nightly"},  # fmt: skip
             )
-            for source_id in source_ids
         ]
 
     return nightly
@@ -167,7 +169,7 @@ def night_of(context: dg.ScheduleEvaluationContext) -> dt.date:
 
 def nightly_sequencer(sources: Sources) -> dg.SensorDefinition:
     """When every ingest run of the latest night has finished, request its one reconcile_and_publish run."""
-    expected = [source.id for source in sources.all]
+    expected = [kind for kind in KINDS if _of_kind(sources, kind)]
     ingest_jobs = {ingest_job(kind) for kind in KINDS}
 
     @dg.sensor(
@@ -189,22 +191,47 @@ def nightly_sequencer(sources: Sources) -> dg.SensorDefinition:
         if any(record.dagster_run.job_name == RECONCILE_AND_PUBLISH_JOB for record in records):
             # Launched before (e.g. the cursor was reset): just remember it.
             return dg.SensorResult(skip_reason=f"{RECONCILE_AND_PUBLISH_JOB} already ran for {night}", cursor=night)
-        progress = NightProgress.of(
-            [record for record in records if record.dagster_run.job_name in ingest_jobs], expected, _now()
-        )
+        ingest_records = [record for record in records if record.dagster_run.job_name in ingest_jobs]
+        progress = NightProgress.of(ingest_records, expected, _now())
         if not progress.complete:
             return dg.SkipReason(f"night of {night}: {progress.waiting_for()}")
+        failed_sources = failed_sources_of(context.instance, [r.dagster_run for r in ingest_records
+                                                                if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS],
+                                           sources)  # fmt: skip
         as_of = dt.date.fromisoformat(night)
         tags = {NIGHTLY_TAG: night, AS_OF_TAG: night, TRIGGER_TAG: "nightly",
-                FAILED_SOURCES_TAG: ", ".join(progress.failed) or "none"}  # fmt: skip
+                FAILED_SOURCES_TAG: ", ".join(failed_sources) or "none"}  # fmt: skip
         if progress.missing:
             tags[MISSING_SOURCES_TAG] = ", ".join(progress.missing)
-        context.log.info(f"night of {night}: {len(progress.finished)} ingest runs finished, "
-                         f"{len(progress.failed)} failed; requesting {RECONCILE_AND_PUBLISH_JOB}")  # fmt: skip
+        context.log.info(f"night of {night}: {len(progress.finished)} ingest runs finished, {len(failed_sources)} "
+                         f"sources failed; requesting {RECONCILE_AND_PUBLISH_JOB}")  # fmt: skip
         request = dg.RunRequest(run_key=f"nightly-{night}", run_config=reconcile_and_publish_run_config(as_of), tags=tags)
         return dg.SensorResult(run_requests=[request], cursor=night)
 
     return sequencer
+
+
+def failed_sources_of(instance: dg.DagsterInstance, runs: Sequence[dg.DagsterRun], sources: Sources) -> list[str]:
+    """The source ids failed ingest runs named as failed (in their failure's metadata); for a
+    run that failed before it got to any source, every source it was for."""
+    failed: list[str] = []
+    for run in runs:
+        named = []
+        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            user = record.dagster_event.step_failure_data.user_failure_data
+            if user is not None and "failed_sources" in user.metadata:
+                named += [source_id_of(key) for key in user.metadata["failed_sources"].value]
+        failed += named or _sources_of_run(run, sources)
+    return sorted(set(failed))
+
+
+def _sources_of_run(run: dg.DagsterRun, sources: Sources) -> list[str]:
+    keys = [partition_key(source) for source in sources.all]
+    first, last = (run.tags.get(tag) for tag in partition_range_tags("", ""))
+    if first in keys and last in keys:
+        return [source_id_of(key) for key in keys[keys.index(first): keys.index(last) + 1]]
+    single = run.tags.get("dagster/partition")
+    return [source_id_of(single)] if single else []
 
 
 def latest_night(instance: dg.DagsterInstance) -> str | None:
@@ -221,30 +248,31 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class NightProgress:
-    """Where the ingest runs of one night stand, by source id (never more than ids)."""
+    """Where the ingest runs of one night stand, by source kind (never more than kinds)."""
 
     finished: list[str]
     failed: list[str]
     unfinished: list[str]
-    missing: list[str]  # declared, without a run, and past the grace period: not waited for
-    awaited: list[str]  # declared, without a run, still within the grace period
+    missing: list[str]  # a kind with sources but no run, past the grace period: not waited for
+    awaited: list[str]  # a kind with sources but no run, still within the grace period
 
     @classmethod
     def of(cls, records: Sequence, expected: Iterable[str], now: dt.datetime) -> NightProgress:
-        by_source: dict[str, list] = {}
+        by_kind: dict[str, list] = {}
         for record in records:
-            by_source.setdefault(record.dagster_run.tags.get(SOURCE_TAG, "?"), []).append(record)
+            run = record.dagster_run
+            by_kind.setdefault(run.tags.get(KIND_TAG, run.job_name.removeprefix("ingest_")), []).append(record)
         finished, failed, unfinished = [], [], []
-        for source_id, runs in sorted(by_source.items()):
+        for kind, runs in sorted(by_kind.items()):
             # Every run counts (a re-execution the steward launched tonight too): all must be done.
             if any(run.dagster_run.status not in FINISHED for run in runs):
-                unfinished.append(source_id)
+                unfinished.append(kind)
                 continue
-            finished.append(source_id)
+            finished.append(kind)
             latest = max(runs, key=lambda run: run.create_timestamp)
             if latest.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
-                failed.append(source_id)
-        without_run = [source_id for source_id in expected if source_id not in by_source]
+                failed.append(kind)
+        without_run = [kind for kind in expected if kind not in by_kind]
         first_created = min((_aware(record.create_timestamp) for record in records), default=now)
         overdue = now - first_created > MISSING_RUN_GRACE
         return cls(finished, failed, unfinished, missing=without_run if overdue else [],
@@ -257,9 +285,9 @@ class NightProgress:
     def waiting_for(self) -> str:
         parts = []
         if self.unfinished:
-            parts.append(f"waiting for the ingest runs of {', '.join(self.unfinished)} to finish")
+            parts.append(f"waiting for the {', '.join(self.unfinished)} ingest run(s) to finish")
         if self.awaited:
-            parts.append(f"no ingest run yet for {', '.join(self.awaited)}")
+            parts.append(f"no {', '.join(self.awaited)} ingest run yet")
         if not self.finished and not parts:
             parts.append("no ingest run of this night")
         return "; ".join(parts)
@@ -389,7 +417,7 @@ def _delivery_request(kind: str, source: Source, new: list[tuple[str, str]]) -> 
             SHA256_TAG: sha256}  # fmt: skip
     if len(new) > 1:
         tags[OTHER_NEW_FILES_TAG] = str(len(new) - 1)  # a count: a backlog's names could be many
-    return dg.RunRequest(run_key=f"delivery-{source.id}-{sha256}", partition_key=source.id,
+    return dg.RunRequest(run_key=f"delivery-{source.id}-{sha256}", partition_key=partition_key(source),
                          run_config=ingest_run_config(kind, as_of), tags=tags)  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from dagster._utils.schedules import (
 )
 
 import orchestration.automation as automation
+from assets.names import source_id_of
 from core.clock import STOCKHOLM, today_in_stockholm
 from core.database import create_engine, read_rows
 from core.keys.keyring import Keyring
@@ -89,14 +90,14 @@ def instance(home) -> dg.DagsterInstance:
 
 
 def nightly_requests(defs: dg.Definitions, tick: dt.datetime) -> dict[str, tuple[str, dg.RunRequest]]:
-    """Both schedules evaluated at `tick`: source id -> (job name, request)."""
+    """Both schedules evaluated at `tick`: source kind -> (job name, its one request)."""
     repository = defs.get_repository_def()
     requests = {}
     for name in SCHEDULES:
         schedule = repository.get_schedule_def(name)
         context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository)
-        for request in schedule.evaluate_tick(context).run_requests:
-            requests[request.partition_key] = (schedule.job_name, request)
+        (request,) = schedule.evaluate_tick(context).run_requests
+        requests[request.tags["mellanrum/kind"]] = (schedule.job_name, request)
     return requests
 
 
@@ -159,17 +160,23 @@ def test_the_schedules_tick_at_two_in_stockholm_across_daylight_saving_changes(d
     # Given in UTC on the previous day: the as-of date is the Stockholm date, not the UTC one.
     (dt.datetime(2026, 6, 30, 22, 30, tzinfo=UTC), "2026-07-01"),
 ])  # fmt: skip
-def test_a_tick_requests_one_ingest_run_per_source_as_of_its_stockholm_date(defs, tick, night):
+def test_a_tick_requests_one_ingest_run_per_kind_over_all_its_sources_as_of_its_stockholm_date(defs, home, tick,
+                                                                                                night):  # fmt: skip
     requests = nightly_requests(defs, tick)
-    assert sorted(requests) == sorted(SOURCE_IDS)
-    for source_id, (job, request) in requests.items():
-        kind = "af" if source_id == "af" else "municipal"
+    assert sorted(requests) == ["af", "municipal"]
+    declared = [s.id for s in load_sources(home / "inbox" / "sources.yaml").all if s.kind == "municipal"]
+    assert sorted(declared) == sorted(MUNICIPAL_IDS)
+    keys = {"goteborg": "goteborg (1480 Göteborg)", "partille": "partille (1402 Partille)"}
+    ranges = {"municipal": (keys[declared[0]], keys[declared[-1]]),
+              "af": ("af (Arbetsförmedlingen)", "af (Arbetsförmedlingen)")}  # fmt: skip
+    for kind, (job, request) in requests.items():
         assert job == f"ingest_{kind}"
-        assert request.run_key == f"nightly-{night}-{source_id}"
+        assert request.run_key == f"nightly-{night}-{kind}"
         assert request.run_config == {"ops": {f"{kind}_ingest": {"config": {"as_of": night}}}}
-        assert request.tags["dagster/partition"] == source_id
+        assert request.partition_key is None
+        assert request.partition_key_range == dg.PartitionKeyRange(*ranges[kind])
         assert {k: v for k, v in request.tags.items() if k.startswith("mellanrum/")} == {
-            "mellanrum/nightly": night, "mellanrum/source": source_id, "mellanrum/as_of": night,
+            "mellanrum/nightly": night, "mellanrum/kind": kind, "mellanrum/as_of": night,
             "mellanrum/trigger": "nightly",
         }  # fmt: skip
 
@@ -185,8 +192,8 @@ def record_run(instance, job: str, request: dg.RunRequest, status: dg.DagsterRun
 
 
 def record_runs(instance, requests, statuses: dict[str, dg.DagsterRunStatus]) -> None:
-    for source_id, status in statuses.items():
-        record_run(instance, *requests[source_id], status)
+    for kind, status in statuses.items():
+        record_run(instance, *requests[kind], status)
 
 
 def test_the_sequencer_waits_until_every_ingest_run_of_the_night_has_finished(defs, instance):
@@ -194,19 +201,15 @@ def test_the_sequencer_waits_until_every_ingest_run_of_the_night_has_finished(de
     result = evaluate_sensor(defs, SEQUENCER, instance)
     assert result.run_requests == [] and result.skip_message == "no nightly ingest run yet"
 
-    record_runs(instance, requests, {"goteborg": dg.DagsterRunStatus.FAILURE,
-                                           "partille": dg.DagsterRunStatus.SUCCESS,
-                                           "af": dg.DagsterRunStatus.STARTED})  # fmt: skip
+    record_runs(instance, requests, {"municipal": dg.DagsterRunStatus.FAILURE, "af": dg.DagsterRunStatus.STARTED})
     result = evaluate_sensor(defs, SEQUENCER, instance)
     assert result.run_requests == []
-    assert result.skip_message == f"night of {NIGHT}: waiting for the ingest runs of af to finish"
+    assert result.skip_message == f"night of {NIGHT}: waiting for the af ingest run(s) to finish"
 
 
 def test_the_sequencer_requests_one_reconcile_and_publish_once_all_finished_even_with_a_failure(defs, instance):
     requests = nightly_requests(defs, NIGHT_TICK)
-    record_runs(instance, requests, {"goteborg": dg.DagsterRunStatus.FAILURE,
-                                           "partille": dg.DagsterRunStatus.SUCCESS,
-                                           "af": dg.DagsterRunStatus.NOT_STARTED})  # fmt: skip
+    record_runs(instance, requests, {"municipal": dg.DagsterRunStatus.FAILURE, "af": dg.DagsterRunStatus.NOT_STARTED})
     assert evaluate_sensor(defs, SEQUENCER, instance).run_requests == []  # af not even started
 
     # af's run went on and failed too: a second failure is still no reason to wait.
@@ -218,7 +221,8 @@ def test_the_sequencer_requests_one_reconcile_and_publish_once_all_finished_even
     assert request.run_config == {"ops": {"reconciliation": {"config": {"as_of": NIGHT}}}}
     assert {k: v for k, v in request.tags.items() if k.startswith("mellanrum/")} == {
         "mellanrum/nightly": NIGHT, "mellanrum/as_of": NIGHT, "mellanrum/trigger": "nightly",
-        "mellanrum/failed_sources": "af, goteborg",
+        # Runs recorded without events failed before any source: every source they were for.
+        "mellanrum/failed_sources": "af, goteborg, partille",
     }  # fmt: skip
     assert result.cursor == NIGHT
 
@@ -229,16 +233,16 @@ def test_the_sequencer_requests_one_reconcile_and_publish_once_all_finished_even
 
     # The next night starts over.
     next_night = nightly_requests(defs, NIGHT_TICK + dt.timedelta(days=1))
-    record_runs(instance, next_night, dict.fromkeys(SOURCE_IDS, dg.DagsterRunStatus.SUCCESS))
+    record_runs(instance, next_night, dict.fromkeys(("municipal", "af"), dg.DagsterRunStatus.SUCCESS))
     (request,) = evaluate_sensor(defs, SEQUENCER, instance, cursor=result.cursor).run_requests
     assert request.run_key == f"nightly-{AS_OF + dt.timedelta(days=1)}"
 
 
-def test_a_source_without_a_run_holds_the_night_back_only_for_the_grace_period(defs, instance, monkeypatch):
+def test_a_kind_without_a_run_holds_the_night_back_only_for_the_grace_period(defs, instance, monkeypatch):
     requests = nightly_requests(defs, NIGHT_TICK)
-    record_runs(instance, requests, dict.fromkeys(MUNICIPAL_IDS, dg.DagsterRunStatus.SUCCESS))
+    record_runs(instance, requests, {"municipal": dg.DagsterRunStatus.SUCCESS})
     result = evaluate_sensor(defs, SEQUENCER, instance)
-    assert result.run_requests == [] and result.skip_message == f"night of {NIGHT}: no ingest run yet for af"
+    assert result.run_requests == [] and result.skip_message == f"night of {NIGHT}: no af ingest run yet"
 
     later = dt.datetime.now(UTC) + automation.MISSING_RUN_GRACE + dt.timedelta(minutes=1)
     monkeypatch.setattr(automation, "_now", lambda: later)
@@ -267,7 +271,7 @@ def municipal(defs) -> Ticks:
     """The municipal delivery sensor, past the deliveries already in the inbox."""
     ticks = Ticks(defs, "municipal_deliveries")
     assert ticks() == []  # first sight of each file: it may still be growing
-    assert sorted(r.partition_key for r in ticks()) == sorted(MUNICIPAL_IDS)
+    assert sorted(source_id_of(r.partition_key) for r in ticks()) == sorted(MUNICIPAL_IDS)
     return ticks
 
 
@@ -285,7 +289,7 @@ def goteborg_file(home: Path) -> Path:
 def test_deliveries_already_in_the_inbox_are_taken_once_stable_each_by_its_own_source(defs, home):
     ticks = Ticks(defs, "municipal_deliveries")
     assert ticks() == []
-    requests = {request.partition_key: request for request in ticks()}
+    requests = {source_id_of(request.partition_key): request for request in ticks()}
     sources = load_sources(home / "inbox" / "sources.yaml")
     assert sorted(requests) == sorted(MUNICIPAL_IDS)
     for source_id, request in requests.items():
@@ -304,7 +308,7 @@ def test_deliveries_already_in_the_inbox_are_taken_once_stable_each_by_its_own_s
     # AF's sensor sees only AF's file.
     af = Ticks(defs, "af_deliveries")
     af()
-    assert [r.partition_key for r in af()] == ["af"]
+    assert [r.partition_key for r in af()] == ["af (Arbetsförmedlingen)"]
 
 
 def test_a_new_delivery_triggers_one_run_of_its_own_source_and_only_once(municipal, home):
@@ -312,7 +316,7 @@ def test_a_new_delivery_triggers_one_run_of_its_own_source_and_only_once(municip
     assert municipal() == []  # first seen
     (request,) = municipal()
     sha256 = hashlib.sha256(new.read_bytes()).hexdigest()
-    assert (request.partition_key, request.run_key) == ("goteborg", f"delivery-goteborg-{sha256}")
+    assert (request.partition_key, request.run_key) == ("goteborg (1480 Göteborg)", f"delivery-goteborg-{sha256}")
     assert request.tags["mellanrum/file"] == "kommun/1480_goteborg/insatser_2026-11-24.csv"
     assert municipal() == [] and municipal() == []
 
@@ -343,7 +347,7 @@ def test_a_file_modified_moments_ago_waits_even_if_unchanged_since_the_last_tick
     assert municipal() == [] and municipal() == []  # same size and mtime, but too fresh
     os.utime(path, (time.time() - 60, time.time() - 60))  # the writer has long finished
     assert municipal() == []
-    assert [r.partition_key for r in municipal()] == ["goteborg"]
+    assert [source_id_of(r.partition_key) for r in municipal()] == ["goteborg"]
 
 
 def test_new_content_under_the_same_name_triggers_a_new_run(municipal, home):
@@ -352,7 +356,7 @@ def test_new_content_under_the_same_name_triggers_a_new_run(municipal, home):
     deliver(path, path.read_bytes() + b"\n", age=120)
     assert municipal() == []
     (request,) = municipal()
-    assert request.partition_key == "goteborg"
+    assert source_id_of(request.partition_key) == "goteborg"
     assert request.tags["mellanrum/sha256"] not in ("", before)
 
 
@@ -373,7 +377,7 @@ def test_a_file_linked_from_outside_the_inbox_holds_back_only_its_own_source(mun
     (partille,) = (home / "inbox" / "kommun" / "1402_partille").glob("uttag_insatser_*.csv")
     deliver(partille.with_name("uttag_insatser_2026-12-01.csv"), partille.read_bytes() + b"\n")
     assert municipal() == []
-    assert [request.partition_key for request in municipal()] == ["partille"]
+    assert [source_id_of(request.partition_key) for request in municipal()] == ["partille"]
 
 
 # --- the night end to end -----------------------------------------------------------------------
@@ -398,9 +402,11 @@ def _execute(defs, instance, job: str, request: dg.RunRequest) -> dg.ExecuteInPr
 def test_a_whole_night_runs_and_publishes_although_one_delivery_is_broken(defs, home, instance, synthetic_numbers):
     _drop_column(home, "goteborg", "Slutdatum")  # goteborg's delivery fails tonight
     requests = nightly_requests(defs, NIGHT_TICK)
-    outcomes = {source_id: _execute(defs, instance, job, request).success
-                for source_id, (job, request) in requests.items()}  # fmt: skip
-    assert outcomes == {"goteborg": False, "partille": True, "af": True}
+    outcomes = {kind: _execute(defs, instance, job, request) for kind, (job, request) in requests.items()}
+    assert {kind: result.success for kind, result in outcomes.items()} == {"municipal": False, "af": True}
+    # The municipal run failed for goteborg alone: partille's partition is materialized.
+    materialized = {m.partition for m in outcomes["municipal"].asset_materializations_for_node("municipal_ingest")}
+    assert materialized == {"partille (1402 Partille)"}
 
     result = evaluate_sensor(defs, SEQUENCER, instance)
     (request,) = result.run_requests
@@ -409,7 +415,7 @@ def test_a_whole_night_runs_and_publishes_although_one_delivery_is_broken(defs, 
     assert done.success
     overlaps = instance.get_latest_materialization_event(dg.AssetKey("overlaps")).asset_materialization.metadata
     assert overlaps["as_of"].value == NIGHT
-    assert overlaps["sources_without_data"].value == "goteborg"
+    assert overlaps["sources_without_data"].value == f"goteborg (latest attempt as of {NIGHT} failed)"
 
     log = read_rows(create_engine(Settings.of(home=home).publication_database_url()), "publication_log", PublicationLog)
     assert len(log) > 0 and set(log["run_id"]) == {done.run_id}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from assets.configs import reconcile_run_config
+from assets.names import source_id_of
 from core.keys.pseudonyms import level1_pseudonyms
 from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
 from orchestration.definitions import build_definitions
@@ -75,7 +76,7 @@ def test_a_broken_delivery_fails_alone_and_keeps_its_last_good_data(deployment):
 def test_the_reconciliation_uses_the_last_good_data_of_a_failed_source_and_names_it_stale(deployment):
     outcome = reconcile_stored(deployment["defs"], deployment["instance"], reconcile_run_config(NEXT_DAY))
     assert outcome.ok, outcome.error
-    assert outcome.metadata["stale_sources"] == f"goteborg (last good {AS_OF})"
+    assert outcome.metadata["stale_sources"] == f"goteborg (last good {AS_OF}; latest attempt as of {NEXT_DAY} failed)"
     assert "goteborg" in outcome.metadata["sources_reconciled"].split(", ")
     assert outcome.metadata["sources_without_data"] == "none"
     overlaps = pd.read_parquet(deployment["home"] / "storage" / "overlaps" / "all.parquet")
@@ -104,7 +105,7 @@ def test_asset_checks_and_metadata_are_recorded_per_partition(deployment):
     too_many = {s for s, row in expected.iterrows() if row.expected_quarantined / row.rows > 0.05} - {"af"}
     records = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(key, "quarantine_share"), limit=100)  # fmt: skip
-    failed = {record.partition for record in records if record.status.value == "FAILED"}
+    failed = {source_id_of(record.partition) for record in records if record.status.value == "FAILED"}
     assert too_many and failed == too_many
 
 

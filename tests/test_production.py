@@ -31,6 +31,7 @@ from assets.names import (
     RECONCILE_AND_PUBLISH_JOB,
     RECONCILE_JOB,
     RETENTION_JOB,
+    partition_key,
 )
 from core.keys.keyring import Keyring
 from orchestration.definitions import build_definitions
@@ -187,7 +188,7 @@ def test_an_ingest_run_is_stored_in_postgres_and_the_retention_deletes_it_again(
     defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
 
     result = defs.resolve_job_def("ingest_municipal").execute_in_process(
-        instance=instance, partition_key=source.id,
+        instance=instance, partition_key=partition_key(source),
         run_config={"ops": {"municipal_ingest": {"config": {"as_of": AS_OF.isoformat()}}}, **QUIET},
     )  # fmt: skip
 
@@ -196,7 +197,7 @@ def test_an_ingest_run_is_stored_in_postgres_and_the_retention_deletes_it_again(
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
     for key in (MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE):
         (record,) = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[source.id]), limit=10).records  # fmt: skip
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition_key(source)]), limit=10).records  # fmt: skip
         assert record.run_id == run_id
     with engine.connect() as conn:
         materializations = conn.execute(sa.text(

@@ -24,10 +24,12 @@ from assets.configs import (
     publish_run_config,
     reconcile_run_config,
 )
+from assets.ingest import FAILURE_REASON
 from assets.names import (
     ADHOC_JOB,
     ADHOC_NODE,
     AS_OF_TAG,
+    KINDS,
     OVERLAPS,
     PUBLISH_JOB,
     PUBLISH_NODE,
@@ -37,6 +39,8 @@ from assets.names import (
     TRANSITION_LIST,
     ingest_job,
     ingest_node,
+    partition_key,
+    partition_range_tags,
 )
 from core.reconcile import summary_by_kommun
 from core.store import DatasetFiles
@@ -142,21 +146,37 @@ def ingest_all(
     on_done: Callable[[SourceOutcome], None] = lambda outcome: None,
     only: Collection[str] = (),
 ) -> list[SourceOutcome]:
-    """Ingest every declared source (or the `only` ones), each in its own run; failures
-    don't stop the rest."""
-    outcomes = []
-    for source in [s for s in sources.all if not only or s.id in only]:
-        result = defs.resolve_job_def(ingest_job(source.kind)).execute_in_process(
-            partition_key=source.id,
-            instance=instance,
-            raise_on_error=False,
-            run_config={**ingest_run_config(source.kind, as_of), **_QUIET},
-            tags={SOURCE_TAG: source.id, AS_OF_TAG: as_of.isoformat()},
-        )
-        outcome = _outcome(source, ingest_node(source.kind), result)
-        on_done(outcome)
-        outcomes.append(outcome)
-    return outcomes
+    """Ingest every declared source (or the `only` ones): one run per source kind, in which
+    each source fails on its own (a run over a contiguous range of the kind's partitions;
+    `only` may need a few). Outcomes come in the sources file's order."""
+    outcomes = {}
+    for kind in KINDS:
+        of_kind = [source for source in sources.all if source.kind == kind]
+        wanted = [source for source in of_kind if not only or source.id in only]
+        for first, last in _contiguous(of_kind, wanted):
+            in_range = of_kind[of_kind.index(first): of_kind.index(last) + 1]
+            result = defs.resolve_job_def(ingest_job(kind)).execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_config={**ingest_run_config(kind, as_of), **_QUIET},
+                tags={**partition_range_tags(partition_key(first), partition_key(last)), AS_OF_TAG: as_of.isoformat(),
+                      SOURCE_TAG: first.id if first is last else f"{first.id}…{last.id}"},  # fmt: skip
+            )
+            for source in in_range:
+                outcomes[source.id] = _outcome(source, ingest_node(kind), result)
+                on_done(outcomes[source.id])
+    return [outcomes[source.id] for source in sources.all if source.id in outcomes]
+
+
+def _contiguous(of_kind: list[Source], wanted: list[Source]) -> list[tuple[Source, Source]]:
+    """The wanted sources as (first, last) runs of neighbours in the partitions' order."""
+    runs: list[list[Source]] = []
+    for source in wanted:
+        if runs and of_kind.index(source) == of_kind.index(runs[-1][-1]) + 1:
+            runs[-1].append(source)
+        else:
+            runs.append([source])
+    return [(run[0], run[-1]) for run in runs]
 
 
 def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict,
@@ -212,11 +232,16 @@ def _root_message(error) -> str:
 
 
 def _outcome(source: Source, node: str, result: dg.ExecuteInProcessResult) -> SourceOutcome:
-    if not result.success:
+    """One source's outcome in a run over many: its materialization, or its failure's reason."""
+    key = partition_key(source)
+    failure = next((o.metadata[FAILURE_REASON].value for o in result.asset_observations_for_node(node)
+                    if o.partition == key and FAILURE_REASON in o.metadata), None)  # fmt: skip
+    main = next((m for m in result.asset_materializations_for_node(node) if m.partition == key
+                 and "rows_read" in m.metadata), None)  # fmt: skip
+    if failure is not None or main is None:
         failures = result.get_step_failure_events()
-        return SourceOutcome(source, result.run_id, ok=False,
-                             error=_root_message(failures[0].step_failure_data.error) if failures else "the run failed")
-    main = next(m for m in result.asset_materializations_for_node(node) if "rows_read" in m.metadata)
+        error = failure or (_root_message(failures[0].step_failure_data.error) if failures else "the run failed")
+        return SourceOutcome(source, result.run_id, ok=False, error=error)
     metadata = main.metadata
     reasons = metadata["quarantine_reasons"].value
     top = "; ".join(f"{kind} ({count})" for kind, count in list(reasons.items())[:2])

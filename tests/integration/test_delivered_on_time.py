@@ -35,7 +35,7 @@ def on_time(home, as_of: dt.date) -> dg.AssetCheckEvaluation:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         result = build_definitions(settings).resolve_job_def(ingest_job("municipal")).execute_in_process(
-            partition_key="partille", instance=open_instance(settings), run_config=ingest_run_config("municipal", as_of))
+            partition_key="partille (1402 Partille)", instance=open_instance(settings), run_config=ingest_run_config("municipal", as_of))
     (check,) = [c for c in result.get_asset_check_evaluations()
                 if c.asset_key == MUNICIPAL_INTERVENTIONS and c.check_name == "delivered_on_time"]  # fmt: skip
     return check
