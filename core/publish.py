@@ -106,7 +106,15 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
 def log_rows(datasets: dict[str, pd.DataFrame], recipients: Iterable[Recipient], *, run_id: str, as_of: dt.date,
              key_id: str, published_at: dt.datetime, channel: str = "database",
              sealed_to: str | None = None) -> pd.DataFrame:  # fmt: skip
-    """One publication log row per dataset and recipient of its kind."""
+    """One publication log row per dataset and recipient of its kind.
+
+    `published_at` must carry its time zone (e.g. `datetime.now(datetime.UTC)`): the log
+    keeps it in UTC, to the second, so that publications of one day stay apart and in order.
+    """
+    moment = pd.Timestamp(published_at)
+    if moment.tzinfo is None:
+        raise ValueError("log_rows: published_at needs a time zone (e.g. datetime.now(datetime.UTC))")
+    moment = moment.tz_convert("UTC").floor("s")
     rows = []
     for name, frame in datasets.items():
         declared = contract(name)
@@ -116,11 +124,11 @@ def log_rows(datasets: dict[str, pd.DataFrame], recipients: Iterable[Recipient],
                 "run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                 "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
                 "row_count": len(own), "key_id": key_id, "checksum": checksum(own), "sealed_to": sealed_to,
-                "published_at": pd.Timestamp(published_at).tz_localize(None),
+                "published_at": moment,
             })  # fmt: skip
     log = pd.DataFrame(rows, columns=list(PublicationLog.to_schema().columns))
-    return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s]", "row_count": "int64"}),
-                     PublicationLog)  # fmt: skip
+    return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s, UTC]",
+                                 "row_count": "int64"}), PublicationLog)  # fmt: skip
 
 
 def unreached(datasets: dict[str, pd.DataFrame], recipients: Recipients) -> dict[str, int]:
