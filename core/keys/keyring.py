@@ -210,6 +210,8 @@ class Keyring:
         path = Path(path)
         if not path.exists():
             raise KeyringError(f"no keyring at {path}; create one with `mellanrum keys new`")
+        if not passphrase:
+            raise KeyringError(missing_passphrase(PASSPHRASE_ENV))
         header, plaintext = _open_envelope(path, passphrase, _KEYRING_FORMAT, "keyring")
         keys = tuple(Key.from_json(entry) for entry in json.loads(plaintext)["keys"])
         return cls(path=path, keys=keys)
@@ -223,8 +225,13 @@ class Keyring:
 def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> str:
     value = os.environ.get(variable)
     if not value:
-        raise KeyringError(f"set the passphrase in the environment variable {variable} (it is never read from a file)")
+        raise KeyringError(missing_passphrase(variable))
     return value
+
+
+def missing_passphrase(variable: str) -> str:
+    """One sentence for a passphrase that is not there, naming its variable."""
+    return f"set the passphrase in the environment variable {variable} (it is never read from a file)"
 
 
 def open_keyring(path: Path | None = None) -> Keyring:
