@@ -16,15 +16,13 @@ import zipfile
 from dataclasses import dataclass
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
+from core.audit import read_log, recipient_rows_in_database
+from core.database import append_log
 from core.keys.sealing import key_fingerprint, parse_public_key, seal
 from core.publish import log_rows
-from schemas.contracts import CONTRACTS
 from schemas.errors import ConfigError, MellanrumError
-from schemas.published import PublicationLog
 from schemas.recipients import Recipients
 
 FORMATS = ("csv", "parquet")
@@ -50,12 +48,7 @@ def build_export(engine: Engine, recipients: Recipients, recipient_id: str, fmt:
         )
     public_key = parse_public_key(recipient.public_key, where=f"{recipients.path}: recipient {recipient.id!r}")
     as_of, key_id = _latest_publication(engine)
-    datasets = {
-        declared.name: read_rows(engine, declared.name, declared.model,
-                                 where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
-        for declared in CONTRACTS
-        if declared.recipient_kind == recipient.kind
-    }  # fmt: skip
+    datasets = recipient_rows_in_database(engine, recipient)
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in datasets.items():
@@ -83,15 +76,10 @@ def _serialized(frame: pd.DataFrame, fmt: str) -> bytes:
 
 
 def _latest_publication(engine: Engine) -> tuple[dt.date, str]:
-    """As-of date and key id of the latest database publication."""
-    log = read_rows(engine, PUBLICATION_LOG, PublicationLog) if _has_log(engine) else pd.DataFrame()
-    published = log[log["channel"] == "database"] if len(log) else log
+    """As-of date and key id of the latest database publication (by published_at)."""
+    log = read_log(engine)
+    published = log[log["channel"] == "database"]
     if published.empty:
         raise MellanrumError("nothing has been published yet: run the pipeline (mellanrum run) first")
-    latest = published.sort_values("published_at").iloc[-1]
+    latest = published.iloc[-1]
     return latest["as_of"].date(), latest["key_id"]
-
-
-def _has_log(engine: Engine) -> bool:
-    schema = PUBLISHED if engine.dialect.name == "postgresql" else None
-    return sa.inspect(engine).has_table(PUBLICATION_LOG, schema=schema)
