@@ -61,6 +61,9 @@ import yaml
 from conftest import REFERENCE
 from pgserver import start_server, stop_server
 
+from schemas.contracts import CONTRACTS
+from schemas.recipients import load_recipients
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = ("README.md", "docs/runbook.md", "docs/deployment.md")
 VENV_BIN = Path(sys.executable).parent
@@ -703,6 +706,50 @@ def fill_in_installed_files(session: Session, port: int) -> None:
             path.write_text(filled, encoding="utf-8")
 
 
+def reads_only_its_own_rows(server, recipient) -> bool:
+    """As the recipient's role (a login given as the DBA would): every row of its kind's
+    datasets that is its own, nothing else, and no other dataset or internal table."""
+    password = PASSWORDS.get(recipient.role)
+    if password is None:
+        password = f"{recipient.id} reads its rows"
+        with server.connect("mellanrum") as connection, connection.cursor() as cursor:
+            cursor.execute(f'ALTER ROLE "{recipient.role}" LOGIN PASSWORD %s', (password,))
+    role = sa.create_engine(server.url_for(recipient.role, password, "mellanrum"))
+    owner = sa.create_engine(server.url_for("mellanrum_publisher", PASSWORDS["mellanrum_publisher"], "mellanrum"))
+    try:
+        with role.connect() as mine, owner.connect() as everything:
+            for declared in CONTRACTS:
+                table = f"published.{declared.name}"
+                if declared.recipient_kind != recipient.kind:
+                    try:
+                        mine.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1"))
+                        return False
+                    except sa.exc.ProgrammingError:
+                        mine.rollback()
+                    continue
+                seen = mine.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+                if declared.recipient_column:
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {declared.recipient_column} "
+                                                     "= :scope"), {"scope": recipient.scope}).scalar_one()  # fmt: skip
+                else:
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+                if seen != own:
+                    return False
+            lines = mine.execute(sa.text("SELECT DISTINCT recipient FROM published.publication_log")).scalars().all()
+            if lines != [recipient.id]:
+                return False
+            for table in ("internal.overlaps", "internal.municipal_quarantine"):
+                try:
+                    mine.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1"))
+                    return False
+                except sa.exc.ProgrammingError:
+                    mine.rollback()
+        return True
+    finally:
+        role.dispose()
+        owner.dispose()
+
+
 @pytest.mark.slow
 def test_deployment_runs_as_written_roles_and_databases_a_publication_each_role_its_rows(deployment, session):
     server = deployment["server"]
@@ -738,6 +785,9 @@ def test_deployment_runs_as_written_roles_and_databases_a_publication_each_role_
             connection.execute(sa.text("SELECT 1 FROM published.af_samplanering"))
     goteborg.dispose()
     assert seen == ["1480"] and rows == counts["1480"] and lines == ["kommun_1480"]
+    # And every other recipient's role, given a login the same way: its kind's datasets, its own rows.
+    for recipient in load_recipients(session.home / "recipients.yaml").all:
+        assert reads_only_its_own_rows(server, recipient), recipient.id
     outputs = "\n".join(deployment["outputs"])
     assert "the publication database is ready for 'mellanrum_publisher'" in outputs
     assert "every checksum of af_goteborg_city matches" in outputs

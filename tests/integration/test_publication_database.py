@@ -4,7 +4,8 @@ keeps the password off every command line, `mellanrum checksum` proves what a re
 given, and `mellanrum recipient-key register` puts a public key where `export` finds it.
 
 A small publication is made directly (core.database), on SQLite and on the PostgreSQL
-server of the tests, so these run in seconds.
+server of the tests, so these run in seconds. Its recipients' ids are this module's own:
+roles are the server's, shared by every test database.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ RECIPIENTS = """\
 version: 1
 # Who receives what (a comment that must survive an edit).
 recipients:
-  - id: kommun_1480
+  - id: test_goteborg
     kind: kommun
     kommunkod: "1480"        # Göteborg
-  - id: kommun_1481
+  - id: test_molndal
     kind: kommun
     kommunkod: "1481"
-  - id: region
+  - id: test_region
     kind: region
 """
 VENV_BIN = Path(sys.executable).parent
@@ -91,7 +92,7 @@ def publisher_database(postgres_server):
     postgres_server.create_role(PUBLISHER, PUBLISHER_PASSWORD)
     postgres_server.create_database("mellanrum_rights")
     with postgres_server.connect() as connection, connection.cursor() as cursor:
-        for role in ("mellanrum_kommun_1480", "mellanrum_kommun_1481", "mellanrum_region"):
+        for role in ("mellanrum_test_goteborg", "mellanrum_test_molndal", "mellanrum_test_region"):
             cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
     url = postgres_server.url_for(PUBLISHER, PUBLISHER_PASSWORD, "mellanrum_rights")
     engine = create_engine(url)
@@ -99,7 +100,7 @@ def publisher_database(postgres_server):
     engine.dispose()
     with postgres_server.connect() as connection, connection.cursor() as cursor:
         cursor.execute("DROP DATABASE IF EXISTS mellanrum_rights WITH (FORCE)")
-        for role in ("mellanrum_kommun_1480", "mellanrum_kommun_1481", "mellanrum_region"):
+        for role in ("mellanrum_test_goteborg", "mellanrum_test_molndal", "mellanrum_test_region"):
             cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
@@ -133,7 +134,7 @@ def test_without_the_recipients_roles_the_publication_names_createrole_and_the_f
         publish(publisher_database["engine"], recipients_file)
     message = str(refused.value)
     one_sentence(message)
-    assert "lacks the right to create the recipients' roles (CREATEROLE; mellanrum_kommun_1480 does not exist)" in message
+    assert "lacks the right to create the recipients' roles (CREATEROLE; mellanrum_test_goteborg does not exist)" in message
     assert "mellanrum db prepare --print-sql" in message
     # Nothing of the failed publication stays.
     with publisher_database["engine"].connect() as connection:
@@ -148,7 +149,7 @@ def test_db_prepare_names_what_is_missing_then_the_printed_sql_makes_it_and_publ
     checked = invoke(["db", "prepare"], **env)
     assert checked.exit_code == 2
     assert "schema internal is the publisher's" in checked.output and "NO" in checked.output
-    assert "role mellanrum_kommun_1480 exists" in checked.output
+    assert "role mellanrum_test_goteborg exists" in checked.output
     assert checked.output.strip().splitlines()[-1].startswith(
         f"mellanrum: error: the publication database is not ready for role '{PUBLISHER}'")
 
@@ -231,10 +232,10 @@ def published(request, tmp_path, recipients_file):
 
 
 def test_checksum_recomputes_a_recipients_rows_and_matches_the_log(published):
-    done = invoke(["checksum", "--recipient", "kommun_1480"], **published["env"])
+    done = invoke(["checksum", "--recipient", "test_goteborg"], **published["env"])
     assert done.exit_code == 0, done.output
     assert "kommun_samplanering" in done.output and "2026-11-23 02:14:07 database" in done.output
-    assert "every checksum of kommun_1480 matches its latest log entry" in done.output
+    assert "every checksum of test_goteborg matches its latest log entry" in done.output
     assert "G-1" not in done.output  # counts and checksums, never a row
 
 
@@ -242,14 +243,14 @@ def test_checksum_exits_1_naming_the_dataset_when_the_rows_changed(published):
     table = "published.kommun_samplanering" if published["engine"].dialect.name == "postgresql" else "kommun_samplanering"
     with published["engine"].begin() as connection:
         connection.execute(sa.text(f"UPDATE {table} SET insats_code = 'EXTRA' WHERE record_id = 'G-2'"))
-    done = invoke(["checksum", "--recipient", "kommun_1480", "--dataset", "kommun_samplanering"], **published["env"])
+    done = invoke(["checksum", "--recipient", "test_goteborg", "--dataset", "kommun_samplanering"], **published["env"])
     assert done.exit_code == 1
-    assert "NO (logged" in done.output and "differ from the latest logged publication to kommun_1480" in done.output
-    assert invoke(["checksum", "--recipient", "kommun_1481"], **published["env"]).exit_code == 0  # its rows are as logged
+    assert "NO (logged" in done.output and "differ from the latest logged publication to test_goteborg" in done.output
+    assert invoke(["checksum", "--recipient", "test_molndal"], **published["env"]).exit_code == 0  # its rows are as logged
 
 
 def test_checksum_of_an_unknown_dataset_or_recipient_is_one_sentence(published):
-    wrong = invoke(["checksum", "--recipient", "kommun_1480", "--dataset", "af_samplanering"], **published["env"])
+    wrong = invoke(["checksum", "--recipient", "test_goteborg", "--dataset", "af_samplanering"], **published["env"])
     assert wrong.exit_code == 2 and "receives kommun_samplanering" in wrong.output
     unknown = invoke(["checksum", "--recipient", "nobody"], **published["env"])
     assert unknown.exit_code == 2 and "no recipient with id 'nobody'" in unknown.output
@@ -261,19 +262,19 @@ def test_checksum_of_an_unknown_dataset_or_recipient_is_one_sentence(published):
 def test_register_puts_the_key_in_the_recipients_entry_keeping_comments(recipients_file, tmp_path):
     private = new_recipient_key()
     key = public_key_text(private.public_key())
-    done = invoke(["recipient-key", "register", "--recipient", "kommun_1480", key,
+    done = invoke(["recipient-key", "register", "--recipient", "test_goteborg", key,
                    "--recipients", str(recipients_file)])  # fmt: skip
     assert done.exit_code == 0, done.output
     text = recipients_file.read_text(encoding="utf-8")
     assert "# Who receives what" in text and '"1480"        # Göteborg' in text
-    assert load_recipients(recipients_file).get("kommun_1480").public_key == key
-    assert load_recipients(recipients_file).get("kommun_1481").public_key is None
+    assert load_recipients(recipients_file).get("test_goteborg").public_key == key
+    assert load_recipients(recipients_file).get("test_molndal").public_key is None
     assert f"fingerprint {key_fingerprint(private.public_key())}" in done.output  # to confirm by phone
 
     replaced = public_key_text(new_recipient_key().public_key())
-    assert invoke(["recipient-key", "register", "--recipient", "kommun_1480", replaced],
+    assert invoke(["recipient-key", "register", "--recipient", "test_goteborg", replaced],
                   MELLANRUM_RECIPIENTS=str(recipients_file)).exit_code == 0  # fmt: skip
-    assert load_recipients(recipients_file).get("kommun_1480").public_key == replaced
+    assert load_recipients(recipients_file).get("test_goteborg").public_key == replaced
     assert recipients_file.read_text(encoding="utf-8").count("public_key:") == 1
 
 
@@ -282,7 +283,7 @@ def test_register_refuses_an_unknown_recipient_or_a_malformed_key_and_changes_no
     unknown = invoke(["recipient-key", "register", "--recipient", "kommun_9999", key,
                       "--recipients", str(recipients_file)])  # fmt: skip
     assert unknown.exit_code == 2 and "no recipient with id 'kommun_9999'" in unknown.output
-    malformed = invoke(["recipient-key", "register", "--recipient", "kommun_1480", "mellanrum-x25519:short",
+    malformed = invoke(["recipient-key", "register", "--recipient", "test_goteborg", "mellanrum-x25519:short",
                         "--recipients", str(recipients_file)])  # fmt: skip
     assert malformed.exit_code == 2 and "expected one line 'mellanrum-x25519:'" in malformed.output
     assert recipients_file.read_text(encoding="utf-8") == RECIPIENTS
@@ -291,9 +292,9 @@ def test_register_refuses_an_unknown_recipient_or_a_malformed_key_and_changes_no
 def test_an_export_after_register_is_sealed_to_that_key(published, recipients_file, tmp_path):
     private = new_recipient_key()
     key = public_key_text(private.public_key())
-    assert invoke(["recipient-key", "register", "--recipient", "kommun_1480", key], **published["env"]).exit_code == 0
-    out = tmp_path / "kommun_1480.sealed"
-    exported = invoke(["export", "--recipient", "kommun_1480", "--out", str(out)], **published["env"])
+    assert invoke(["recipient-key", "register", "--recipient", "test_goteborg", key], **published["env"]).exit_code == 0
+    out = tmp_path / "test_goteborg.sealed"
+    exported = invoke(["export", "--recipient", "test_goteborg", "--out", str(out)], **published["env"])
     assert exported.exit_code == 0, exported.output
     assert key_fingerprint(private.public_key())[:16] in exported.output
     assert yaml.safe_load(recipients_file.read_text(encoding="utf-8"))["version"] == 1
