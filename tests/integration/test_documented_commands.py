@@ -25,7 +25,8 @@ command to the next as in a reader's shell:
 - docs/runbook.md from the environment README's block states (the block that exports
   MELLANRUM_HOME), in its own scratch checkout, with the publication database on PostgreSQL
   (what production uses; its sqlite3 command reads the demo's SQLite file);
-- docs/deployment.md on a PostgreSQL server of its own, as on a fresh machine.
+- docs/deployment.md on a PostgreSQL server of its own, as on a fresh machine (its own home
+  and root), in a thread beside the other two, which it shares nothing with.
 
 Substituted, and only this: the home (HOME), the paths the deployment names (/opt/mellanrum
 is the scratch checkout; /etc, /var/lib, /srv beneath a temporary root), the database's host
@@ -50,6 +51,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -574,7 +576,7 @@ def session(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def readme(session, tmp_path_factory):
+def readme(session, tmp_path_factory, deployment_run):
     workdir = tmp_path_factory.mktemp("readme")
     checkout = scratch_checkout(workdir)
     write_extract(checkout)
@@ -650,13 +652,12 @@ def test_the_runbook_runs_as_written_on_postgresql(runbook):
 DEPLOYED_SOURCES = {"goteborg", "molndal", "kungsbacka", "partille", "af"}
 
 
-@pytest.fixture(scope="module")
-def deployment(session, inbox, tmp_path_factory):
+def run_deployment(inbox: Path, folder: Path) -> dict:
+    """deployment.md on a fresh machine: its own home, root, and PostgreSQL server (left
+    running for the checks; the fixture stops it)."""
+    session = new_session(folder / "machine")
     server = start_server()
     try:
-        saved = session.env
-        session.env = {k: v for k, v in saved.items() if not k.startswith(("MELLANRUM_", "DAGSTER_", "VIRTUAL_ENV"))}
-        session.env["PATH"] = f"{session.bin}:{os.environ['PATH']}"
         session.env.update(PGHOST=server.host, PGPORT=str(server.port))
         # What the reader has: the sources and recipients files they wrote (four municipalities
         # and AF, which keeps the run short), the partners' deliveries.
@@ -666,20 +667,36 @@ def deployment(session, inbox, tmp_path_factory):
                                                    encoding="utf-8")  # fmt: skip
         shutil.copy(inbox / "recipients.yaml", session.home / "recipients.yaml")
         delivered = session.root / "srv" / "mellanrum" / "inbox"
-        for folder in ("kommun", "af"):
-            shutil.copytree(inbox / folder, delivered / folder)
-        workdir = tmp_path_factory.mktemp("deployment")
+        for kind in ("kommun", "af"):
+            shutil.copytree(inbox / kind, delivered / kind)
+        workdir = folder / "work"
+        workdir.mkdir()
         checkout = scratch_checkout(workdir)
-        first = len(session.ran)
-
-        def fill_in(_command: Command) -> None:
-            fill_in_installed_files(session, server.port)
-
-        run_document_in(session, "docs/deployment.md", workdir, checkout, after=fill_in)
-        yield {"server": server, "ran": session.ran[first:], "outputs": session.outputs[first:]}
-        session.env = saved
-    finally:
+        run_document_in(session, "docs/deployment.md", workdir, checkout,
+                        after=lambda _command: fill_in_installed_files(session, server.port))  # fmt: skip
+        return {"server": server, "session": session, "outputs": session.outputs}
+    except BaseException:
         stop_server(server)
+        raise
+
+
+@pytest.fixture(scope="module")
+def deployment_run(inbox, tmp_path_factory):
+    """The deployment's run, in a thread of its own: it shares nothing with README's and the
+    runbook's, so it runs beside them (README's fixture starts it first)."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    future = executor.submit(run_deployment, inbox, tmp_path_factory.mktemp("deployment"))
+    yield future
+    try:
+        stop_server(future.result()["server"])
+    except BaseException:  # noqa: BLE001 (reported by the test that uses it)
+        pass
+    executor.shutdown()
+
+
+@pytest.fixture(scope="module")
+def deployment(deployment_run):
+    return deployment_run.result(timeout=1200)
 
 
 def fill_in_installed_files(session: Session, port: int) -> None:
@@ -751,8 +768,8 @@ def reads_only_its_own_rows(server, recipient) -> bool:
 
 
 @pytest.mark.slow
-def test_deployment_runs_as_written_roles_and_databases_a_publication_each_role_its_rows(deployment, session):
-    server = deployment["server"]
+def test_deployment_runs_as_written_roles_and_databases_a_publication_each_role_its_rows(deployment):
+    server, session = deployment["server"], deployment["session"]
     root = session.root
     # Databases and roles as the SQL files made them; the publisher is no superuser, cannot create roles.
     with server.connect() as connection, connection.cursor() as cursor:
