@@ -28,7 +28,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from conftest import AS_OF, PASSPHRASE, new_home
+from conftest import PASSPHRASE, new_home
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
