@@ -16,13 +16,20 @@ intact (PostgreSQL readers see it until the commit; SQLite runs in WAL mode for 
 
 Rows go in by the fast paths within that transaction: COPY on PostgreSQL, executemany on
 SQLite. Errors are raised without their parameters (`hide_parameters=True`): a failed
-statement must not write a row's values into a log.
+statement must not write a row's values into a log. A right the publishing role lacks on
+PostgreSQL (SQLSTATE 42501) is a `PrivilegeError` that names the right and the fix, built
+from what the step was doing, never from the server's message.
+
+The publication log is the audit trail: it is never dropped. A log table of an earlier
+version whose `published_at` was a date is migrated in the same transaction (each old
+date becomes midnight UTC); any other difference refuses the publication.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +40,19 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from schemas.errors import MellanrumError
 from schemas.published import PublicationLog
 from schemas.recipients import Recipient, Recipients
 
 PUBLISHED = "published"
 INTERNAL = "internal"
 PUBLICATION_LOG = "publication_log"
+SETUP_SQL = "deploy/sql/publication-database.sql"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+class PrivilegeError(MellanrumError):
+    """The publishing role lacks a right on the PostgreSQL publication database."""
 
 
 def create_engine(url: str) -> Engine:
@@ -48,8 +62,16 @@ def create_engine(url: str) -> Engine:
         engine = engine.execution_options(schema_translate_map={PUBLISHED: None, INTERNAL: None})
 
         @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record) -> None:
+        def _connect(dbapi_connection, _record) -> None:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            # pysqlite opens a transaction only before INSERT/UPDATE/DELETE, so a CREATE or
+            # DROP TABLE would commit on its own: SQLAlchemy issues BEGIN itself instead, and
+            # a rebuilt or migrated table is part of the publication's one transaction.
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -57,7 +79,14 @@ def create_engine(url: str) -> Engine:
 # --- tables from the Pandera models ---------------------------------------------------------
 
 
+def _is_moment(dtype: str) -> bool:
+    """A time-zone-aware datetime dtype (e.g. 'datetime64[s, UTC]'): a moment, not a day."""
+    return dtype.startswith("datetime64") and "," in dtype
+
+
 def _column_type(dtype: str) -> sa.types.TypeEngine:
+    if _is_moment(dtype):
+        return sa.DateTime(timezone=True)  # the log's published_at: TIMESTAMPTZ on PostgreSQL
     if dtype.startswith("datetime64"):
         return sa.Date()  # the datasets' dates are whole days
     if dtype in ("bool", "boolean"):
@@ -104,9 +133,11 @@ def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.Dat
         _prepare(connection, [*tables.values(), log_table])
         for dataset in datasets:
             table = tables[(dataset.schema, dataset.name)]
-            connection.execute(table.delete())
-            _insert(connection, table, dataset.rows)
-        _insert(connection, log_table, log)
+            with _requires(connection, f"the right to replace the rows of {_qualified(table)}", _OWN_TABLES):
+                connection.execute(table.delete())
+                _insert(connection, table, dataset.rows)
+        with _requires(connection, f"the right to add rows to {_qualified(log_table)}", _OWN_TABLES):
+            _insert(connection, log_table, log)
         if recipients is not None and connection.dialect.name == "postgresql":
             _grant(connection, recipients, [d for d in datasets if d.schema == PUBLISHED])
 
@@ -115,25 +146,130 @@ def append_log(engine: Engine, log: pd.DataFrame) -> None:
     table = table_of(PUBLICATION_LOG, PublicationLog, PUBLISHED, sa.MetaData())
     with engine.begin() as connection:
         _prepare(connection, [table])
-        _insert(connection, table, log)
+        with _requires(connection, f"the right to add rows to {_qualified(table)}", _OWN_TABLES):
+            _insert(connection, table, log)
 
 
 def _prepare(connection: Connection, tables: list[sa.Table]) -> None:
-    """Schemas and tables exist and match their models; a table whose columns changed
-    (a new contract version) is rebuilt, inside the same transaction."""
-    if connection.dialect.name == "postgresql":
-        for schema in (PUBLISHED, INTERNAL):
-            connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            connection.execute(sa.text(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC'))
+    """Schemas and tables exist and match their models, inside the caller's transaction.
+
+    A dataset table whose columns or column types changed (a new contract version) is
+    rebuilt; the publication log never is (`_migrate_log`)."""
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        ensure_schemas(connection)
     inspector = sa.inspect(connection)
     for table in tables:
-        schema = table.schema if connection.dialect.name == "postgresql" else None
+        schema = table.schema if postgres else None
         if inspector.has_table(table.name, schema=schema):
-            existing = [c["name"] for c in inspector.get_columns(table.name, schema=schema)]
-            if existing == [c.name for c in table.columns]:
+            existing = inspector.get_columns(table.name, schema=schema)
+            if _shape(existing, connection) == _shape(_wanted(table), connection):
                 continue
-            table.drop(connection)
-        table.create(connection)
+            if table.name == PUBLICATION_LOG:
+                _migrate_log(connection, table, existing)
+                continue
+            with _requires(connection, f"ownership of {_qualified(table)} (to rebuild it)", _OWN_TABLES):
+                table.drop(connection)
+        with _requires(connection, f"the right to create tables in schema {table.schema}", _OWN_TABLES):
+            table.create(connection)
+
+
+def ensure_schemas(connection: Connection) -> None:
+    """The schemas `published` and `internal` (PostgreSQL): created, closed to PUBLIC, when
+    missing; schemas made beforehand (deploy/sql/publication-database.sql) are left alone."""
+    present = set(connection.execute(
+        sa.text("SELECT nspname FROM pg_namespace WHERE nspname IN (:a, :b)"), {"a": PUBLISHED, "b": INTERNAL}
+    ).scalars())  # fmt: skip
+    for schema in (PUBLISHED, INTERNAL):
+        if schema in present:
+            continue
+        right = f"the right to create schema {schema} (CREATE on the database)"
+        with _requires(connection, right, f"create the schemas beforehand owned by the publishing role ({SETUP_SQL})"):
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            connection.execute(sa.text(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC'))
+
+
+def _wanted(table: sa.Table) -> list[dict]:
+    return [{"name": c.name, "type": c.type} for c in table.columns]
+
+
+def _shape(columns: list[dict], connection: Connection) -> list[tuple[str, str]]:
+    return [(c["name"], _family(c["type"], connection.dialect.name)) for c in columns]
+
+
+def _family(column_type: sa.types.TypeEngine, dialect: str) -> str:
+    """What a column holds, as the database reports it back: enough to notice a changed type."""
+    if isinstance(column_type, sa.DateTime):
+        # SQLite keeps no time zone; PostgreSQL's TIMESTAMP and TIMESTAMPTZ differ.
+        return "timestamptz" if dialect == "postgresql" and column_type.timezone else "timestamp"
+    for family, kind in (("date", sa.Date), ("boolean", sa.Boolean), ("integer", sa.Integer),
+                         ("float", sa.Float), ("text", sa.String)):  # fmt: skip
+        if isinstance(column_type, kind):
+            return family
+    return type(column_type).__name__.lower()
+
+
+def _migrate_log(connection: Connection, table: sa.Table, existing: list[dict]) -> None:
+    """The log of an earlier version, whose `published_at` was a date, to this one, keeping
+    every row (each date becomes midnight UTC), in the caller's transaction. Any other
+    difference is refused: the log is the audit trail and is never dropped."""
+    dialect = connection.dialect.name
+    found, wanted = _shape(existing, connection), _shape(_wanted(table), connection)
+    dated = [(name, "date" if name == "published_at" else family) for name, family in wanted]
+    if found != dated:
+        raise MellanrumError(
+            f"{_qualified(table)} has the columns {', '.join(f'{n} ({f})' for n, f in found)}, this version "
+            f"expects {', '.join(f'{n} ({f})' for n, f in wanted)}: the publication log is the audit trail and "
+            "is never rebuilt, so migrate it by hand before publishing"
+        )
+    with _requires(connection, f"ownership of {_qualified(table)} (to migrate published_at to a timestamp)",
+                   _OWN_TABLES):  # fmt: skip
+        if dialect == "postgresql":
+            connection.execute(sa.text(
+                f'ALTER TABLE "{PUBLISHED}"."{PUBLICATION_LOG}" ALTER COLUMN published_at TYPE timestamptz '
+                "USING published_at::timestamp AT TIME ZONE 'UTC'"
+            ))  # fmt: skip
+            return
+        # SQLite cannot change a column's type: a new table, the rows copied, then renamed.
+        names = [c.name for c in table.columns]
+        interim = sa.Table(f"{PUBLICATION_LOG}__migrating", sa.MetaData(),
+                           *(sa.Column(c.name, c.type, nullable=c.nullable) for c in table.columns))  # fmt: skip
+        interim.create(connection)
+        selected = ", ".join("datetime(published_at)" if n == "published_at" else f'"{n}"' for n in names)
+        columns = ", ".join(f'"{n}"' for n in names)
+        connection.execute(sa.text(f'INSERT INTO "{interim.name}" ({columns}) SELECT {selected} FROM "{PUBLICATION_LOG}"'))
+        connection.execute(sa.text(f'DROP TABLE "{PUBLICATION_LOG}"'))
+        connection.execute(sa.text(f'ALTER TABLE "{interim.name}" RENAME TO "{PUBLICATION_LOG}"'))
+
+
+# --- rights the publishing role lacks (PostgreSQL) ------------------------------------------
+
+_OWN_TABLES = f"the tables must be the publishing role's own, in schemas it owns ({SETUP_SQL})"
+
+
+@contextlib.contextmanager
+def _requires(connection: Connection, right: str, fix: str) -> Iterator[None]:
+    """Turn PostgreSQL's insufficient_privilege (SQLSTATE 42501) within the block into one
+    sentence naming `right` and `fix`. Built from what the block does, never from the
+    server's message (which may quote values); other errors pass unchanged."""
+    try:
+        yield
+    except Exception as problem:  # SQLAlchemy's DBAPIError, or psycopg2's own from COPY
+        if getattr(getattr(problem, "orig", problem), "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise PrivilegeError(
+            f"the database role {_role(connection)} lacks {right} on the publication database "
+            f"(SQLSTATE {INSUFFICIENT_PRIVILEGE}, insufficient_privilege): {fix}"
+        ) from None
+
+
+def _role(connection: Connection) -> str:
+    user = connection.engine.url.username
+    return repr(user) if user else "of the publication"
+
+
+def _qualified(table: sa.Table) -> str:
+    return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def _insert(connection: Connection, table: sa.Table, rows: pd.DataFrame) -> None:
@@ -157,8 +293,12 @@ def _insert(connection: Connection, table: sa.Table, rows: pd.DataFrame) -> None
 
 
 def _driver_values(column: pd.Series) -> list:
-    """A column as Python values for a DBAPI driver: dates as 'YYYY-MM-DD', missing as None."""
-    if pd.api.types.is_datetime64_any_dtype(column):
+    """A column as Python values for a DBAPI driver: dates as 'YYYY-MM-DD', moments as
+    'YYYY-MM-DD HH:MM:SS' in UTC (what SQLite's date functions read as UTC, and what sorts
+    in time order as text), missing as None."""
+    if _is_moment(str(column.dtype)):
+        column = column.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S")
+    elif pd.api.types.is_datetime64_any_dtype(column):
         column = column.dt.strftime("%Y-%m-%d")
     return column.astype(object).where(column.notna(), None).tolist()
 
@@ -171,7 +311,9 @@ def _csv(rows: pd.DataFrame) -> io.BytesIO:
     """CSV for PostgreSQL's COPY, written by Arrow: a null is an unquoted empty field and an
     empty string a quoted one, which is exactly how COPY tells them apart."""
     table = pa_arrow.Table.from_pandas(rows, preserve_index=False)
-    dates = [i for i, field in enumerate(table.schema) if pa_arrow.types.is_timestamp(field.type)]
+    # Dates go as dates; a time-zone-aware moment stays a timestamp ('... 10:00:01Z').
+    dates = [i for i, field in enumerate(table.schema)
+             if pa_arrow.types.is_timestamp(field.type) and field.type.tz is None]  # fmt: skip
     for i in dates:
         table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa_arrow.date32()))
     buffer = io.BytesIO()
@@ -186,30 +328,63 @@ def _csv(rows: pd.DataFrame) -> io.BytesIO:
 def _grant(connection: Connection, recipients: Recipients, published: list[Dataset]) -> None:
     """Each recipient's role reads its kind's published tables, only its own rows, and its
     own lines of the publication log; nothing in `internal`."""
+    missing_roles = set(missing_recipient_roles(connection, recipients))
     for recipient in recipients.all:
         role = _identifier(recipient.role)
-        connection.execute(sa.text(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{recipient.role}') "
-            f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
-        ))  # fmt: skip
-        connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
+        if recipient.role in missing_roles:
+            with _requires(connection, f"the right to create the recipients' roles (CREATEROLE; {recipient.role} "
+                                       "does not exist)", _CREATE_ROLES):  # fmt: skip
+                connection.execute(sa.text(f"CREATE ROLE {role} NOLOGIN"))
+        with _requires(connection, f"the right to grant schema {PUBLISHED}", _OWN_TABLES):
+            connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
     scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind)) for d in published]
     scoped.append((PUBLICATION_LOG, None, recipients.all))
     for table_name, column, readers in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'
         if not sa.inspect(connection).has_table(table_name, schema=PUBLISHED):
             continue
-        connection.execute(sa.text(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
-        for policy in connection.execute(sa.text(
-            "SELECT policyname FROM pg_policies WHERE schemaname = :schema AND tablename = :table"
-        ), {"schema": PUBLISHED, "table": table_name}).scalars():  # fmt: skip
-            connection.execute(sa.text(f'DROP POLICY "{policy}" ON {table}'))
-        connection.execute(sa.text(f"REVOKE ALL ON {table} FROM PUBLIC"))
-        for recipient in readers:
-            role = _identifier(recipient.role)
-            connection.execute(sa.text(f"GRANT SELECT ON {table} TO {role}"))
-            connection.execute(sa.text(f'CREATE POLICY "{recipient.role}" ON {table} FOR SELECT TO {role} USING '
-                                       f"({_own_rows(table_name, column, recipient)})"))  # fmt: skip
+        right = f"ownership of {PUBLISHED}.{table_name} (to set its row-level security and grants)"
+        with _requires(connection, right, _OWN_TABLES):
+            connection.execute(sa.text(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
+            for policy in connection.execute(sa.text(
+                "SELECT policyname FROM pg_policies WHERE schemaname = :schema AND tablename = :table"
+            ), {"schema": PUBLISHED, "table": table_name}).scalars():  # fmt: skip
+                connection.execute(sa.text(f'DROP POLICY "{policy}" ON {table}'))
+            connection.execute(sa.text(f"REVOKE ALL ON {table} FROM PUBLIC"))
+            for recipient in readers:
+                role = _identifier(recipient.role)
+                connection.execute(sa.text(f"GRANT SELECT ON {table} TO {role}"))
+                connection.execute(sa.text(f'CREATE POLICY "{recipient.role}" ON {table} FOR SELECT TO {role} USING '
+                                           f"({_own_rows(table_name, column, recipient)})"))  # fmt: skip
+
+
+_CREATE_ROLES = (
+    "create the recipients' roles beforehand as a database superuser (`mellanrum db prepare --print-sql`, "
+    f"{SETUP_SQL}), or give the publishing role CREATEROLE"
+)
+
+
+def missing_recipient_roles(connection: Connection, recipients: Recipients) -> list[str]:
+    """The roles (`mellanrum_<id>`) of the recipients that do not exist yet, in file order."""
+    wanted = [r.role for r in recipients.all]
+    present = set(connection.execute(
+        sa.text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"), {"names": wanted}
+    ).scalars())  # fmt: skip
+    return [role for role in wanted if role not in present]
+
+
+def recipient_roles_sql(recipients: Recipients) -> str:
+    """SQL a database superuser runs to create every recipient's role (NOLOGIN), idempotent."""
+    lines = [
+        "-- The recipients' roles of the Mellanrum publication database (mellanrum db prepare --print-sql).",
+        "-- NOLOGIN: give a recipient a login with ALTER ROLE ... LOGIN and \\password when it reads the database.",
+    ]
+    for recipient in recipients.all:
+        lines.append(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(recipient.role)}) "
+            f"THEN CREATE ROLE {_identifier(recipient.role)} NOLOGIN; END IF; END $$;"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _own_rows(table_name: str, column: str | None, recipient: Recipient) -> str:
@@ -249,7 +424,9 @@ def typed_as(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFram
     for name, column in model.to_schema().columns.items():
         dtype = str(column.dtype)
         values = frame[name] if name in frame else pd.Series([], dtype=object)
-        if dtype.startswith("datetime64"):
+        if _is_moment(dtype):
+            out[name] = pd.to_datetime(values, utc=True).astype("datetime64[s, UTC]")
+        elif dtype.startswith("datetime64"):
             out[name] = pd.to_datetime(values).astype("datetime64[s]")
         elif dtype == "bool":
             out[name] = values.astype(bool)

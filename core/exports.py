@@ -17,15 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.database import PUBLICATION_LOG, PUBLISHED, append_log, read_rows
+from core.audit import read_log, recipient_rows_in_database
+from core.database import append_log
 from core.keys.sealing import key_fingerprint, parse_public_key, seal
 from core.publish import log_rows
 from schemas.contracts import Contract
 from schemas.errors import ConfigError, MellanrumError
-from schemas.published import PublicationLog
 from schemas.recipients import Recipients
 
 FORMATS = ("csv", "parquet")
@@ -52,12 +51,7 @@ def build_export(engine: Engine, contracts: Sequence[Contract], recipients: Reci
         )
     public_key = parse_public_key(recipient.public_key, where=f"{recipients.path}: recipient {recipient.id!r}")
     as_of, key_ids = _latest_publication(engine)
-    datasets = {
-        declared.name: read_rows(engine, declared.name, declared.model,
-                                 where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
-        for declared in contracts
-        if declared.recipient_kind == recipient.kind
-    }  # fmt: skip
+    datasets = recipient_rows_in_database(engine, contracts, recipient)
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in datasets.items():
@@ -86,16 +80,11 @@ def _serialized(frame: pd.DataFrame, fmt: str) -> bytes:
 
 
 def _latest_publication(engine: Engine) -> tuple[dt.date, list[str]]:
-    """As-of date and key ids (one log row each) of the latest database publication."""
-    log = read_rows(engine, PUBLICATION_LOG, PublicationLog) if _has_log(engine) else pd.DataFrame()
-    published = log[log["channel"] == "database"] if len(log) else log
+    """As-of date and key ids (one log row each) of the latest database publication (by published_at)."""
+    log = read_log(engine)
+    published = log[log["channel"] == "database"]
     if published.empty:
         raise MellanrumError("nothing has been published yet: run the pipeline (mellanrum run) first")
-    latest = published.sort_values("published_at", kind="stable").iloc[-1]
+    latest = published.iloc[-1]
     of_run = published[published["run_id"] == latest["run_id"]]
     return latest["as_of"].date(), sorted(of_run["key_id"].unique())
-
-
-def _has_log(engine: Engine) -> bool:
-    schema = PUBLISHED if engine.dialect.name == "postgresql" else None
-    return sa.inspect(engine).has_table(PUBLICATION_LOG, schema=schema)

@@ -100,6 +100,11 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
     if not key_ids:
         raise ValueError("a publication names the key ids its data was linked on")
     recipients = list(recipients)
+    moment = pd.Timestamp(published_at)
+    if moment.tzinfo is None:
+        raise ValueError("log_rows: published_at needs a time zone (e.g. datetime.now(datetime.UTC))")
+    # Kept in UTC, to the second, so that publications of one day stay apart and in order.
+    moment = moment.tz_convert("UTC").floor("s")
     rows = []
     for name, frame in datasets.items():
         declared = contracts[name]
@@ -108,11 +113,11 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
             facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                      "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
                      "row_count": len(own), "checksum": checksum(own), "sealed_to": sealed_to,
-                     "published_at": pd.Timestamp(published_at).tz_localize(None)}  # fmt: skip
+                     "published_at": moment}  # fmt: skip
             rows.extend({**facts, "key_id": key_id} for key_id in sorted(set(key_ids)))
     log = pd.DataFrame(rows, columns=list(PublicationLog.to_schema().columns))
-    return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s]", "row_count": "int64"}),
-                     PublicationLog)  # fmt: skip
+    return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s, UTC]",
+                                 "row_count": "int64"}), PublicationLog)  # fmt: skip
 
 
 def unreached(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract],

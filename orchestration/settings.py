@@ -29,9 +29,10 @@ from pathlib import Path
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.keys.passphrase import KEYRING_PASSPHRASE_ENV, missing_passphrase
 from schemas.errors import ConfigError, KeyringError
 
-PASSPHRASE_ENV = "MELLANRUM_KEYRING_PASSPHRASE"
+PASSPHRASE_ENV = KEYRING_PASSPHRASE_ENV
 DATABASE_URL_ENV = "MELLANRUM_DATABASE_URL"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 _ENV_PREFIX = "MELLANRUM_"
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
         """A passphrase from the environment: it is never read from a file or an option."""
         value = os.environ.get(variable)
         if not value:
-            raise KeyringError(f"set the passphrase in the environment variable {variable} (it is never read from a file)")
+            raise KeyringError(missing_passphrase(variable))
         return value
 
 

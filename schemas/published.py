@@ -15,12 +15,18 @@ a personal identity number; each recipient sees only its own rows.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.municipalities import KOMMUNKOD_PATTERN
 from schemas.rules import CLASSES
 
+# A moment, to the second, in UTC: the database stores it as a timestamp (with time zone on
+# PostgreSQL), where a plain `pa.DateTime` is a whole day (a date column).
+UtcSeconds = Annotated[pd.DatetimeTZDtype, "s", "UTC"]
 # Complementary overlaps need no action, so they are not published for samplanering.
 ACTIONABLE = tuple(c for c in CLASSES if c != "complementary")
 
@@ -99,7 +105,7 @@ class PublicationLog(pa.DataFrameModel):
     sealed_to: Series[str] = pa.Field(
         nullable=True, description="Fingerprint of the recipient's public key (exports only)"
     )
-    published_at: Series[pa.DateTime] = pa.Field(description="When (UTC)")
+    published_at: Series[UtcSeconds] = pa.Field(description="When (UTC, to the second)")
 
     class Config:
         strict = True

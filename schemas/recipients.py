@@ -26,14 +26,16 @@ In PostgreSQL each recipient is a database role named `mellanrum_<id>`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import pydantic
+import yaml
 
 from schemas.errors import ConfigError
 from schemas.municipalities import KOMMUNKOD_PATTERN, municipality_names
-from schemas.yamlconfig import StrictModel, load_yaml_model
+from schemas.yamlconfig import StrictModel, load_yaml_model, parse_yaml_model
 
 RecipientKind = Literal["kommun", "af_office", "region"]
 ROLE_PREFIX = "mellanrum_"
@@ -116,3 +118,58 @@ class Recipients:
 def load_recipients(path: Path) -> Recipients:
     path = Path(path)
     return Recipients(path, load_yaml_model(path, RecipientsFile))
+
+
+def with_public_key(text: str, path: Path, recipient_id: str, public_key: str) -> str:
+    """`text` (a recipients file) with `public_key: <public_key>` in the entry of
+    `recipient_id`: the value replaced if the entry has one, else a line added at the end of
+    the entry. Only those characters change, so comments and layout stay; the result is
+    validated. An entry written in flow style (`{...}`) is refused: edit it by hand."""
+    if not re.fullmatch(PUBLIC_KEY_PATTERN, public_key):
+        raise ConfigError("public key: expected one line 'mellanrum-x25519:' + 43 characters "
+                          "(what `mellanrum recipient-key new` prints)")  # fmt: skip
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: not valid YAML; fix it first (load it with any `mellanrum` command)") from None
+    entry = _entry_node(root, recipient_id)
+    if entry is None:
+        load_yaml_text(text, path).get(recipient_id)  # names the file's problem, or the declared ids
+        raise ConfigError(f"{path}: no recipient with id {recipient_id!r}")
+    if entry.flow_style:
+        raise ConfigError(f"{path}: recipient {recipient_id!r} is written in flow style ({{...}}): add "
+                          f"`public_key: {public_key}` to it by hand")  # fmt: skip
+    values = dict((key.value, value) for key, value in entry.value)
+    if "public_key" in values:
+        old = values["public_key"]
+        edited = text[: old.start_mark.index] + public_key + text[old.end_mark.index :]
+    else:
+        line = f"{' ' * entry.value[0][0].start_mark.column}public_key: {public_key}"
+        end = entry.value[-1][1].end_mark
+        if end.column == 0:  # a block scalar ends at the start of the next line
+            edited = text[: end.index] + line + "\n" + text[end.index :]
+        else:
+            line_end = text.find("\n", end.index)
+            line_end = len(text) if line_end < 0 else line_end
+            edited = text[:line_end] + "\n" + line + text[line_end:]
+    if load_yaml_text(edited, path).get(recipient_id).public_key != public_key:
+        raise ConfigError(f"{path}: could not place public_key in recipient {recipient_id!r}; add it by hand")
+    return edited
+
+
+def _entry_node(root: yaml.Node | None, recipient_id: str) -> yaml.MappingNode | None:
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        if key.value == "recipients" and isinstance(value, yaml.SequenceNode):
+            for item in value.value:
+                if isinstance(item, yaml.MappingNode) and any(
+                    k.value == "id" and getattr(v, "value", None) == recipient_id for k, v in item.value
+                ):
+                    return item
+    return None
+
+
+def load_yaml_text(text: str, path: Path) -> Recipients:
+    """A recipients file's text, validated as if read from `path`."""
+    return Recipients(Path(path), parse_yaml_model(path, text.encode("utf-8"), RecipientsFile))

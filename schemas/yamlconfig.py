@@ -53,6 +53,11 @@ _PARSED: dict[tuple, pydantic.BaseModel] = {}
 _PARSED_KEPT = 32
 
 
+def parse_yaml_model(path: Path, data: bytes, model: type[Model]) -> Model:
+    """`data` validated as `model` as if read from `path` (uncached): for a text about to be written."""
+    return _parse(Path(path), data, model)
+
+
 def _parse(path: Path, data: bytes, model: type[Model]) -> Model:
     try:
         text = data.decode("utf-8")

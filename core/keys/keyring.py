@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from core.files import replaced_atomically
-from core.keys.passphrase import check_passphrase_strength
+from core.keys.passphrase import check_passphrase_strength, missing_passphrase
 from core.keys.pseudonyms import key_check_value
 from schemas.errors import KeyringError
 
@@ -197,6 +197,8 @@ class Keyring:
         path = Path(path)
         if not path.exists():
             raise KeyringError(f"no keyring at {path}; create one with `mellanrum keys new`")
+        if not passphrase:
+            raise KeyringError(missing_passphrase())
         header, plaintext = _open_envelope(path, passphrase, _KEYRING_FORMAT, "keyring")
         keys = tuple(Key.from_json(entry) for entry in json.loads(plaintext)["keys"])
         return cls(path=path, keys=keys)

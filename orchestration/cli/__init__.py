@@ -21,6 +21,7 @@ def cli() -> None:
 
 def _register() -> None:
     from orchestration.cli import (
+        db,
         demo,
         generate,
         keys,
@@ -35,6 +36,7 @@ def _register() -> None:
     commands = (
         demo.demo, run.run, reconcile.reconcile, publish.contracts, publish.export, generate.generate, pnr.pnr,
         keys.keys, pseudonymize.pseudonymize, recipient_keys.recipient_key, recipient_keys.decrypt,
+        publish.checksum, db.db,
     )  # fmt: skip
     for command in commands:
         cli.add_command(command)

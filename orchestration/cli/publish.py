@@ -1,7 +1,9 @@
-"""`mellanrum contracts` and `mellanrum export`: what leaves the pipeline, and to whom."""
+"""`mellanrum contracts`, `mellanrum export` and `mellanrum checksum`: what leaves the
+pipeline, to whom, and proof of what a recipient was given."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -59,3 +61,48 @@ def export(recipient_id: str, out_path: Path, fmt: str, recipients_file: Path | 
     made = export_sealed(settings, recipient_id, out_path, fmt, force)
     echo_table(made.log[["dataset", "key_id", "row_count", "checksum"]].to_dict("records"))
     click.echo(f"\nwrote {out_path} for {recipient_id}, sealed to key {made.log['sealed_to'].iloc[0][:16]}…")
+
+
+@click.command()
+@click.option("--recipient", "recipient_id", required=True, help="Recipient id from the recipients file.")
+@click.option("--dataset", help="Only this dataset (default: every dataset the recipient receives).")
+@click.option("--recipients", "recipients_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Recipients file (default: $MELLANRUM_RECIPIENTS, else recipients.yaml beside the sources file).")
+@home_option
+def checksum(recipient_id: str, dataset: str | None, recipients_file: Path | None, home: Path | None) -> None:
+    """Recompute a recipient's checksums from the database and compare them with the log.
+
+    For each dataset the recipient receives: its rows as the database holds them now
+    (exactly what its role reads), their SHA-256 (rows sorted by every column, written
+    as CSV, dates YYYY-MM-DD: `core.publish.checksum`), and the checksum of the latest
+    publication log entry for that dataset and recipient, with when (UTC) and how it was
+    published. Exits 1 when one differs. Prints counts and checksums, never a row.
+
+    \b
+    Example:
+      mellanrum checksum --recipient af_goteborg_city
+    """
+    from core.audit import verify_checksums
+    from core.database import create_engine
+    from orchestration.settings import Settings
+    from schemas.recipients import load_recipients
+
+    settings = Settings.load(home=home, recipients=recipients_file)
+    recipients = load_recipients(settings.recipients_file)
+    engine = create_engine(settings.publication_database_url())
+    try:
+        checked = verify_checksums(engine, CONTRACTS, recipients.get(recipient_id), dataset)
+    finally:
+        engine.dispose()
+    echo_table([
+        {"dataset": row["dataset"], "rows": row["rows"], "sha-256 of the rows now": row["checksum now"],
+         "latest log entry (UTC)": f"{row['published at (UTC)']} {row['channel']}".strip() or "none",
+         "same": "yes" if row["matches"] else f"NO (logged {row['logged checksum'][:16] or 'nothing'}…)"}
+        for row in checked.to_dict("records")
+    ])  # fmt: skip
+    differing = checked.loc[~checked["matches"], "dataset"].tolist()
+    if differing:
+        click.echo(f"mellanrum: the rows in the database differ from the latest logged publication to {recipient_id} "
+                   f"for: {', '.join(differing)}", err=True)  # fmt: skip
+        sys.exit(1)
+    click.echo(f"\nevery checksum of {recipient_id} matches its latest log entry")

@@ -2,7 +2,8 @@
 
 A recipient without access to our database (an AF office, a municipality's unit) makes
 its own key pair with `recipient-key new`, keeps the private key file, and sends the
-printed public key line to the Mellanrum operator, who puts it in the recipients config.
+printed public key line to the Mellanrum operator, who registers it in the recipients
+file with `recipient-key register`.
 Its exports then arrive as sealed files that only `decrypt` with that private key opens
 (format: core/keys/sealing.py).
 
@@ -23,6 +24,7 @@ from core.keys.sealing import (
     load_private_key,
     new_recipient_key,
     open_sealed,
+    parse_public_key,
     public_key_text,
     read_sealed_header,
     write_private_key,
@@ -101,6 +103,40 @@ def _echo_public_key(private_key: x25519.X25519PrivateKey) -> None:
     click.echo("public key (put this line in the operator's recipients config):")
     click.echo(public_key_text(public_key))
     click.echo(f"fingerprint: {key_fingerprint(public_key)}")
+
+
+@recipient_key.command("register")
+@click.option("--recipient", "recipient_id", required=True, help="Recipient id from the recipients file.")
+@click.argument("public_key", metavar="PUBLIC_KEY")
+@click.option("--recipients", "recipients_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Recipients file (default: $MELLANRUM_RECIPIENTS, else recipients.yaml beside the sources file).")
+def register(recipient_id: str, public_key: str, recipients_file: Path | None) -> None:
+    """At the operator: put a recipient's public key line in the recipients file.
+
+    `mellanrum export` seals to this key, and refuses a recipient without one. Only the
+    `public_key:` line of that recipient's entry changes (added, or replaced); comments
+    and layout stay. A public key is not a secret; confirm its fingerprint with the
+    recipient by phone before the first export. The code server reads the recipients
+    file when a run starts, so nothing needs a restart.
+
+    \b
+    Example:
+      mellanrum recipient-key register --recipient af_goteborg_city mellanrum-x25519:...
+    """
+    from schemas.recipients import with_public_key
+
+    path = Settings.load(recipients=recipients_file).recipients_file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    edited = with_public_key(text, path, recipient_id, public_key)
+    fingerprint = key_fingerprint(parse_public_key(public_key, where=f"{path}: recipient {recipient_id!r}"))
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(edited, encoding="utf-8")
+        temporary.chmod(path.stat().st_mode & 0o777)
+    click.echo(f"registered the public key of {recipient_id} in {path}; fingerprint {fingerprint} "
+               "(confirm it with the recipient by phone)")  # fmt: skip
 
 
 @click.command("decrypt")
