@@ -30,7 +30,13 @@ from assets.names import (
 )
 from assets.resources import PublicationDatabase, RecipientsResource, RunDefaults
 from core.contracts import CONTRACTS
-from core.database import INTERNAL, PUBLISHED, Dataset, replace_publication
+from core.database import (
+    INTERNAL,
+    PUBLISHED,
+    Dataset,
+    database_fault,
+    replace_publication,
+)
 from core.publish import build_publication, checksum
 from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
@@ -127,13 +133,18 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
                           by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
         internal = [Dataset(key.path[-1], INTERNAL, model, inputs[key.path[-1]]) for key, model in _STEWARD_TABLES.items()]
+        # Written to the event log before the commit: an instance that can no longer record
+        # (its disk full) fails here, and the previous publication stays as it was.
+        context.log.info(f"publishing as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
+        engine = database.engine()
         try:
-            replace_publication(database.engine(), [*tables, *internal], made.log, registered)
+            replace_publication(engine, [*tables, *internal], made.log, registered, private=database.private_engine())
         except MellanrumError:
             raise
-        except Exception as problem:  # noqa: BLE001 (a database error may quote a row's values)
-            raise withheld("publication", problem) from None
-        context.log.info(f"published as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
+        except Exception as problem:  # noqa: BLE001
+            if type(getattr(problem, "orig", problem)).__name__ != "OperationalError":
+                raise withheld("publication", problem) from None
+            raise database_fault(engine, problem) from None  # the database gone, or its disk full
         for name, frame in made.datasets.items():
             declared = by_name[name]
             yield dg.MaterializeResult(asset_key=name, metadata={

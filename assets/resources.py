@@ -82,9 +82,14 @@ class PublicationDatabase(dg.ConfigurableResource):
     """
 
     url: str
+    # On SQLite, the private file of the internal (steward-only) tables.
+    private_url: str
 
     def engine(self) -> Engine:
         return create_engine(self.url)
+
+    def private_engine(self) -> Engine:
+        return create_engine(self.private_url)
 
 
 class DatasetStore(dg.ConfigurableIOManager):

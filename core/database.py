@@ -2,7 +2,10 @@
 
 Two schemas: `published` holds the contracts' datasets and the publication log, and
 `internal` the steward-only tables (overlaps, quarantine). On SQLite, which has no
-schemas or roles, both are plain tables in one file and access is the file's.
+schemas or roles, they are two files: the published file holds only what may be
+published (it can be handed over or backed up as it is), and the internal tables, which
+hold pseudonyms and quarantined rows, live in a private file of their own (written in
+its own transaction just before the publication's).
 
 On PostgreSQL every recipient is a role `mellanrum_<id>` (NOLOGIN until the DBA gives it
 a login) that may read only the published tables of its kind, and of those, through
@@ -31,6 +34,7 @@ import contextlib
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,7 +44,8 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from schemas.errors import MellanrumError
+from core.files import private_file
+from schemas.errors import MachineFault, MellanrumError
 from schemas.published import PublicationLog
 from schemas.recipients import Recipient, Recipients
 
@@ -51,6 +56,43 @@ SETUP_SQL = "deploy/sql/publication-database.sql"
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
+def check_reachable(engine: Engine) -> None:
+    """Connect once: a database that cannot be reached or does not exist is one sentence
+    naming it (never its password, never the server's own message)."""
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as problem:
+        raise MachineFault(_unreachable(shown, engine, problem)) from None
+    except sa.exc.DBAPIError as problem:
+        raise MachineFault(f"the publication database {shown} refused the connection ({type(problem.orig).__name__}): "
+                           "check MELLANRUM_DATABASE_URL and the role's rights") from None  # fmt: skip
+
+
+def database_fault(engine: Engine, problem: Exception) -> MachineFault:
+    """One sentence for an OperationalError while publishing: a full disk, or the database gone."""
+    shown = engine.url.render_as_string(hide_password=True)
+    text = str(getattr(problem, "orig", problem))
+    if "disk is full" in text or "No space left" in text or "disk I/O error" in text:
+        return MachineFault(f"the disk of the publication database {shown} is full: free some space, then run again")
+    return MachineFault(_unreachable(shown, engine, problem))
+
+
+def _unreachable(shown: str, engine: Engine, problem: Exception) -> str:
+    text = str(getattr(problem, "orig", problem))
+    # libpq's own words, matched but never shown: they may name hosts and roles, not data.
+    if engine.dialect.name == "postgresql" and "does not exist" in text and "database" in text:
+        return (f"the publication database {shown} does not exist: create it (docs/deployment.md, "
+                "deploy/sql/publication-database.sql) or fix MELLANRUM_DATABASE_URL")
+    if engine.dialect.name == "postgresql" and "password authentication failed" in text:
+        return f"the publication database {shown} refused the role's password: check MELLANRUM_DATABASE_URL"
+    if engine.dialect.name == "sqlite":
+        return f"the publication database {shown} cannot be opened: check that its folder exists and is writable"
+    return (f"the publication database {shown} cannot be reached: is the server running, and are host and port "
+            "in MELLANRUM_DATABASE_URL right?")
+
+
 class PrivilegeError(MellanrumError):
     """The publishing role lacks a right on the PostgreSQL publication database."""
 
@@ -58,6 +100,8 @@ class PrivilegeError(MellanrumError):
 def create_engine(url: str) -> Engine:
     engine = sa.create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
+        if engine.url.database and engine.url.database != ":memory:":
+            private_file(Path(engine.url.database))  # before SQLite makes it (and its -wal, -shm) readable by all
         # No schemas in SQLite: both names map to the main database.
         engine = engine.execution_options(schema_translate_map={PUBLISHED: None, INTERNAL: None})
 
@@ -123,21 +167,44 @@ class Dataset:
 
 
 def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.DataFrame,
-                        recipients: Recipients | None = None) -> None:  # fmt: skip
-    """Replace every dataset's rows and append `log`, in one transaction (see the module)."""
-    metadata = sa.MetaData()
+                        recipients: Recipients | None = None, private: Engine | None = None) -> None:  # fmt: skip
+    """Replace every dataset's rows and append `log`, in one transaction (see the module).
+
+    On SQLite the internal datasets go to `private` (another file) first; the published
+    file then gets only the published ones (and loses internal tables an earlier version
+    kept there)."""
     datasets = list(datasets)
+    internal = [d for d in datasets if d.schema == INTERNAL]
+    if engine.dialect.name == "sqlite" and internal:
+        if private is None:
+            raise ValueError("on SQLite the internal datasets need a private database of their own")
+        _replace(private, internal)
+        datasets = [d for d in datasets if d.schema != INTERNAL]
+        gone = [d.name for d in internal]
+    else:
+        gone = []
+    _replace(engine, datasets, log, recipients, drop=gone)
+
+
+def _replace(engine: Engine, datasets: list[Dataset], log: pd.DataFrame | None = None,
+             recipients: Recipients | None = None, drop: list[str] = ()) -> None:  # fmt: skip
+    metadata = sa.MetaData()
     tables = {(d.schema, d.name): table_of(d.name, d.model, d.schema, metadata) for d in datasets}
-    log_table = table_of(PUBLICATION_LOG, PublicationLog, PUBLISHED, metadata)
+    log_table = table_of(PUBLICATION_LOG, PublicationLog, PUBLISHED, metadata) if log is not None else None
     with engine.begin() as connection:
-        _prepare(connection, [*tables.values(), log_table])
+        _prepare(connection, [*tables.values(), *([log_table] if log_table is not None else [])])
+        inspector = sa.inspect(connection)
+        for name in drop:
+            if inspector.has_table(name):
+                connection.execute(sa.text(f'DROP TABLE "{name}"'))
         for dataset in datasets:
             table = tables[(dataset.schema, dataset.name)]
             with _requires(connection, f"the right to replace the rows of {_qualified(table)}", _OWN_TABLES):
                 connection.execute(table.delete())
                 _insert(connection, table, dataset.rows)
-        with _requires(connection, f"the right to add rows to {_qualified(log_table)}", _OWN_TABLES):
-            _insert(connection, log_table, log)
+        if log_table is not None:
+            with _requires(connection, f"the right to add rows to {_qualified(log_table)}", _OWN_TABLES):
+                _insert(connection, log_table, log)
         if recipients is not None and connection.dialect.name == "postgresql":
             _grant(connection, recipients, [d for d in datasets if d.schema == PUBLISHED])
 

@@ -59,7 +59,7 @@ def resources(settings: Settings, sources: Sources) -> dict:
         "sources": sources,
         "datasets": DatasetStore(base_dir=str(settings.storage)),
         "recipients": RecipientsResource(path=str(settings.recipients_file)),
-        "database": PublicationDatabase(url=url),
+        "database": PublicationDatabase(url=url, private_url=settings.private_database_url),
         "defaults": RunDefaults(
             look_back_days=settings.look_back_days, look_ahead_days=settings.look_ahead_days,
             suppression_threshold=settings.suppression_threshold,

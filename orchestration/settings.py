@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'published.sqlite'}"
 
     @property
+    def private_database_url(self) -> str:
+        """Where the internal tables go when the publication database is SQLite: a private
+        file, apart from the published one (on PostgreSQL they are its `internal` schema)."""
+        return f"sqlite:///{self.home / 'private.sqlite'}"
+
+    @property
     def database_from_environment(self) -> bool:
         """Whether the publication database is named by MELLANRUM_DATABASE_URL (a secret)."""
         return self.database_url is not None and os.environ.get(DATABASE_URL_ENV) == self.database_url.get_secret_value()

@@ -52,6 +52,12 @@ class DeliveryError(InputError):
     holds the file's name, a line, safe column names, fixed text and counts, nothing else."""
 
 
+class MachineFault(MellanrumError):
+    """A fault of the machine or of a resource, not of a delivery: a full disk, a database
+    that cannot be reached or does not exist. The run stops at once, in one sentence that
+    names the resource and the fix."""
+
+
 class KeyringError(MellanrumError):
     """Keyring or key problem: wrong passphrase, unknown or expired key, no keyring."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from core.contracts import CONTRACTS
 from core.database import create_engine
 from core.exports import Export, build_export, record_export
-from core.files import replaced_atomically
+from core.files import keep_private, replaced_atomically
 from orchestration.settings import Settings
 from schemas.errors import ConfigError
 from schemas.recipients import load_recipients
@@ -16,6 +16,7 @@ from schemas.recipients import load_recipients
 def export_sealed(settings: Settings, recipient_id: str, out: Path, fmt: str = "csv", force: bool = False) -> Export:
     """Write one recipient's rows of the latest publication, sealed to its public key, and
     log the export."""
+    keep_private()
     if out.exists() and not force:
         raise ConfigError(f"{out} exists: choose another --out, or add --force to replace it")
     recipients = load_recipients(settings.recipients_file)

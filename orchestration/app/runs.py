@@ -9,7 +9,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import re
+import socket
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +37,7 @@ from assets.names import (
     OVERLAPS,
     PUBLISH_JOB,
     PUBLISH_NODE,
+    RECONCILE_AND_PUBLISH_JOB,
     RECONCILE_JOB,
     RECONCILE_NODE,
     SOURCE_TAG,
@@ -42,11 +47,16 @@ from assets.names import (
     partition_key,
     partition_range_tags,
 )
+from core.audit import read_log
+from core.database import check_reachable, create_engine
+from core.files import check_free_space, disk_full, keep_private, private_folder
+from core.keys.keyring import Keyring
 from core.reconcile import summary_by_kommun
 from core.store import DatasetFiles
 from orchestration.definitions import build_definitions, load_declared_sources
 from orchestration.settings import Settings
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, MachineFault, MellanrumError
+from schemas.recipients import load_recipients
 from schemas.sources import Source, Sources
 
 # The events are stored in the instance; a command's terminal gets the summary tables.
@@ -56,15 +66,107 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # --- the Dagster instance ----------------------------------------------------------------------
 
 
+PROCESS_TAG = "mellanrum/process"
+PUBLICATION_TAG = "mellanrum/publication"
+# Runs this process is executing right now: any other run it started and Dagster still
+# thinks is going was interrupted.
+_EXECUTING: set[str] = set()
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs this application started in a process that is gone (killed, its disk full) and
+    that Dagster still thinks are going: marked failed, so no run stays STARTED. A run whose
+    publication was committed before it was interrupted says so in a tag, as the publication
+    log does."""
+    unfinished = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED,
+                  dg.DagsterRunStatus.CANCELING]  # fmt: skip
+    failed = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=unfinished)):
+        owner = run.tags.get(PROCESS_TAG)
+        if owner is None or run.run_id in _EXECUTING or (owner != _this_process() and _alive(owner)):
+            continue
+        instance.report_run_failed(run, "interrupted: the process that ran it is gone (found when the next run started)")
+        failed.append(run.run_id)
+    return failed
+
+
+def _alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine's: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def agree_with_the_log(instance: dg.DagsterInstance, settings: Settings) -> None:
+    """A run Dagster marked failed whose publication the log records (its process died after
+    the commit): tagged so, so that the log and Dagster say the same of it."""
+    failed = {run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE],
+                                                                    job_name=PUBLISH_JOB))}  # fmt: skip
+    failed |= {run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE],
+                                                                     job_name=RECONCILE_AND_PUBLISH_JOB))}  # fmt: skip
+    if not failed:
+        return
+    engine = create_engine(settings.publication_database_url())
+    try:
+        logged = set(read_log(engine)["run_id"])
+    finally:
+        engine.dispose()
+    for run_id in failed & logged:
+        instance.add_run_tags(run_id, {PUBLICATION_TAG: "committed before the run was interrupted"})
+
+
+def preflight(settings: Settings, sources: Sources) -> None:
+    """What can be checked before any source is ingested, each a one-sentence error: the
+    keyring opens with its passphrase, the recipients file is valid, the publication
+    database (and on SQLite the private one) can be reached, and the disk has room."""
+    Keyring.load(settings.keyring_file, settings.secret_from_environment())
+    load_recipients(settings.recipients_file)
+    for url in _database_urls(settings):
+        engine = create_engine(url)
+        try:
+            check_reachable(engine)
+        finally:
+            engine.dispose()
+    delivered = sum(path.stat().st_size for source in sources.all for path in _files(sources, source))
+    # Datasets, quarantine and the instance's events take a few times what was delivered.
+    check_free_space(settings.home, 3 * delivered + 64 * 2**20)
+
+
+def _files(sources: Sources, source: Source) -> list[Path]:
+    try:
+        return sources.files(source)
+    except MellanrumError:  # that source fails on its own, with its reason, in its run
+        return []
+
+
+def _database_urls(settings: Settings) -> list[str]:
+    url = settings.publication_database_url()
+    return [url, settings.private_database_url] if make_url(url).get_backend_name() == "sqlite" else [url]
+
+
 def open_instance(settings: Settings) -> dg.DagsterInstance:
-    """The instance in the settings' Dagster home (created with telemetry off)."""
-    dagster_home = settings.dagster_dir
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    """The instance in the settings' Dagster home (created with telemetry off), private to
+    this user like everything else Mellanrum writes under its home."""
+    keep_private()
+    private_folder(settings.home)
+    dagster_home = private_folder(settings.dagster_dir)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
         # No telemetry, and no sign-up pop-up over the steward's pages.
         config.write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8")
-    return dg.DagsterInstance.from_config(str(dagster_home))
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    fail_interrupted_runs(instance)
+    return instance
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -155,13 +257,11 @@ def ingest_all(
         wanted = [source for source in of_kind if not only or source.id in only]
         for first, last in _contiguous(of_kind, wanted):
             in_range = of_kind[of_kind.index(first): of_kind.index(last) + 1]
-            result = defs.resolve_job_def(ingest_job(kind)).execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config={**ingest_run_config(kind, as_of), **_QUIET},
-                tags={**partition_range_tags(partition_key(first), partition_key(last)), AS_OF_TAG: as_of.isoformat(),
-                      SOURCE_TAG: first.id if first is last else f"{first.id}…{last.id}"},  # fmt: skip
-            )
+            result = execute(defs, instance, ingest_job(kind), run_config=ingest_run_config(kind, as_of),
+                             tags={**partition_range_tags(partition_key(first), partition_key(last)),
+                                   AS_OF_TAG: as_of.isoformat(),
+                                   SOURCE_TAG: first.id if first is last else f"{first.id}…{last.id}"})  # fmt: skip
+            _stop_on_a_fault(result)
             for source in in_range:
                 outcomes[source.id] = _outcome(source, ingest_node(kind), result)
                 on_done(outcomes[source.id])
@@ -185,6 +285,7 @@ def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, run_con
     ingest; `run_config` from `reconcile_run_config` (`adhoc_run_config`)."""
     job, node = (ADHOC_JOB, ADHOC_NODE) if adhoc else (RECONCILE_JOB, RECONCILE_NODE)
     result = _execute(defs, instance, job, run_config, _as_of_tag(run_config, node))
+    _stop_on_a_fault(result)
     if not result.success:
         return _failed(result)
     if adhoc:
@@ -198,6 +299,7 @@ def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, run_con
 def publish_latest(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None) -> StageOutcome:
     """Publish every contract's dataset from the latest reconciliation."""
     result = _execute(defs, instance, PUBLISH_JOB, run_config or publish_run_config(), {})
+    _stop_on_a_fault(result)
     if not result.success:
         return _failed(result)
     metadata = {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
@@ -206,14 +308,49 @@ def publish_latest(defs: dg.Definitions, instance: dg.DagsterInstance, run_confi
 
 
 def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, run_config: dict, tags: dict):
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=instance, raise_on_error=False, run_config={**run_config, **_QUIET}, tags=tags or None
-    )
+    return execute(defs, instance, job, run_config=run_config, tags=tags)
+
+
+def execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, *, run_config: dict,
+            tags: dict) -> dg.ExecuteInProcessResult:  # fmt: skip
+    """Run `job` in this process. A fault of the instance itself (its disk full, its database
+    gone) is one sentence; a run it leaves unfinished is failed when the next one starts."""
+    run_id = str(uuid.uuid4())
+    _EXECUTING.add(run_id)
+    try:
+        return defs.resolve_job_def(job).execute_in_process(
+            instance=instance, raise_on_error=False, run_config={**run_config, **_QUIET}, run_id=run_id,
+            tags={**tags, PROCESS_TAG: _this_process()},
+        )  # fmt: skip
+    except MellanrumError:
+        raise
+    except Exception as problem:  # noqa: BLE001 (Dagster's storage failing under us; its message is not ours)
+        where = Path(instance.root_directory) if instance.root_directory else None
+        if _disk_full(problem) and where is not None:
+            raise disk_full(where) from None
+        raise MachineFault(f"the Dagster instance at {where or 'its database'} could not record the run "
+                           f"({type(problem).__name__}): check its disk and database, then run again") from None
+    finally:
+        _EXECUTING.discard(run_id)
 
 
 def _as_of_tag(run_config: dict, node: str) -> dict:
     as_of = run_config["ops"][node]["config"].get("as_of")
     return {AS_OF_TAG: as_of} if as_of else {}
+
+
+# Errors that are no delivery's fault: the night stops at the first one (issue 12).
+_FATAL = ("MachineFault", "KeyringError", "PrivilegeError")
+
+
+def _stop_on_a_fault(result: dg.ExecuteInProcessResult) -> None:
+    """A run that failed on a fault of the machine, the keys or the database stops everything."""
+    for failure in result.get_step_failure_events():
+        error = failure.step_failure_data.error
+        while error.cause is not None and error.cls_name not in _FATAL:
+            error = error.cause
+        if error.cls_name in _FATAL:
+            raise MachineFault(_root_message(error))
 
 
 def _failed(result: dg.ExecuteInProcessResult) -> StageOutcome:
@@ -228,7 +365,7 @@ def _root_message(error) -> str:
         error = error.cause
     message = error.message.strip()
     # "schemas.errors.InputError: <message>" -> "<message>"
-    return re.sub(r"^[\w.]+(Error|Exception): ", "", message)
+    return re.sub(r"^(?:\w+\.)*[A-Z]\w*: ", "", message)
 
 
 def _outcome(source: Source, node: str, result: dg.ExecuteInProcessResult) -> SourceOutcome:
@@ -271,7 +408,9 @@ def run_nightly(settings: Settings, as_of: dt.date, only: Collection[str] = (),
     sources = load_declared_sources(settings)
     check_only(sources, only)
     defs = build_definitions(settings)
+    preflight(settings, sources)
     instance = open_instance(settings)
+    agree_with_the_log(instance, settings)
     total = len(only) or len(sources.all)
     done: list[SourceOutcome] = []
     progress(0, total)
@@ -293,6 +432,7 @@ def reconcile_adhoc(settings: Settings, as_of: dt.date, kommuner: Sequence[str] 
     """A coordinator's reconciliation of the stored data (nothing re-ingested, the nightly
     datasets left alone); its datasets go to the storage's adhoc/<run id>/."""
     defs = build_definitions(settings)
+    preflight(settings, load_declared_sources(settings))
     run_config = adhoc_run_config(as_of, list(kommuner), look_back_days, look_ahead_days, cut_off)
     outcome = reconcile_stored(defs, open_instance(settings), run_config, adhoc=True)
     if not outcome.ok:
@@ -310,3 +450,15 @@ def _shown(settings: Settings) -> str:
 def _with(report: NightReport, **changes) -> NightReport:
     return replace(report, **changes)
 
+
+
+def _disk_full(problem: BaseException) -> bool:
+    """Whether a storage error says the disk is full (SQLite's words, or the OS's errno)."""
+    seen: BaseException | None = problem
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "disk is full" in str(seen) or "disk I/O error" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

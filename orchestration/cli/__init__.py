@@ -6,6 +6,7 @@ lists everything a partner's IT, a coordinator or a steward can run.
 
 import click
 
+from core.files import keep_private
 from orchestration.cli.errors import MellanrumGroup
 
 
@@ -46,4 +47,7 @@ _register()
 
 
 def main() -> None:
+    # Every file a command writes (keyrings, datasets, exports, a partner's output) is its
+    # user's only, whatever the umask of the shell it was started from.
+    keep_private()
     cli(prog_name="mellanrum")

@@ -43,8 +43,6 @@ def test_keys_list_without_the_passphrase_is_one_sentence(tmp_path, inbox):
     assert_one_sentence(done)
 
 
-@pytest.mark.xfail(strict=False, reason="lead's run path rewrite: the run path resolves the keyring's "
-                   "passphrase through Dagster's EnvVar, which raises its own error before ours")
 def test_run_source_without_the_passphrase_is_one_sentence(tmp_path, inbox):
     new_home(tmp_path, inbox, "NOPASS")
     done = subprocess.run([str(MELLANRUM), "run", "--source", "goteborg", "--as-of", "2026-11-23"],
