@@ -109,7 +109,7 @@ from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
 from schemas.rules import RuleTable, default_rules
 
 AS_OF = dt.date(2026, 11, 23)
-CUT_OFF = AS_OF + dt.timedelta(days=60)  # as in tests/test_reconcile.py
+CUT_OFF = AS_OF + dt.timedelta(days=60)  # as in tests/unit/test_reconcile.py
 KEY_ID = "L1-20260101-Q3ZT+L2-20260101-M7KD"  # one linkage+pipeline key pair, as after one ingest
 SCALE_DOWN = 10  # the second, smaller run: the growth factor is from rows/10 to rows
 RESULTS = Path(__file__).resolve().parent / "results"

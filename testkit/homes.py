@@ -13,6 +13,7 @@ AS_OF = dt.date(2026, 11, 23)
 PASSPHRASE = "a long enough test passphrase"
 REFERENCE = Path(__file__).resolve().parent.parent / "schemas" / "reference"
 KEYS_FROM = dt.date(2026, 1, 1)
+NIGHT = "NIGHT"  # the key tag of the session's shared night (L1-NIGHT, L2-NIGHT)
 
 
 def new_keyring(path: Path, tag: str) -> Keyring:
@@ -27,6 +28,13 @@ def new_home(home: Path, inbox: Path, tag: str) -> Keyring:
     """A Mellanrum home with its own copy of `inbox` and a keyring of keys L1-<tag>, L2-<tag>."""
     shutil.copytree(inbox, home / "inbox")
     return new_keyring(home / "keyring.json", tag)
+
+
+def copy_home(home: Path, to: Path) -> Path:
+    """A home of its own with everything `home` holds: the instance's config names no paths,
+    and the datasets and databases sit under the home, so the copy works on its own."""
+    shutil.copytree(home, to)
+    return to
 
 
 def synthetic_numbers() -> set[str]:

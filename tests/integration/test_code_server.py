@@ -31,6 +31,8 @@ import yaml
 
 from testkit.homes import PASSPHRASE, new_home
 
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
+
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 DEPLOYMENT = ROOT / "docs" / "deployment.md"

@@ -19,7 +19,9 @@ from core.database import create_engine
 from orchestration.app import runs
 from orchestration.settings import Settings
 from schemas.errors import MachineFault
-from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.homes import AS_OF, PASSPHRASE, copy_home
+
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
 
 MELLANRUM = Path(sys.executable).parent / "mellanrum"
 NEXT = AS_OF.replace(day=AS_OF.day + 1)
@@ -35,22 +37,10 @@ def _mellanrum(home: Path, *args: str, **env: str) -> subprocess.CompletedProces
     return subprocess.run([str(MELLANRUM), *args], env=_env(home, **env), capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory, inbox) -> Path:
-    """A home whose first night was published; each test works on a copy of it."""
-    home = tmp_path_factory.mktemp("faults") / "home"
-    new_home(home, inbox, "FAULT")
-    done = _mellanrum(home, "run", "--as-of", AS_OF.isoformat())
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-    return home
-
-
 @pytest.fixture
-def home(published, tmp_path) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(published, copy)
-    # The instance's config names no paths: the copy is a home of its own.
-    return copy
+def home(nightly_home, tmp_path) -> Path:
+    """A copy of the session's night (published once); each test breaks its own."""
+    return copy_home(nightly_home, tmp_path / "home")
 
 
 def _one_sentence(done: subprocess.CompletedProcess, *words: str) -> str:

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from testkit.homes import AS_OF, PASSPHRASE, new_home
+
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
 
 MELLANRUM = Path(sys.executable).parent / "mellanrum"
 

@@ -16,6 +16,8 @@ import yaml
 from schemas.sources import load_sources
 from testkit.homes import AS_OF, PASSPHRASE, new_home
 
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
+
 MELLANRUM = Path(sys.executable).parent / "mellanrum"
 NEXT = AS_OF + dt.timedelta(days=1)
 

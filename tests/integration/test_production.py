@@ -40,7 +40,9 @@ from orchestration.settings import Settings
 from schemas.sources import load_sources
 from testkit.homes import AS_OF, PASSPHRASE
 
-PRODUCTION_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
+
+PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 INSTANCE_ROLE, INSTANCE_PASSWORD, INSTANCE_DB = "dagster_instance", "a dagster instance password", "dagster_prod"
 PG_FIELDS = {"username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD", "hostname": "DAGSTER_PG_HOST",
              "port": "DAGSTER_PG_PORT", "db_name": "DAGSTER_PG_DB"}  # fmt: skip

@@ -79,7 +79,7 @@ def test_round_trip(plaintext):
     assert open_sealed(sealed, RECIPIENT) == plaintext
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(plaintext=st.binary(max_size=2000), context=st.binary(max_size=300))
 def test_round_trip_of_any_plaintext_and_context(plaintext, context):
     sealed = seal(plaintext, RECIPIENT.public_key(), context=context)
@@ -126,7 +126,7 @@ def test_a_file_sealed_to_another_recipient_names_both_fingerprints():
     assert_no_plaintext(message)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(data=st.data())
 def test_any_single_flipped_byte_is_refused(data):
     position = data.draw(st.integers(0, len(SEALED) - 1), label="position")

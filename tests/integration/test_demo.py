@@ -6,12 +6,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from orchestration.cli import cli
 from testkit.leakscan import scan
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_ingests_every_source_and_leaks_no_number(tmp_path, synthetic_numbers, monkeypatch):

@@ -23,33 +23,29 @@ from assets.configs import adhoc_run_config, reconcile_run_config
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
 from core.reconcile import window_mask
-from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
+from orchestration.app.runs import open_instance, reconcile_stored
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.rules import default_rules
-from schemas.sources import load_sources
-from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.homes import AS_OF, NIGHT, PASSPHRASE, copy_home
 from testkit.leakscan import scan
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GOTEBORG, MOLNDAL = "1480", "1481"
 RULE_OF = {(r.municipal, r.af): (r.classification, r.id) for r in default_rules().rules}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, inbox):
-    home = tmp_path_factory.mktemp("reconcile-home")
-    new_home(home, inbox, "REC")
+def home(tmp_path_factory, nightly_home):
+    """A copy of the session's night: every source ingested as of AS_OF."""
+    home = copy_home(nightly_home, tmp_path_factory.mktemp("reconcile") / "home")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         env.setenv("MELLANRUM_HOME", str(home))
         env.delenv("MELLANRUM_SOURCES", raising=False)
         env.delenv("MELLANRUM_KEYRING", raising=False)
         env.delenv("DAGSTER_HOME", raising=False)
-        defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
-        outcomes = ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), open_instance(Settings.of(home=home)), AS_OF)
-        assert all(o.ok for o in outcomes)
         yield home
 
 
@@ -229,7 +225,7 @@ def test_dagster_job_launch_runs_the_adhoc_job_with_its_config(home, defs, tmp_p
 
 def test_nothing_a_reconciliation_leaves_behind_holds_a_personal_number(home, nightly, synthetic_numbers):
     people = sorted(synthetic_numbers)
-    linkage = Keyring.load(home / "keyring.json", PASSPHRASE).get("L1-REC").secret
+    linkage = Keyring.load(home / "keyring.json", PASSPHRASE).get(f"L1-{NIGHT}").secret
     level1 = level1_pseudonyms(pd.Series(people), linkage).tolist()
     assert any((home / "storage" / "adhoc").rglob("*.parquet")), "the ad-hoc results must have been scanned"
     deliveries = [home / "inbox" / "kommun", home / "inbox" / "af"]

@@ -499,7 +499,7 @@ def rows(frame: pd.DataFrame, columns: list[str]) -> set[tuple]:
     return {tuple(map(plain, row)) for row in zip(*(frame[column].tolist() for column in columns))}
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(populations())
 def test_overlaps_and_their_window_equal_a_brute_force_oracle(population):
     municipal_rows, af_rows, as_of, window, _ = population
@@ -514,7 +514,7 @@ def test_overlaps_and_their_window_equal_a_brute_force_oracle(population):
     ]) == expected  # fmt: skip
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(populations())
 def test_municipal_overlaps_and_the_transition_list_equal_a_brute_force_oracle(population):
     municipal_rows, af_rows, as_of, window, cut_off = population

@@ -19,7 +19,6 @@ import yaml
 from click.testing import CliRunner
 from pandera.typing import Series
 
-from assets.configs import reconcile_run_config
 from assets.names import RECONCILE_PARAMETERS
 from core import database as database_module
 from core.contracts import CONTRACTS, contract
@@ -46,10 +45,8 @@ from core.publish import (
 from core.store import DatasetFiles
 from orchestration.app.runs import (
     StageOutcome,
-    ingest_all,
     open_instance,
     publish_latest,
-    reconcile_stored,
 )
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
@@ -60,7 +57,7 @@ from schemas.published import PublicationLog
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
 from schemas.sources import load_sources
-from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.homes import AS_OF, NIGHT, PASSPHRASE, copy_home
 from testkit.leakscan import scan
 
 GOTEBORG = "1480"
@@ -69,20 +66,16 @@ RULE_OF = {(r.municipal, r.af): r.classification for r in default_rules().rules}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, inbox):
-    """Ingested and reconciled once; each test publishes where it needs to."""
-    home = tmp_path_factory.mktemp("publish-home")
-    new_home(home, inbox, "PUB")
+def home(tmp_path_factory, nightly_home):
+    """A copy of the session's night (ingested, reconciled, published once); each test
+    publishes again where it needs to."""
+    home = copy_home(nightly_home, tmp_path_factory.mktemp("publish") / "home")
     with pytest.MonkeyPatch.context() as env:
         for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
                      "DAGSTER_HOME"):  # fmt: skip
             env.delenv(name, raising=False)
         env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
         env.setenv("MELLANRUM_HOME", str(home))
-        defs = build_definitions(Settings.of(home=home, sources=home / "inbox" / "sources.yaml"))
-        instance = open_instance(Settings.of(home=home))
-        assert all(o.ok for o in ingest_all(defs, load_sources(home / "inbox" / "sources.yaml"), instance, AS_OF))
-        assert reconcile_stored(defs, instance, reconcile_run_config(AS_OF)).ok
         yield home
 
 
@@ -252,7 +245,7 @@ def test_the_publication_log_has_a_row_per_dataset_and_recipient(home, backend, 
     own = expected["kommun_samplanering"]
     own = own[own.kommunkod == GOTEBORG]
     assert row.row_count == len(own) > 0 and row.checksum == checksum(own)
-    assert row.key_id == "L1-PUB+L2-PUB" and row.as_of == pd.Timestamp(AS_OF) and row.channel == "database"
+    assert row.key_id == f"L1-{NIGHT}+L2-{NIGHT}" and row.as_of == pd.Timestamp(AS_OF) and row.channel == "database"
 
 
 def test_publishing_the_same_as_of_date_twice_gives_identical_tables_and_checksums(home, backend, monkeypatch):
@@ -420,7 +413,7 @@ def test_an_export_to_a_recipient_without_a_public_key_is_refused(home, sqlite_p
 def test_nothing_published_holds_a_personal_number(home, sqlite_published, postgres_published, postgres_server,
                                                    synthetic_numbers):  # fmt: skip
     people = sorted(synthetic_numbers)
-    linkage = Keyring.load(home / "keyring.json", PASSPHRASE).get("L1-PUB").secret
+    linkage = Keyring.load(home / "keyring.json", PASSPHRASE).get(f"L1-{NIGHT}").secret
     level1 = level1_pseudonyms(pd.Series(people), linkage).tolist()
     deliveries = [home / "inbox" / "kommun", home / "inbox" / "af"]
     assert (home / "published.sqlite").exists()

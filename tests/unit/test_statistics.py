@@ -464,7 +464,7 @@ CELLS = st.dictionaries(
 THRESHOLDS = st.one_of(st.just(5), st.integers(2, 7))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(cells=CELLS, threshold=THRESHOLDS)
 def test_generated_tables_count_right_and_withstand_every_attacker(cells, threshold):
     frame = overlaps(cells)

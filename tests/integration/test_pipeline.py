@@ -22,6 +22,8 @@ from schemas.sources import load_sources
 from testkit.homes import AS_OF, PASSPHRASE, new_home
 from testkit.leakscan import scan
 
+pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
+
 NEXT_DAY = AS_OF + dt.timedelta(days=1)
 
 

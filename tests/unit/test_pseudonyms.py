@@ -129,7 +129,7 @@ def test_recipients_cannot_join_their_pseudonyms():
     assert set(municipality).isdisjoint(stored)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(st.lists(st.binary(min_size=32, max_size=32), min_size=0, max_size=40))
 def test_base32_round_trips_and_matches_the_standard_library(digests):
     joined = b"".join(digests)
@@ -140,7 +140,7 @@ def test_base32_round_trips_and_matches_the_standard_library(digests):
     assert not invalid.any()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples: the profile (testkit/pytest_plugin.py)
 @given(
     st.lists(st.integers(min_value=0, max_value=10**12 - 1), min_size=1, max_size=50),
     st.binary(min_size=32, max_size=32),
