@@ -161,6 +161,33 @@ def test_a_disk_that_fills_during_the_ingest_stops_the_night_at_the_first_write(
     _unchanged(home, before)
 
 
+def test_a_real_small_disk_that_fills_during_the_night_stops_it_and_the_next_start_cleans_up(home, monkeypatch):
+    """A tmpfs with room for the home and a little more: the night's own writes fill it (the
+    preflight's margin is lifted, as if the disk had filled after it looked)."""
+    disk = home.parent / "nearly-full-disk"
+    disk.mkdir()
+    room = sum(path.stat().st_size for path in home.rglob("*") if path.is_file()) // 1024 + 1536
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("no tmpfs here: test_a_disk_that_fills_during_the_ingest_... simulates the same fault")
+    try:
+        small_home = copy_home(home, disk / "home")
+        before = _state(small_home)
+        monkeypatch.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
+        monkeypatch.setattr(runs, "check_free_space", lambda where, needed: None)
+        with pytest.raises(MachineFault, match=r"^the disk holding .* is full \(.*\): free some space, then run again$"):
+            runs.run_nightly(Settings.of(home=small_home), NEXT)
+
+        # Space is freed; the next start fails what the fault left going, and nothing was lost.
+        subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
+        runs.open_instance(Settings.of(home=small_home)).dispose()
+        _unchanged(small_home, before)
+        report = runs.run_nightly(Settings.of(home=small_home), NEXT)
+        assert report.publication is not None and report.publication.ok
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
 def test_a_run_interrupted_after_the_commit_is_failed_next_time_and_agrees_with_the_log(home, monkeypatch):
     """The worst case of a nearly full disk: the publication committed, then Dagster could
     not record the run's end. The next start fails that run and tags it as published."""
