@@ -192,6 +192,7 @@ def usable_crosswalk(crosswalks: pd.DataFrame | None, epoch: Epoch) -> pd.DataFr
 class Brought:
     frame: pd.DataFrame  # the rows, pseudonym and key_id brought forward where they could be
     how: np.ndarray  # per row: CURRENT, REKEYED, CROSSWALKED, NOT_SEEN or BEHIND
+    rekeyed: np.ndarray  # per row: re-keyed along the pipeline chain (whatever happened next)
 
 
 def bring_forward(frame: pd.DataFrame, epoch: Epoch, crosswalk: pd.DataFrame | None = None) -> Brought:
@@ -200,7 +201,7 @@ def bring_forward(frame: pd.DataFrame, epoch: Epoch, crosswalk: pd.DataFrame | N
     key. A row that cannot be brought keeps its key id: NOT_SEEN when its linkage key is a
     bridge but its person is not in the crosswalk, BEHIND otherwise."""
     if frame.empty:
-        return Brought(frame, np.zeros(0, dtype=np.int8))
+        return Brought(frame, np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool))
     pseudonyms, key_ids, rekeyed = _rechain(frame["pseudonym"], frame["key_id"], epoch)
     how = np.where(rekeyed, REKEYED, CURRENT).astype(np.int8)
     linkage, pipeline = split_key_ids(key_ids)
@@ -224,7 +225,7 @@ def bring_forward(frame: pd.DataFrame, epoch: Epoch, crosswalk: pd.DataFrame | N
     result = frame.copy()
     result["pseudonym"] = pseudonyms.astype(frame["pseudonym"].dtype).to_numpy()
     result["key_id"] = key_ids.astype(frame["key_id"].dtype).to_numpy()
-    return Brought(result, how)
+    return Brought(result, how, rekeyed)
 
 
 # --- each source's epoch ------------------------------------------------------------------------
@@ -235,8 +236,9 @@ EPOCH_COLUMNS = ["source_id", "kind", "kommunkod", "rows", "key_ids", "target_ke
 
 def source_epochs(frame: pd.DataFrame, how: np.ndarray, kind: str, epoch: Epoch) -> pd.DataFrame:
     """One row per source of `frame` (brought forward, with `how`): its counts, the key ids
-    its rows are under now and its status: current, brought forward, or behind (some rows
-    under an epoch that cannot be brought to the target: the source is left out)."""
+    its rows are under now and its status: current (every row already under the target),
+    behind (some rows under an epoch that cannot be brought to the target: the source is
+    left out), or else brought forward."""
     if frame.empty:
         return pd.DataFrame({c: [] for c in EPOCH_COLUMNS}).astype(_EPOCH_TYPES)
     facts = pd.DataFrame({
@@ -253,7 +255,7 @@ def source_epochs(frame: pd.DataFrame, how: np.ndarray, kind: str, epoch: Epoch)
     table["key_ids"] = grouped["key_id"].agg(lambda ids: ", ".join(sorted(set(ids)))).to_numpy()
     table["kind"] = kind
     table["target_key_id"] = epoch.key_id
-    moved = (table["rekeyed"] + table["crosswalked"]) > 0
+    moved = (table["rekeyed"] + table["crosswalked"] + table["left_out"]) > 0
     table["status"] = np.where(table["behind"] > 0, "behind", np.where(moved, "brought forward", "current"))
     return table[EPOCH_COLUMNS].astype(_EPOCH_TYPES)
 
@@ -328,7 +330,7 @@ def bring_store_forward(files: DatasetFiles, epoch: Epoch, datasets: Sequence[st
             if stored.empty or (stored["key_id"] == epoch.key_id).all():
                 return None
             brought = bring_forward(stored, epoch, crosswalk)
-            rekeyed, walked = int((brought.how == REKEYED).sum()), int((brought.how == CROSSWALKED).sum())
+            rekeyed, walked = int(brought.rekeyed.sum()), int((brought.how == CROSSWALKED).sum())
             if not rekeyed and not walked:
                 return None
             changes.append(_line(now, dataset, partition, stored["key_id"], epoch, rekeyed, walked,

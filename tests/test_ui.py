@@ -57,7 +57,7 @@ TIMEOUT = 45_000  # ms, for every auto-waiting assertion: a busy 2-core machine 
 
 STAGES = {
     "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine"],
-    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters"],
+    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "key_epochs"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "publication_log"],
 }  # fmt: skip
