@@ -5,6 +5,8 @@ Layout under the storage folder (`Settings.storage`):
     <dataset>/<partition>.parquet   a partitioned dataset (one file per source)
     <dataset>/all.parquet           an unpartitioned one
     adhoc/<run id>/<dataset>.parquet  an ad-hoc reconciliation's results
+    linkage_crosswalk/<source>.parquet  in a linkage-key rotation window (core/epochs.py)
+    rekey_log.jsonl                 one line per file re-keyed after a rotation
 
 Files are written atomically and private (0600): a failed run never replaces a file, so
 the last good data of every partition stays readable. Every write holds the store's lock
