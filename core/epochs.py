@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.keys.keyring import KEY_ID_SEPARATOR, Key, Keyring, PseudonymKeys, pseudonym_key_id
 from core.keys.pseudonyms import level2_pseudonyms, rekey_chain
@@ -156,15 +157,17 @@ def _rechain(pseudonyms: pd.Series, key_ids: pd.Series, epoch: Epoch) -> tuple[p
     target's pipeline key; returns the pseudonyms, key ids and which rows moved."""
     pseudonyms = pseudonyms.astype("string").copy()
     key_ids = key_ids.astype("string").copy()
-    linkage, pipeline = split_key_ids(key_ids)
     moved = np.zeros(len(key_ids), dtype=bool)
-    for pipeline_id in pipeline.dropna().unique():
+    # A handful of distinct key ids among millions of rows: split those, not every row's.
+    codes, distinct = pd.factorize(key_ids, use_na_sentinel=True)
+    for code, key_id in enumerate(distinct):
+        linkage_id, _, pipeline_id = str(key_id).partition(KEY_ID_SEPARATOR)
         later = epoch.links.get(pipeline_id)
         if pipeline_id == epoch.pipeline_id or not later:
             continue
-        rows = (pipeline == pipeline_id).fillna(False).to_numpy(dtype=bool)
+        rows = codes == code
         pseudonyms[rows] = rekey_chain(pseudonyms[rows], later).astype("string").to_numpy()
-        key_ids[rows] = (linkage[rows] + KEY_ID_SEPARATOR + epoch.pipeline_id).to_numpy()
+        key_ids[rows] = pseudonym_key_id(linkage_id, epoch.pipeline_id)
         moved |= rows
     return pseudonyms, key_ids, moved
 
@@ -200,8 +203,8 @@ def bring_forward(frame: pd.DataFrame, epoch: Epoch, crosswalk: pd.DataFrame | N
     chain, then through the crosswalk (`usable_crosswalk`) where under an older linkage
     key. A row that cannot be brought keeps its key id: NOT_SEEN when its linkage key is a
     bridge but its person is not in the crosswalk, BEHIND otherwise."""
-    if frame.empty:
-        return Brought(frame, np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool))
+    if frame.empty or (frame["key_id"] == epoch.key_id).all():  # the usual night: nothing to do
+        return Brought(frame, np.zeros(len(frame), dtype=np.int8), np.zeros(len(frame), dtype=bool))
     pseudonyms, key_ids, rekeyed = _rechain(frame["pseudonym"], frame["key_id"], epoch)
     how = np.where(rekeyed, REKEYED, CURRENT).astype(np.int8)
     linkage, pipeline = split_key_ids(key_ids)
@@ -252,7 +255,8 @@ def source_epochs(frame: pd.DataFrame, how: np.ndarray, kind: str, epoch: Epoch)
     table = grouped.agg(kommunkod=("kommunkod", "first"), rows=("key_id", "size"), rekeyed=("rekeyed", "sum"),
                         crosswalked=("crosswalked", "sum"), left_out=("left_out", "sum"),
                         behind=("behind", "sum")).reset_index()  # fmt: skip
-    table["key_ids"] = grouped["key_id"].agg(lambda ids: ", ".join(sorted(set(ids)))).to_numpy()
+    distinct = facts[["source_id", "key_id"]].drop_duplicates().sort_values(["source_id", "key_id"])
+    table["key_ids"] = distinct.groupby("source_id", sort=True)["key_id"].agg(", ".join).to_numpy()
     table["kind"] = kind
     table["target_key_id"] = epoch.key_id
     moved = (table["rekeyed"] + table["crosswalked"] + table["left_out"]) > 0
@@ -286,7 +290,8 @@ def behind_sentence(epochs: pd.DataFrame, names: Mapping[str, str] | None = None
         old = sorted({linkage_of(k) for k in row.key_ids.split(", ") if linkage_of(k) != target}) or [
             "a pipeline key outside the chain"]  # fmt: skip
         parts.append(f"{row.source_id} ({where})'s data is under linkage key {', '.join(old)}")
-    return (f"{'; '.join(parts)}; the others under {target}: left out of the reconciliation, and the recipients "
+    others = "the others under" if len(behind) < len(epochs) else "the night's keys are"
+    return (f"{'; '.join(parts)}; {others} {target}: left out of the reconciliation, and the recipients "
             "it affects keep their previous publication until the source delivers under the new key")  # fmt: skip
 
 
@@ -340,7 +345,10 @@ def bring_store_forward(files: DatasetFiles, epoch: Epoch, datasets: Sequence[st
 
     for dataset in datasets:
         for partition in files.partitions(dataset):
-            files.update(dataset, partition, forward(dataset, partition))
+            # Only the key id column is read to find the files with anything to do.
+            stored_ids = pq.read_table(files.path(dataset, partition), columns=["key_id"]).column(0).unique()
+            if stored_ids.to_pylist() != [epoch.key_id] and len(stored_ids):
+                files.update(dataset, partition, forward(dataset, partition))
     if changes:
         files.append_log(REKEY_LOG, [json.dumps(c, sort_keys=True) for c in changes])
     return changes

@@ -31,12 +31,14 @@ from click.testing import CliRunner
 from core.database import create_engine, read_rows
 from core.epochs import CROSSWALK, REKEY_LOG
 from core.keys.keyring import Keyring
+from core.keys.pseudonyms import level1_pseudonyms
 from orchestration.cli import cli
 from orchestration.settings import Settings
 from schemas.published import AfSamplanering, KommunSamplanering
 from schemas.sources import load_sources
 from schemas.statistics import RegionalStatistik
 from testkit.homes import AS_OF, PASSPHRASE, new_home
+from testkit.leakscan import scan
 
 BEFORE = AS_OF + dt.timedelta(days=1)  # the night before the rotation
 ROTATION = AS_OF + dt.timedelta(days=2)  # the new key's first day
@@ -116,7 +118,8 @@ def baseline(before):
             "statistik": published(before, "regional_statistik", RegionalStatistik)}  # fmt: skip
 
 
-def test_a_linkage_rotation_in_its_window_keeps_the_same_overlaps_while_goteborg_fails(before, baseline, tmp_path):
+def test_a_linkage_rotation_in_its_window_keeps_the_same_overlaps_while_goteborg_fails(before, baseline, tmp_path,
+                                                                                      synthetic_numbers):  # fmt: skip
     home = copy_of(before, tmp_path)
     assert any(m == "goteborg" for m, *_ in baseline["overlaps"]), "the test needs Göteborg in some overlaps"
     rotated = mellanrum(home, "keys", "rotate", "--role", "linkage", "--valid-from", ROTATION, "--overlap-days", 30)
@@ -149,6 +152,11 @@ def test_a_linkage_rotation_in_its_window_keeps_the_same_overlaps_while_goteborg
     # Every recipient kept its lists: Göteborg's kommun rows are there, under the new keys.
     assert len(published(home, "kommun_samplanering", KommunSamplanering).query("kommunkod == '1480'")) > 0
     assert not (home / "storage" / "overlaps" / "all.parquet").read_bytes().count(old.encode())
+    # The crosswalk holds level-2 pseudonyms only: no number, hash or level-1 pseudonym anywhere.
+    ring = Keyring.load(home / "keyring.json", PASSPHRASE)
+    people = sorted(synthetic_numbers)
+    level1 = [p for key in (old, new) for p in level1_pseudonyms(pd.Series(people), ring.get(key).secret)]
+    assert scan(home, people, exclude=[home / "inbox" / "kommun", home / "inbox" / "af"], level1=level1) == []
 
 
 def test_after_the_window_goteborg_is_named_and_its_recipients_keep_their_previous_publication(
