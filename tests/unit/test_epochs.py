@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
