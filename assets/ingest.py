@@ -49,6 +49,7 @@ from core.ingest import (
     prepare_source,
     validate_sources,
 )
+from core.epochs import CROSSWALK
 from core.keys.keyring import pseudonym_keys
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
@@ -150,6 +151,14 @@ def _ingest_asset(kind: SourceKind, sources_of_kind: list[Source]) -> dg.AssetsD
             delivered_before = _stored_rows(datasets, main, source)
             datasets.files.write(main.path[-1], source.id, result.accepted)
             datasets.files.write(quarantine.path[-1], source.id, result.quarantine)
+            # A linkage-key rotation window: this source's people under both keys (core/epochs.py).
+            crosswalk = prepared[key].crosswalk
+            if crosswalk is not None:
+                datasets.files.write(CROSSWALK, source.id, crosswalk)
+                context.log.info(f"{key}: crosswalk of {len(crosswalk)} pseudonyms to {keys.key_id} kept "
+                                 "for the linkage-key rotation window")  # fmt: skip
+            else:
+                datasets.files.delete(CROSSWALK, source.id)
             context.log.info(f"{key}: {result.rows_read} rows read, {len(result.accepted)} accepted, "
                              f"{len(result.quarantine)} quarantined, key id {keys.key_id}")  # fmt: skip
             yield from _reported(context, main, quarantine, key, source, result, keys.key_id,

@@ -25,6 +25,7 @@ OVERLAPS = dg.AssetKey("overlaps")
 MUNICIPAL_OVERLAPS = dg.AssetKey("municipal_overlaps")
 TRANSITION_LIST = dg.AssetKey("transition_list")
 RECONCILE_PARAMETERS = dg.AssetKey("reconcile_parameters")
+KEY_EPOCHS = dg.AssetKey("key_epochs")
 PUBLICATION_LOG = dg.AssetKey("publication_log")
 
 # What each source kind's ingest writes: (accepted rows, quarantine).

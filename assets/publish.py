@@ -18,6 +18,7 @@ from assets.metadata import column_schema
 from assets.metadata import table as metadata_table
 from assets.names import (
     AF_QUARANTINE,
+    KEY_EPOCHS,
     MUNICIPAL_OVERLAPS,
     MUNICIPAL_QUARANTINE,
     OVERLAPS,
@@ -35,12 +36,15 @@ from core.database import (
     PUBLISHED,
     Dataset,
     database_fault,
+    read_previous,
     replace_publication,
 )
-from core.publish import build_publication, checksum
+from core.epochs import behind_sentence
+from core.publish import build_publication, checksum, held_back
 from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
+from schemas.municipalities import municipality_names
 from schemas.published import PublicationLog
 from schemas.reconciled import MunicipalOverlaps, Overlaps
 
@@ -64,7 +68,7 @@ def _spec(declared: Contract) -> dg.AssetSpec:
         + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else "."),
         group_name=PUBLISH_GROUP,
         owners=STEWARDS,
-        deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILE_PARAMETERS],
+        deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILE_PARAMETERS, KEY_EPOCHS],
         kinds={"sql"},
         metadata={
             "contract": declared.name,
@@ -87,6 +91,13 @@ def _received(log: pd.DataFrame, dataset: str | None = None) -> dg.MetadataValue
     return metadata_table(table)
 
 
+def _previous(engine, declared: Contract) -> pd.DataFrame | None:
+    try:
+        return read_previous(engine, declared.name, declared.model)
+    except Exception as problem:  # noqa: BLE001 (a database error may carry a row's values)
+        raise withheld(f"reading the previous publication of {declared.name}", problem) from None
+
+
 def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDefinition:
     """The publication of `contracts` (the declared ones unless a test brings its own)."""
     unknown = sorted({n for c in contracts for n in c.inputs} - set(INTERNAL_DATASETS))
@@ -94,7 +105,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         raise MellanrumError(f"contracts name inputs that are not internal datasets: {', '.join(unknown)} "
                              f"(known: {', '.join(INTERNAL_DATASETS)})")  # fmt: skip
     reads = {**{name: INTERNAL_DATASETS[name] for c in contracts for name in c.inputs},
-             **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILE_PARAMETERS.path[-1]: RECONCILE_PARAMETERS}  # fmt: skip
+             **{key.path[-1]: key for key in _STEWARD_TABLES}, RECONCILE_PARAMETERS.path[-1]: RECONCILE_PARAMETERS,
+             KEY_EPOCHS.path[-1]: KEY_EPOCHS}  # fmt: skip
     by_name = {c.name: c for c in contracts}
     lineage_tables = {c.name: lineage_table(same_named(c.columns, INTERNAL_DATASETS[c.inputs[0]], c.derived))
                       for c in contracts}  # fmt: skip
@@ -127,16 +139,23 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         run = inputs.pop(RECONCILE_PARAMETERS.path[-1])
         as_of = run["as_of"].iloc[0].date()
         key_ids = sorted(run["key_id"])
+        epochs = inputs.pop(KEY_EPOCHS.path[-1])
+        held = held_back(epochs, behind_sentence(epochs, municipality_names()))
         threshold = defaults.suppression_threshold if config.suppression_threshold is None else config.suppression_threshold
+        engine = database.engine()
+        # A source left behind by a key rotation: the recipients it affects keep what they had.
+        previous = {c.name: _previous(engine, c) for c in contracts} if held else {}
         made = build_publication(inputs, contracts, registered, PublicationParameters(as_of, threshold),
-                                 key_ids=key_ids, run_id=context.run.run_id, published_at=dt.datetime.now(dt.UTC))  # fmt: skip
+                                 key_ids=key_ids, run_id=context.run.run_id, published_at=dt.datetime.now(dt.UTC),
+                                 held=held, previous=previous)  # fmt: skip
+        if held:
+            context.log.warning(f"kept the previous publication for {', '.join(made.kept)}: {held.reason}")
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
                           by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
         internal = [Dataset(key.path[-1], INTERNAL, model, inputs[key.path[-1]]) for key, model in _STEWARD_TABLES.items()]
         # Written to the event log before the commit: an instance that can no longer record
         # (its disk full) fails here, and the previous publication stays as it was.
         context.log.info(f"publishing as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
-        engine = database.engine()
         try:
             replace_publication(engine, [*tables, *internal], made.log, registered, private=database.private_engine())
         except MellanrumError:
@@ -157,6 +176,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
                 "rows_without_registered_recipient": made.unreached.get(name, 0),
                 "received": _received(made.log, name),
                 "column_lineage": lineage_tables[name],
+                "kept_previous": made.kept.get(name, "none"),
+                "held_back": held.reason or "none",
             })  # fmt: skip
             if declared.recipient_column:
                 yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",

@@ -8,6 +8,7 @@ dataset of their own that the publication reads.
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -26,6 +27,7 @@ from assets.names import (
     AF_ASSIGNMENTS,
     AS_OF_TAG,
     INGESTED,
+    KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
     OVERLAPS,
@@ -36,11 +38,23 @@ from assets.names import (
     TRANSITION_LIST,
     partition_key,
 )
-from assets.resources import DatasetStore, RunDefaults
+from assets.resources import DatasetStore, KeyringResource, RunDefaults
+from core.epochs import (
+    CROSSWALK,
+    behind_sentence,
+    bring_forward,
+    bring_store_forward,
+    comparable,
+    source_epochs,
+    target_epoch,
+)
 from core.freshness import NO_DATA, STALE, SourceFacts, freshness, named
+from core.validate import validated
+from schemas.municipalities import municipality_names
 from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
 from schemas.errors import MellanrumError, withheld
 from schemas.reconciled import (
+    KeyEpochs,
     MunicipalOverlaps,
     Overlaps,
     ReconciliationParameters,
@@ -50,7 +64,7 @@ from schemas.rules import DEFAULT_RULES, load_rules
 from schemas.sources import Source, Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
-           RECONCILE_PARAMETERS: ReconciliationParameters}  # fmt: skip
+           RECONCILE_PARAMETERS: ReconciliationParameters, KEY_EPOCHS: KeyEpochs}  # fmt: skip
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
     "one day, with its class (conflict, parallel, complementary), the rule that decided it, its flags "
@@ -62,6 +76,9 @@ _DESCRIPTIONS = {
     "people who appear in AF's data, keyed by AF's own assignment id (never a personnummer or pseudonym).",
     RECONCILE_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
     "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
+    KEY_EPOCHS: "Per source: the key ids its stored data is under and whether it could be brought to the "
+    "night's keys (re-keyed along the pipeline key chain, or through the linkage-key crosswalk) or is behind: "
+    "left out of the reconciliation, its recipients keeping their previous publication. The publication reads it.",
 }
 _LINEAGE = {
     OVERLAPS: column_lineage(OVERLAP_SOURCES),
@@ -85,6 +102,48 @@ def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFram
         raise
     except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
         raise withheld("reconciliation", problem) from None
+
+
+@dataclass(frozen=True)
+class _Epochs:
+    municipal: pd.DataFrame  # the rows the reconciliation may compare
+    af: pd.DataFrame
+    table: pd.DataFrame  # KeyEpochs
+    target: str
+    changes: list[dict]  # files re-keyed in the store tonight (the re-key log's lines)
+
+
+def _epochs(ring_resource: KeyringResource, datasets: DatasetStore, as_of: dt.date, municipal: pd.DataFrame,
+            af: pd.DataFrame, persist: bool) -> _Epochs:  # fmt: skip
+    """Bring every source's data to the night's keys (`core/epochs.py`): in the store when
+    `persist` (the nightly run), in memory only otherwise (an ad-hoc run leaves it alone).
+    Only rows under one epoch are compared; a source that cannot be brought is left out."""
+    ring = ring_resource.open()
+    present = pd.concat([municipal["key_id"], af["key_id"]], ignore_index=True).dropna().unique()
+    epoch = target_epoch(ring, as_of, present)
+    files = datasets.files
+    changes = []
+    if persist:
+        changes = bring_store_forward(files, epoch, [MUNICIPAL_INTERVENTIONS.path[-1], AF_ASSIGNMENTS.path[-1]],
+                                      as_of, dt.datetime.now(dt.UTC))  # fmt: skip
+    crosswalk = files.load(CROSSWALK) if files.partitions(CROSSWALK) else None
+    brought = {kind: bring_forward(frame, epoch, crosswalk) for kind, frame in (("municipal", municipal), ("af", af))}
+    table = pd.concat([source_epochs(b.frame, b.how, kind, epoch) for kind, b in brought.items()], ignore_index=True)
+    table = validated(table, KeyEpochs)
+    return _Epochs(comparable(brought["municipal"].frame, table, epoch), comparable(brought["af"].frame, table, epoch),
+                   table, epoch.key_id, changes)  # fmt: skip
+
+
+def _epoch_facts(epochs: _Epochs) -> dict:
+    """What the run's metadata says of the key epochs: counts and key ids, never a value."""
+    sentence = behind_sentence(epochs.table, municipality_names())
+    return {
+        "key_id": epochs.target,
+        "sources_behind": sentence or "none",
+        "sources_brought_forward": ", ".join(epochs.table.loc[epochs.table["status"] == "brought forward",
+                                                              "source_id"]) or "none",  # fmt: skip
+        "files_rekeyed": len(epochs.changes),
+    }
 
 
 def _source_facts(instance: dg.DagsterInstance, sources: Sources, as_of: dt.date) -> dict:
@@ -169,12 +228,13 @@ def _counts(result: Reconciliation) -> dict[dg.AssetKey, dict]:
     }
 
 
-def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
+def _datasets(result: Reconciliation, epochs: _Epochs) -> dict[dg.AssetKey, pd.DataFrame]:
     return {
         OVERLAPS: result.overlaps,
         MUNICIPAL_OVERLAPS: result.municipal_overlaps,
         TRANSITION_LIST: result.transition_list,
         RECONCILE_PARAMETERS: result.parameters(),
+        KEY_EPOCHS: epochs.table,
     }
 
 
@@ -195,18 +255,33 @@ def _datasets(result: Reconciliation) -> dict[dg.AssetKey, pd.DataFrame]:
         description="Every declared source has data as of the reconciliation's date or later, and its latest "
         "ingest attempt did not fail. A warning names each stale source and source without data, with why "
         "(see core/freshness.py); the metadata holds the table of every source.",
+    ), dg.AssetCheckSpec(
+        "one_key_epoch", asset=OVERLAPS,
+        description="Every source's data is under the night's keys, or could be brought there (pipeline key: "
+        "re-keyed by chaining; linkage key: through the rotation window's crosswalk). Fails naming each source "
+        "left behind under an older linkage key, and both key ids: that source is left out of the comparison and "
+        "the recipients it affects keep their previous publication (docs/runbook.md, rotating keys).",
     )],
     description="Find and classify overlaps and build AF's transition list from the latest stored "
     "ingest of every source (a source whose last delivery failed counts with its last good data).",
 )  # fmt: skip
 def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, municipal: pd.DataFrame,
                    af: pd.DataFrame, datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
-                   defaults: RunDefaults):  # fmt: skip
-    result = _reconcile(config, municipal, af, sources, defaults)
+                   defaults: RunDefaults, keyring: KeyringResource):  # fmt: skip
+    epochs = _epochs(keyring, datasets, config.as_of_date(), municipal, af, persist=True)
+    for change in epochs.changes:
+        context.log.info(f"{change['dataset']}/{change['partition']}: {change['action']} to {change['to_key_id']} "
+                         f"({change['rows_rekeyed']} re-keyed, {change['rows_crosswalked']} crosswalked)")  # fmt: skip
+    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults)
     inputs = _source_facts(context.instance, sources, result.as_of)
-    parameters, counts = _parameters(result, inputs), _counts(result)
+    parameters, counts = {**_parameters(result, inputs), **_epoch_facts(epochs)}, _counts(result)
+    if not epochs.table["status"].eq("behind").any():
+        context.log.info(f"every source's data is under {epochs.target}")
+    else:
+        context.log.error(f"key epochs: {parameters['sources_behind']}")
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
-    for key, frame in _datasets(result).items():
+    counts[KEY_EPOCHS] = {"dagster/row_count": len(epochs.table)}
+    for key, frame in _datasets(result, epochs).items():
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
     yield dg.AssetCheckResult(
         asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,
@@ -214,6 +289,13 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
         # Source ids, never rows: which sources the steward must chase.
         metadata={"stale_sources": inputs["stale_sources"], "sources_without_data": inputs["sources_without_data"],
                   "freshness": table(inputs["freshness"])},
+    )  # fmt: skip
+    yield dg.AssetCheckResult(
+        asset_key=OVERLAPS, check_name="one_key_epoch", passed=parameters["sources_behind"] == "none",
+        description=parameters["sources_behind"] if parameters["sources_behind"] != "none"
+        else f"every source's data is under {epochs.target}",
+        metadata={"key_id": epochs.target, "sources_behind": parameters["sources_behind"],
+                  "key_epochs": table(epochs.table)},
     )  # fmt: skip
 
 
@@ -225,19 +307,21 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
 )
 def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileConfig,
                          datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
-                         defaults: RunDefaults):  # fmt: skip
+                         defaults: RunDefaults, keyring: KeyringResource):  # fmt: skip
     municipal = _load_stored(datasets, sources, "municipal", MUNICIPAL_INTERVENTIONS)
     af = _load_stored(datasets, sources, "af", AF_ASSIGNMENTS)
-    result = _reconcile(config, municipal, af, sources, defaults, config.kommuner)
+    epochs = _epochs(keyring, datasets, config.as_of_date(), municipal, af, persist=False)
+    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, config.kommuner)
     inputs = _source_facts(context.instance, sources, result.as_of)
     counts = _counts(result)
-    for key, frame in _datasets(result).items():
-        if key == RECONCILE_PARAMETERS:
+    for key, frame in _datasets(result, epochs).items():
+        if key in (RECONCILE_PARAMETERS, KEY_EPOCHS):
             continue
         path = datasets.files.write_report(context.run_id, key.to_python_identifier(), frame)
         context.log.info(f"{key.to_user_string()}: {len(frame)} rows written to {path}")
     yield dg.Output(None, metadata={
         **_parameters(result, inputs),
+        **_epoch_facts(epochs),
         "folder": str(datasets.files.report_folder(context.run_id)),
         "overlaps": counts[OVERLAPS]["dagster/row_count"],
         "overlaps_in_window": counts[OVERLAPS]["in_window"],

@@ -485,6 +485,15 @@ def read_rows(engine: Engine, name: str, model: type[pa.DataFrameModel], schema:
     return typed_as(frame, model)
 
 
+def read_previous(engine: Engine, name: str, model: type[pa.DataFrameModel]) -> pd.DataFrame | None:
+    """The rows of a published table as the last publication left them (None: never published)."""
+    with engine.connect() as connection:
+        schema = None if connection.dialect.name == "sqlite" else PUBLISHED
+        if not sa.inspect(connection).has_table(name, schema=schema):
+            return None
+    return read_rows(engine, name, model)
+
+
 def typed_as(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     """`frame` with the dtypes of `model` (what comes back from a database is Python objects)."""
     out = {}

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.epochs import linkage_crosswalk, older_linkage_keys
 from core.keys.keyring import KEY_ID_SEPARATOR, Key, Keyring, PseudonymKeys
 from core.keys.pseudonyms import (
     level1_pseudonyms,
@@ -100,6 +101,8 @@ def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
 class Pseudonymized:
     frame: pd.DataFrame  # identity columns replaced by PSEUDONYM, KEY_ID and AGE_BAND
     problems: pd.DataFrame  # PROBLEM_COLUMNS, for rows whose identity is unusable
+    # In a linkage-key rotation window: old -> new level-2 pseudonym of each person (core/epochs.py)
+    crosswalk: pd.DataFrame | None = None
 
 
 def pseudonymize_identities(
@@ -111,12 +114,18 @@ def pseudonymize_identities(
     partner must carry a linkage key id that the keyring holds and that is valid on
     `as_of`; their age band is unknown. Rows whose identity is unusable keep an empty
     pseudonym and are reported with the value's shape only.
+
+    While an older linkage key is still valid (a rotation window), plain numbers are also
+    pseudonymized under it, for the crosswalk old -> new (`core.epochs.linkage_crosswalk`).
     """
+    crosswalk = None
     if PLAIN_IDENTITY[0] in frame.columns:
         plain = frame[PLAIN_IDENTITY[0]]
         checked = normalize(plain, as_of)
         valid = checked["canonical"].notna().to_numpy(dtype=bool)
         pseudonym = level2_pseudonyms(checked["canonical"], keys.linkage.secret, keys.chain)
+        older = older_linkage_keys(keyring, keys, as_of)
+        crosswalk = linkage_crosswalk(checked["canonical"], keys, older) if older else None
         key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
         age_band = age_bands(birth_dates(checked["canonical"]), as_of)
         reasons, shapes = checked["reason"][~valid], _shape(plain[~valid])
@@ -145,7 +154,7 @@ def pseudonymize_identities(
         identity_columns = list(LEVEL1_IDENTITY)
     result = frame.drop(columns=identity_columns)
     result[PSEUDONYM], result[KEY_ID], result[AGE_BAND] = pseudonym, key_id, age_band
-    return Pseudonymized(frame=result, problems=found)
+    return Pseudonymized(frame=result, problems=found, crosswalk=crosswalk)
 
 
 def age_bands(births: pd.Series, as_of: dt.date) -> pd.Series:
@@ -258,6 +267,8 @@ class Prepared:
     candidates: pd.DataFrame  # the model's columns and types, not yet checked against its rules
     problems: pd.DataFrame  # the quarantine rows found so far, not yet masked nor validated
     delivered: dict[str, int]  # file name -> rows read
+    # In a linkage-key rotation window (plain numbers only): the crosswalk old -> new; else None
+    crosswalk: pd.DataFrame | None = None
 
 
 def prepare_source(
@@ -288,6 +299,7 @@ def prepare_source(
 
     refused = identity_problems(source, frame)
     pseudonymized = pseudonymize_identities(frame, keys, keyring, as_of)
+    crosswalk = pseudonymized.crosswalk
     del frame
     typed, typing_problems = type_columns(source, pseudonymized.frame, catalogue)
     # The first problem of each cell is its reason: a number refused in the code column is
@@ -312,7 +324,7 @@ def prepare_source(
     candidates = candidates[~candidates.index.isin(repeated["row"])].reset_index(drop=True)
     problems = pd.concat([_quarantine_rows(pd.concat(places), pd.concat([found, repeated], ignore_index=True)),
                           unparsed], ignore_index=True)  # fmt: skip
-    return Prepared(source, candidates, problems, delivered)
+    return Prepared(source, candidates, problems, delivered, crosswalk)
 
 
 def validate_sources(prepared: Sequence[Prepared]) -> dict[str, IngestResult]:

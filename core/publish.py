@@ -15,7 +15,7 @@ data comes from recorded consent; the statistics count everyone.
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -134,6 +134,53 @@ def unreached(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Cont
     return counts
 
 
+# --- sources left behind by a key rotation ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Whose rows keep their previous publication tonight, because a source's data could not
+    be brought to the night's keys (`core/epochs.py`): the kommuner of municipal sources left
+    behind, or everything when an AF source is (all rows hold AF's side)."""
+
+    kommuner: tuple[str, ...] = ()
+    everything: bool = False
+    reason: str = ""  # the runbook's words: which source is under which key
+
+    def __bool__(self) -> bool:
+        return self.everything or bool(self.kommuner)
+
+
+def held_back(epochs: pd.DataFrame, reason: str = "") -> HeldBack:
+    """From the reconciliation's `key_epochs` dataset (`schemas.reconciled.KeyEpochs`)."""
+    behind = epochs[epochs["status"] == "behind"]
+    return HeldBack(kommuner=tuple(sorted(set(behind.loc[behind["kind"] == "municipal", "kommunkod"]))),
+                    everything=bool((behind["kind"] == "af").any()), reason=reason)  # fmt: skip
+
+
+def keep_previous(datasets: Mapping[str, pd.DataFrame], previous: Mapping[str, pd.DataFrame | None],
+                  contracts: Mapping[str, Contract], held: HeldBack) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:  # fmt: skip
+    """Tonight's datasets with the held-back part taken from the previous publication instead:
+    a row-level list keeps its previous rows of the held-back kommuner (and tonight's of the
+    others); an aggregate, or everything when AF is held back, keeps its previous table whole.
+    Never a list emptied without a word: returns, per dataset, what was kept."""
+    if not held:
+        return dict(datasets), {}
+    result, kept = {}, {}
+    for name, frame in datasets.items():
+        declared = contracts[name]
+        before = previous.get(name)
+        before = frame.iloc[:0] if before is None else before[declared.columns]
+        if held.everything or declared.recipient_column is None or "kommunkod" not in declared.columns:
+            result[name], kept[name] = conform(before, declared), "the whole previous publication"
+            continue
+        mine = frame["kommunkod"].isin(held.kommuner).to_numpy(dtype=bool)
+        theirs = before["kommunkod"].isin(held.kommuner).to_numpy(dtype=bool)
+        result[name] = conform(pd.concat([frame[~mine], before[theirs]], ignore_index=True), declared)
+        kept[name] = "the previous rows of kommun " + ", ".join(held.kommuner)
+    return result, kept
+
+
 # --- a whole publication ---------------------------------------------------------------------
 
 
@@ -144,6 +191,7 @@ class Publication:
     datasets: dict[str, pd.DataFrame]
     log: pd.DataFrame
     unreached: dict[str, int]  # rows without a registered recipient, per dataset
+    kept: dict[str, str] = field(default_factory=dict)  # per dataset: what kept its previous publication
 
 
 def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
@@ -154,10 +202,12 @@ def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contr
 
 def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract], recipients: Recipients,
                       parameters: PublicationParameters, *, key_ids: Sequence[str], run_id: str,
-                      published_at: dt.datetime) -> Publication:  # fmt: skip
-    """A whole publication: the datasets, who receives which rows, and its log."""
-    datasets = build_datasets(inputs, contracts, parameters)
+                      published_at: dt.datetime, held: HeldBack = HeldBack(),
+                      previous: Mapping[str, pd.DataFrame | None] | None = None) -> Publication:  # fmt: skip
+    """A whole publication: the datasets, who receives which rows, and its log. With `held`
+    (sources left behind by a key rotation) the held-back part is the `previous` one."""
     by_name = {c.name: c for c in contracts}
+    datasets, kept = keep_previous(build_datasets(inputs, contracts, parameters), previous or {}, by_name, held)
     log = log_rows(datasets, by_name, recipients.all, run_id=run_id, as_of=parameters.as_of, key_ids=key_ids,
                    published_at=published_at)  # fmt: skip
-    return Publication(datasets, log, unreached(datasets, by_name, recipients))
+    return Publication(datasets, log, unreached(datasets, by_name, recipients), kept)

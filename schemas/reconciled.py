@@ -154,3 +154,30 @@ class ReconciliationParameters(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["key_id"]
+
+
+KEY_EPOCH_STATUSES = ("current", "brought forward", "behind")
+
+
+class KeyEpochs(pa.DataFrameModel):
+    """Per source: the key ids its stored data is under, and whether the reconciliation could
+    bring it to the night's keys (`core/epochs.py`). Counts and key ids only."""
+
+    source_id: Series[str] = pa.Field(description="The source")
+    kind: Series[str] = pa.Field(isin=["municipal", "af"], description="municipal or af")
+    kommunkod: Series[str] = pa.Field(description="The municipality (empty for AF)")
+    rows: Series[int] = pa.Field(ge=0, description="Stored rows of the source")
+    key_ids: Series[str] = pa.Field(description="The key ids its rows are under, once brought forward")
+    target_key_id: Series[str] = pa.Field(str_matches=KEY_ID_PATTERN, description="The key id the night links on")
+    rekeyed: Series[int] = pa.Field(ge=0, description="Rows re-keyed along the pipeline key chain")
+    crosswalked: Series[int] = pa.Field(ge=0, description="Rows brought to the new linkage key by the crosswalk")
+    left_out: Series[int] = pa.Field(
+        ge=0, description="Rows of people no delivery showed under both linkage keys in the window: they link no one"
+    )
+    behind: Series[int] = pa.Field(ge=0, description="Rows under a key that cannot be brought to the night's keys")
+    status: Series[str] = pa.Field(isin=list(KEY_EPOCH_STATUSES),
+                                   description="current, brought forward, or behind (left out of the reconciliation)")
+
+    class Config:
+        strict = True
+        unique = ["source_id"]

@@ -189,11 +189,19 @@ def level2_from_level1(level1: pd.Series, pipeline_chain: Sequence[bytes]) -> tu
 
 def rekey(pseudonyms: pd.Series, new_pipeline_key: bytes) -> pd.Series:
     """Re-key stored level-2 pseudonyms by chaining: HMAC(K2', p2), never via the numbers."""
+    return rekey_chain(pseudonyms, [new_pipeline_key])
+
+
+def rekey_chain(pseudonyms: pd.Series, later_keys: Sequence[bytes]) -> pd.Series:
+    """Re-key stored level-2 pseudonyms along the later links of the pipeline chain (oldest
+    first): HMAC(K2'', HMAC(K2', p2)). Each distinct pseudonym is hashed once."""
+    if not later_keys:
+        raise ValueError("no key to re-key with")
     codes, distinct = _distinct(pseudonyms)
     digests, invalid = b32decode_pseudonyms(distinct.astype("string"))
     if invalid.any():
         raise ValueError("only valid level-2 pseudonyms can be re-keyed")
-    rekeyed = hmac_fixed_width([new_pipeline_key], digests, DIGEST_BYTES)
+    rekeyed = hmac_fixed_width(list(later_keys), digests, DIGEST_BYTES)
     return _with_index(b32encode_digests(_take_digests(rekeyed, codes)), pseudonyms.index)
 
 

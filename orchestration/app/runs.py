@@ -232,9 +232,18 @@ class NightReport:
         return [outcome for outcome in self.sources if not outcome.ok]
 
     @property
+    def sources_behind(self) -> str:
+        """The sources a key rotation left behind, in the runbook's words ("" when none)."""
+        if self.reconciliation is None or not self.reconciliation.outcome.ok:
+            return ""
+        behind = self.reconciliation.outcome.metadata.get("sources_behind", "none")
+        return "" if behind == "none" else behind
+
+    @property
     def ok(self) -> bool:
         stages = (self.reconciliation.outcome if self.reconciliation else None, self.publication)
-        return not self.failed_sources and all(stage is not None and stage.ok for stage in stages)
+        return (not self.failed_sources and not self.sources_behind
+                and all(stage is not None and stage.ok for stage in stages))  # fmt: skip
 
 
 # --- the stages, each a Dagster run ------------------------------------------------------------

@@ -7,13 +7,14 @@ not end up in shell history or in a process listing.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import click
 
 from core.files import replaced_atomically
 from core.keys.keyring import ROLES, Keyring, export_package, import_package
-from orchestration.cli.options import ISO_DATE, as_date, echo_table, keyring_option
+from orchestration.cli.options import ISO_DATE, as_date, echo_table, home_option, keyring_option
 from orchestration.settings import PASSPHRASE_ENV, Settings
 from schemas.errors import KeyringError
 
@@ -123,8 +124,12 @@ def list_keys(on, keyring_path: Path | None) -> None:
 def rotate(role: str, valid_from, overlap_days: int, keyring_path: Path | None) -> None:
     """Start a new key; the old one is accepted until the rotation window ends.
 
-    A new pipeline key is chained from the old one, so stored pseudonyms are re-keyed
-    without the numbers. A new linkage key must be exported to every partner.
+    A new pipeline key is chained from the old one: from its first day, the nightly
+    reconciliation re-keys the stored pseudonyms by chaining, without the numbers (or now:
+    `mellanrum keys epochs --on <valid-from> --bring-forward`). A new linkage key must be
+    exported to every partner; during the window the ingest keeps a crosswalk old -> new of
+    everyone delivered in plain numbers, so a source whose last good data is under the old
+    key is brought forward; after the window such a source is left behind (docs/runbook.md).
     """
     keyring = _load(keyring_path)
     ring, old, new_key = keyring.rotated(role, as_date(valid_from), overlap_days)
@@ -135,6 +140,39 @@ def rotate(role: str, valid_from, overlap_days: int, keyring_path: Path | None) 
     )
     if role == "linkage":
         click.echo(f"next: export {new_key.id} to every partner with `mellanrum keys export --id {new_key.id}`")
+    else:
+        click.echo(f"the stored data is re-keyed to {new_key.id} by the first nightly run from {new_key.valid_from} "
+                   f"(or now: `mellanrum keys epochs --on {new_key.valid_from} --bring-forward`)")
+
+
+@keys.command("epochs")
+@click.option("--on", type=ISO_DATE, help="Against the keys of this day (default: today).")
+@click.option("--bring-forward", is_flag=True,
+              help="Bring the stored data to those keys now, instead of at the next night's reconciliation.")
+@home_option
+def epochs(on, bring_forward: bool, home: Path | None) -> None:
+    """Show which key ids each source's stored data is under, and whether it can be brought
+    to the keys of the day (a rotated pipeline key: re-keyed by chaining; a rotated linkage
+    key: through the rotation window's crosswalk). Exits 1 when a source is behind.
+
+    \b
+    Examples:
+      mellanrum keys epochs
+      mellanrum keys epochs --on 2027-01-01 --bring-forward
+    """
+    from orchestration.app.epochs import stored_epochs
+
+    report = stored_epochs(Settings.load(home=home), as_date(on), persist=bring_forward)
+    for change in report.changes:
+        click.echo(f"{change['dataset']}/{change['partition']}: {change['action']} to {change['to_key_id']} "
+                   f"({change['rows_rekeyed']} rows re-keyed, {change['rows_crosswalked']} through the crosswalk)")  # fmt: skip
+    rows = report.table.rename(columns={"source_id": "source", "key_ids": "stored under"})
+    echo_table(rows[["source", "kind", "kommunkod", "rows", "stored under", "status", "rekeyed", "crosswalked",
+                     "left_out", "behind"]].to_dict("records"), empty="no stored data yet")  # fmt: skip
+    click.echo(f"\nthe keys of {as_date(on)}: {report.target}")
+    if report.behind:
+        click.echo(f"BEHIND: {report.behind}", err=True)
+        sys.exit(1)
 
 
 @keys.command("export")

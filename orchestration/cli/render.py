@@ -73,6 +73,18 @@ def reconciliation(report: ReconcileReport) -> None:
         f"sources without data: {metadata['sources_without_data']}; stale sources (their latest delivery failed, "
         f"their last good data was used): {metadata['stale_sources']}"
     )
+    _key_epochs(metadata)
+
+
+def _key_epochs(metadata: dict) -> None:
+    """The night's key id, the sources brought to it, and any left behind (in the runbook's words)."""
+    if "key_id" not in metadata:
+        return
+    brought = metadata.get("sources_brought_forward", "none")
+    click.echo(f"linked on key id {metadata['key_id']}"
+               + (f"; brought forward to it: {brought}" if brought != "none" else ""))  # fmt: skip
+    if metadata.get("sources_behind", "none") != "none":
+        click.echo(f"KEY EPOCHS: {metadata['sources_behind']}", err=True)
 
 
 def publication(outcome: StageOutcome, database: str) -> None:
@@ -86,3 +98,9 @@ def publication(outcome: StageOutcome, database: str) -> None:
     echo_table(rows)
     as_of = next(iter(outcome.metadata.values()))["as_of"]
     click.echo(f"\npublished as of {as_of} to {database}")
+    kept = {name: facts["kept_previous"] for name, facts in outcome.metadata.items()
+            if facts.get("kept_previous", "none") != "none"}  # fmt: skip
+    if kept:
+        reason = next(facts["held_back"] for facts in outcome.metadata.values() if "held_back" in facts)
+        click.echo("KEPT the previous publication: " + "; ".join(f"{name}: {what}" for name, what in kept.items())
+                   + f" ({reason})", err=True)  # fmt: skip

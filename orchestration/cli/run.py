@@ -23,7 +23,8 @@ def run(sources_file: Path | None, as_of, home: Path | None, only: tuple[str, ..
 
     A source whose delivery cannot be read fails alone; the others go on, what was stored
     for the failed source before stays as it was, and the reconciliation uses it. Exits 1
-    when any source, the reconciliation or the publication failed.
+    when any source, the reconciliation or the publication failed, or a source was left
+    behind by a key rotation (its data under an older linkage key: docs/runbook.md).
 
     \b
     Examples:

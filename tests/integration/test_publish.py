@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 from pandera.typing import Series
 
-from assets.names import RECONCILE_PARAMETERS
+from assets.names import KEY_EPOCHS, RECONCILE_PARAMETERS
 from core import database as database_module
 from core.contracts import CONTRACTS, contract
 from core.database import (
@@ -450,7 +450,7 @@ def test_a_new_contract_is_published_from_its_declaration_alone(home, internal, 
                                          database_url=f"sqlite:///{tmp_path / 'toy.sqlite'}"),
                              contracts=(*CONTRACTS, TOY))  # fmt: skip
     graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey("toy_counts")).parent_keys == {dg.AssetKey("overlaps"), RECONCILE_PARAMETERS}
+    assert graph.get(dg.AssetKey("toy_counts")).parent_keys == {dg.AssetKey("overlaps"), RECONCILE_PARAMETERS, KEY_EPOCHS}
     outcome = publish_latest(defs, open_instance(Settings.of(home=home)))
     assert outcome.ok, outcome.error
     engine = create_engine(f"sqlite:///{tmp_path / 'toy.sqlite'}")
@@ -468,11 +468,11 @@ def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
     parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
                for key in graph.get_all_asset_keys()}  # fmt: skip
     assert parents["overlaps"] == parents["transition_list"] == {"municipal_interventions", "af_assignments"}
-    assert parents["reconcile_parameters"] == {"municipal_interventions", "af_assignments"}
+    assert parents["reconcile_parameters"] == parents["key_epochs"] == {"municipal_interventions", "af_assignments"}
     for declared in CONTRACTS:
-        assert parents[declared.name] == {*declared.inputs, "reconcile_parameters"}
+        assert parents[declared.name] == {*declared.inputs, "reconcile_parameters", "key_epochs"}
     assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
-                                          "af_quarantine", "reconcile_parameters"}  # fmt: skip
+                                          "af_quarantine", "reconcile_parameters", "key_epochs"}  # fmt: skip
 
 
 def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, internal, tmp_path):

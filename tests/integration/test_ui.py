@@ -57,7 +57,7 @@ TIMEOUT = 45_000  # ms, for every auto-waiting assertion: a busy 2-core machine 
 
 STAGES = {
     "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine"],
-    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters"],
+    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "key_epochs"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "publication_log"],
 }  # fmt: skip
@@ -173,7 +173,7 @@ def page(browser, ui, request, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT)
-    context = browser.new_context(viewport={"width": 1600, "height": 1800}, base_url=ui)
+    context = browser.new_context(viewport={"width": 1600, "height": 2600}, base_url=ui)
     context.set_default_timeout(TIMEOUT)
     context.set_default_navigation_timeout(TIMEOUT)
     page = context.new_page()

@@ -6,6 +6,7 @@ import pytest
 
 from assets.names import (
     AF_ASSIGNMENTS,
+    KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
     OVERLAPS,
@@ -29,7 +30,7 @@ MODELS = {
 
 publication = publication_asset()
 # Records about runs, not data derived column by column.
-WITHOUT_LINEAGE = {PUBLICATION_LOG, RECONCILE_PARAMETERS}
+WITHOUT_LINEAGE = {PUBLICATION_LOG, RECONCILE_PARAMETERS, KEY_EPOCHS}
 
 
 def specs():
