@@ -339,9 +339,10 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
 # The embedded instance's storage, measured in the whole nightly run (orchestration/app/runs.py,
 # EVENT_LOGS and COMPUTE_LOGS): name -> (event log, compute logs). The first is what
 # `open_instance` writes; the second is Dagster's default.
-DEFAULT_VARIANT = "consolidated+none"
-INSTANCE_VARIANTS = {"consolidated+none": ("consolidated", "none"), "per_run+local": ("per_run", "local"),
-                     "consolidated+local": ("consolidated", "local"), "per_run+none": ("per_run", "none")}  # fmt: skip
+DEFAULT_VARIANT = "pooled+none"
+INSTANCE_VARIANTS = {"pooled+none": ("pooled", "none"), "per_run+local": ("per_run", "local"),
+                     "consolidated+none": ("consolidated", "none"), "per_run+none": ("per_run", "none"),
+                     "pooled+local": ("pooled", "local")}  # fmt: skip
 
 
 def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
@@ -435,9 +436,15 @@ DAEMON_CODE = """from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 import dagster as dg
 from assets.names import NIGHTLY_SEQUENCER
-_all = build_definitions(Settings.load())
-defs = dg.Definitions(assets=_all.assets, jobs=_all.jobs, resources=_all.resources,
-                      sensors=[s for s in _all.sensors if s.name == NIGHTLY_SEQUENCER])
+
+
+def _nightly_only():
+    every = build_definitions(Settings.load())
+    return dg.Definitions(assets=every.assets, jobs=every.jobs, resources=every.resources,
+                          sensors=[s for s in every.sensors if s.name == NIGHTLY_SEQUENCER])
+
+
+defs = _nightly_only()
 """
 
 
@@ -1171,10 +1178,12 @@ def _instance_text(scales: dict) -> str:
              "| event log + compute logs | " + " | ".join(f"{s}: median s (min–max), runs | {s}: instance files, MiB"
                                                         for s in measured) + " |",
              "| --- |" + " ---: | ---: |" * len(measured)]  # fmt: skip
-    labels = {"consolidated+none": "one SQLite event log + no compute logs (**chosen**, `open_instance`)",
+    labels = {"pooled+none": "one SQLite event log, connections kept open (`PooledSqliteEventLogStorage`) + no "
+                             "compute logs (**chosen**, `open_instance`)",
               "per_run+local": "a SQLite file per run + local compute logs (Dagster's default)",
-              "consolidated+local": "one SQLite event log + local compute logs",
-              "per_run+none": "a SQLite file per run + no compute logs"}  # fmt: skip
+              "consolidated+none": "one SQLite event log (`ConsolidatedSqliteEventLogStorage`) + no compute logs",
+              "per_run+none": "a SQLite file per run + no compute logs",
+              "pooled+local": "one SQLite event log, connections kept open + local compute logs"}  # fmt: skip
     for variant in INSTANCE_VARIANTS:
         cells = []
         for data in measured.values():

@@ -164,6 +164,8 @@ def _database_urls(settings: Settings) -> list[str]:
 # subprocesses per run and step, and Mellanrum writes nothing to stdout or stderr that the
 # event log does not already hold (its messages are counts and reasons, never a value).
 EVENT_LOGS = {
+    "pooled": "event_log_storage:\n  module: orchestration.instance\n"
+              "  class: PooledSqliteEventLogStorage\n  config:\n    base_dir: {history}\n",
     "consolidated": "event_log_storage:\n  module: dagster._core.storage.event_log\n"
                     "  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {history}\n",
     "per_run": "",  # Dagster's default: history/runs/<run id>.db
@@ -175,7 +177,7 @@ COMPUTE_LOGS = {
 }
 
 
-def embedded_instance_yaml(dagster_home: Path, event_log: str = "consolidated", compute_logs: str = "none") -> str:
+def embedded_instance_yaml(dagster_home: Path, event_log: str = "pooled", compute_logs: str = "none") -> str:
     """The dagster.yaml of an instance Mellanrum creates (see EVENT_LOGS and COMPUTE_LOGS)."""
     history = Path(dagster_home).resolve() / "history"
     return (
