@@ -342,7 +342,9 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
 DEFAULT_VARIANT = "pooled+none"
 INSTANCE_VARIANTS = {"pooled+none": ("pooled", "none"), "per_run+local": ("per_run", "local"),
                      "consolidated+none": ("consolidated", "none"), "per_run+none": ("per_run", "none"),
-                     "pooled+local": ("pooled", "local")}  # fmt: skip
+                     "pooled+local": ("pooled", "local"),
+                     # Production's storage (deploy/dagster.yaml): runs, events and schedules in PostgreSQL.
+                     "postgres+none": ("postgres", "none"), "postgres+local": ("postgres", "local")}  # fmt: skip
 
 
 def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
@@ -356,8 +358,8 @@ def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
     return home_path
 
 
-def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str = "consolidated+none",
-                    profile_top: int = 0) -> dict:  # fmt: skip
+def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str = DEFAULT_VARIANT,
+                    profile_top: int = 0, postgres_url: str | None = None) -> dict:  # fmt: skip
     """The whole nightly run as `mellanrum run` (`run_nightly`) does it, in a fresh home, the
     instance's storage as `variant` says (see the module)."""
     inbox = Inbox.from_json(inbox_json)
@@ -370,8 +372,11 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str
     settings = Settings.of(home=home_path, sources=Path(inbox.sources_yaml))
     dagster_home = home_path / "dagster"
     dagster_home.mkdir(mode=0o700, parents=True)
-    (dagster_home / "dagster.yaml").write_text(runs.embedded_instance_yaml(dagster_home, *INSTANCE_VARIANTS[variant]),
-                                               encoding="utf-8")  # fmt: skip
+    event_log, compute_logs = INSTANCE_VARIANTS[variant]
+    text = runs.embedded_instance_yaml(dagster_home, "per_run" if event_log == "postgres" else event_log, compute_logs)
+    if event_log == "postgres":  # as deploy/dagster.yaml, with the bench server's URL
+        text += f"storage:\n  postgres:\n    postgres_url: {json.dumps(postgres_url)}\n"
+    (dagster_home / "dagster.yaml").write_text(text, encoding="utf-8")
     meter, stages, run_seconds = PeakMeter(), {}, {}
     profiler = cProfile.Profile() if profile_top else None
 
@@ -720,7 +725,8 @@ def run_scale(scale: str, args, postgres) -> dict:
         spec_path = root / "spec.json"
         spec_path.write_text(json.dumps(build_spec(inbox, keys, out_dir)), encoding="utf-8")
         store = root / "store"
-        variants = list(INSTANCE_VARIANTS) if scale in args.variants_at else [DEFAULT_VARIANT]
+        variants = [v for v in INSTANCE_VARIANTS if postgres or not v.startswith("postgres")]
+        variants = variants if scale in args.variants_at else [DEFAULT_VARIANT]
         runs: dict[str, list[dict]] = {name: [] for name in ("ingest", "reconcile", "publish", "duckdb", "pandas",
                                                                "dagster", "daemon")}  # fmt: skip
         runs |= {f"dagster:{v}": [] for v in variants if v != DEFAULT_VARIANT}
@@ -751,8 +757,13 @@ def run_scale(scale: str, args, postgres) -> dict:
                 for variant in variants:
                     home = root / f"home-{repeat}"
                     name = "dagster" if variant == DEFAULT_VARIANT else f"dagster:{variant}"
+                    instance_db = f"instance_{scale.lower()}_{repeat}"
+                    url = postgres.create_database(instance_db) if variant.startswith("postgres") else None
                     runs[name].append(_in_fresh_process(measure_dagster, inbox_json, str(keyring_path), str(home),
-                                                        variant))  # fmt: skip
+                                                        variant, 0, url))  # fmt: skip
+                    if url:
+                        with postgres.connect() as connection, connection.cursor() as cursor:
+                            cursor.execute(f"DROP DATABASE {instance_db} WITH (FORCE)")
                     shutil.rmtree(home, ignore_errors=True)
                     _say(f"[{scale}] run {repeat + 1}: whole nightly through Dagster, instance {variant}: "
                          f"{runs[name][-1]['stages']['total']['seconds']:.1f} s "
@@ -1183,7 +1194,9 @@ def _instance_text(scales: dict) -> str:
               "per_run+local": "a SQLite file per run + local compute logs (Dagster's default)",
               "consolidated+none": "one SQLite event log (`ConsolidatedSqliteEventLogStorage`) + no compute logs",
               "per_run+none": "a SQLite file per run + no compute logs",
-              "pooled+local": "one SQLite event log, connections kept open + local compute logs"}  # fmt: skip
+              "pooled+local": "one SQLite event log, connections kept open + local compute logs",
+              "postgres+none": "PostgreSQL (runs, events, schedules; as in production) + no compute logs",
+              "postgres+local": "PostgreSQL + local compute logs (production's `deploy/dagster.yaml`)"}  # fmt: skip
     for variant in INSTANCE_VARIANTS:
         cells = []
         for data in measured.values():
