@@ -341,10 +341,9 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
 # `open_instance` writes; the second is Dagster's default.
 DEFAULT_VARIANT = "pooled+none"
 INSTANCE_VARIANTS = {"pooled+none": ("pooled", "none"), "per_run+local": ("per_run", "local"),
-                     "consolidated+none": ("consolidated", "none"), "per_run+none": ("per_run", "none"),
-                     "pooled+local": ("pooled", "local"),
+                     "consolidated+none": ("consolidated", "none"), "pooled+local": ("pooled", "local"),
                      # Production's storage (deploy/dagster.yaml): runs, events and schedules in PostgreSQL.
-                     "postgres+none": ("postgres", "none"), "postgres+local": ("postgres", "local")}  # fmt: skip
+                     "postgres+local": ("postgres", "local")}  # fmt: skip
 
 
 def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
