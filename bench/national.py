@@ -5,7 +5,10 @@
     --scale S | M | L          100,000 municipal × 500,000 AF rows | 1,000,000 × 5,000,000 |
                                10,000,000 × 50,000,000 (repeatable: --scale S --scale M)
     --repeat N                 runs of each fast stage and alternative (default 3)
-    --dagster-repeat N         runs of the whole nightly run through Dagster (default 2)
+    --dagster-repeat N         runs of the whole nightly run through Dagster (default 2), of
+                               each instance variant and through the daemon
+    --variants-at S            scales at which every instance storage variant runs (default S)
+    --daemon-at S              scales at which the night also runs through dagster-daemon (default S)
     --profile                  one more whole nightly run under cProfile (largest scale given)
     --municipalities gr|all    the 13 Göteborgsregionen sources, or all 290 (default)
     --af-files N               AF delivers N files (default 1)
@@ -19,23 +22,29 @@ spec the alternatives read. A PostgreSQL server is started from the installed bi
 the end. Every measurement runs in a fresh interpreter (multiprocessing 'spawn'); each
 repeat runs every variant back to back, so the machine's drift spreads over all of them:
 
-- ingest, through the library, all sources one after the other in one process, exactly
-  the calls the Dagster asset makes (`ingest_source` per source) with the functions it
-  calls wrapped in timers: read (`read_source_file` + `to_canonical`; the .xlsx part
-  also alone), pseudonymize (`pseudonymize_identities`: normalize, both HMAC levels,
-  base32, age band; `level2_pseudonyms` also alone), validate (the rest of
-  `ingest_source`: typing, duplicates, Pandera, quarantine). The first run stores the
-  accepted rows and quarantine as the Dagster store would (Parquet per source).
+- ingest, through the library, as the ingest asset does it, in one process: per kind,
+  `prepare_source` for each source (read, pseudonymize, type, duplicates), then one
+  `validate_sources` (the model's rules once over the kind's rows, quarantine, the split
+  per source), with the functions they call wrapped in timers: read (`read_source_file` +
+  `to_canonical`; the .xlsx part also alone), pseudonymize (`pseudonymize_identities`:
+  normalize, both HMAC levels, base32, age band; `level2_pseudonyms` also alone), validate
+  (the rest: typing, duplicates, Pandera, quarantine). The first run stores the accepted
+  rows and quarantine as the Dagster store would (`core.store.DatasetFiles`).
 - reconcile: `core.reconcile.reconcile` on those stored rows (loaded outside the timing).
-- publish: `contract_datasets` + `log_rows` (the contracts' datasets, the suppressed
-  statistics, a checksum per recipient), then `core.database.replace_publication`
-  into a new SQLite file and into a new database on the PostgreSQL server (COPY), as the
-  `publication` asset does. "publish to SQLite" is build + SQLite write, "publish to
-  PostgreSQL" build + PostgreSQL write.
-- the whole nightly run through Dagster, in a fresh MELLANRUM_HOME and DAGSTER_HOME:
-  `build_definitions(home, sources_file)`, `open_instance`, `ingest_all` (one Dagster
-  run per source), `reconcile_stored`, `publish_latest` (SQLite, the default), exactly
-  what `mellanrum run` does minus its printing. Every source must come out as planted.
+- publish: `build_publication` (the contracts' datasets, the suppressed statistics, a
+  checksum per recipient, the log), then `core.database.replace_publication` into a new
+  SQLite file (with its private file) and into a new database on the PostgreSQL server
+  (COPY), as the `publication` asset does.
+- the whole nightly run through Dagster, in-process, in a fresh MELLANRUM_HOME and
+  DAGSTER_HOME: what `run_nightly` (`mellanrum run`) does minus its printing: definitions,
+  preflight, `open_instance`, `ingest_all` (one run per source kind), `reconcile_stored`,
+  `publish_latest` (SQLite). Each Dagster run is timed around `execute`. The instance's
+  `dagster.yaml` is written for each storage variant (INSTANCE_VARIANTS: event log and
+  compute logs, `embedded_instance_yaml`; at `--variants-at` scales, default S); every
+  source must come out as planted.
+- the whole nightly run through a real `dagster-daemon` (`measure_daemon`; at `--daemon-at`
+  scales, default S): queued run coordinator, default run launcher, the schedules' run
+  requests enqueued, the sequencer sensor starting the reconcile-and-publish run.
 - the alternatives, same data, same keys: `bench/alternatives/duckdb_nightly.sql` (one
   DuckDB script; .xlsx deliveries read from CSV copies made at generation time, outside
   any timing) and `bench/alternatives/pandas_nightly.py` (a plain pandas script).
@@ -259,16 +268,18 @@ def _files(store: str):
 
 def measure_reconcile(store: str, write: bool) -> dict:
     from core.reconcile import Window, reconcile
+    from orchestration.settings import Settings
     from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
     from schemas.rules import DEFAULT_RULES, load_rules
 
     datasets = _files(store)
+    defaults = Settings.of()  # the window a night uses
     municipal, af = datasets.load("municipal_interventions"), datasets.load("af_assignments")
     rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
     meter = PeakMeter()
     start = meter.restart()
     began = time.perf_counter()
-    result = reconcile(municipal, af, rules, AS_OF, Window(90, 180), AS_OF)
+    result = reconcile(municipal, af, rules, AS_OF, Window(defaults.look_back_days, defaults.look_ahead_days), AS_OF)
     seconds = time.perf_counter() - began
     meter.stop()
     stages = {"reconcile": {"seconds": seconds, "peak_kib": meter.highest, "start_kib": start, "calls": 1}}
@@ -287,6 +298,7 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
     from core.contracts import CONTRACTS
     from core.database import INTERNAL, PUBLISHED, Dataset, create_engine, replace_publication
     from core.publish import build_publication
+    from orchestration.settings import Settings
     from schemas.contracts import PublicationParameters
     from schemas.datasets import Quarantine
     from schemas.recipients import load_recipients
@@ -307,7 +319,7 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
         _stage(stages, name, time.perf_counter() - began, max(meter.stop(), meter.highest), start)
         return result
 
-    made = timed("build", lambda: build_publication(inputs, CONTRACTS, registered, PublicationParameters(AS_OF, 5),
+    made = timed("build", lambda: build_publication(inputs, CONTRACTS, registered, PublicationParameters(AS_OF, Settings.of().suppression_threshold),
                                                     key_ids=key_ids, run_id="national-bench",
                                                     published_at=dt.datetime.now(dt.UTC)))  # fmt: skip
     tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
