@@ -356,6 +356,8 @@ INSTANCE_VARIANTS = {"pooled+none": ("pooled", "none"), "per_run+local": ("per_r
                      "consolidated+none": ("consolidated", "none"), "pooled+local": ("pooled", "local"),
                      # Production's storage (deploy/dagster.yaml): runs, events and schedules in PostgreSQL.
                      "postgres+local": ("postgres", "local")}  # fmt: skip
+# The variants measured unless --all-variants (each costs a whole night per repeat).
+MEASURED_VARIANTS = ("pooled+none", "per_run+local", "postgres+local")
 
 
 def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
@@ -719,7 +721,7 @@ def run_scale(scale: str, args, postgres) -> dict:
     municipal_rows, af_rows = SCALES[scale]
     municipalities = None if args.municipalities == "all" else list(_gr())
     summary: dict = {"scale": scale, "municipal_rows": municipal_rows, "af_rows": af_rows, "repeat": args.repeat,
-                     "dagster_repeat": args.dagster_repeat, "load_average_before": _load_average()}  # fmt: skip
+                     "load_average_before": _load_average()}  # fmt: skip
     began_scale = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mellanrum-national-{scale}-") as temporary:
         root = Path(temporary)
@@ -736,12 +738,15 @@ def run_scale(scale: str, args, postgres) -> dict:
         spec_path = root / "spec.json"
         spec_path.write_text(json.dumps(build_spec(inbox, keys, out_dir)), encoding="utf-8")
         store = root / "store"
-        variants = [v for v in INSTANCE_VARIANTS if postgres or not v.startswith("postgres")]
+        variants = [v for v in (INSTANCE_VARIANTS if args.all_variants else MEASURED_VARIANTS)
+                    if postgres or not v.startswith("postgres")]
         variants = variants if scale in args.variants_at else [DEFAULT_VARIANT]
         runs: dict[str, list[dict]] = {name: [] for name in ("ingest", "reconcile", "publish", "duckdb", "pandas",
                                                                "dagster", "daemon")}  # fmt: skip
         runs |= {f"dagster:{v}": [] for v in variants if v != DEFAULT_VARIANT}
-        for repeat in range(max(args.repeat, args.dagster_repeat)):
+        dagster_repeat = args.dagster_repeat_at.get(scale, args.dagster_repeat)
+        summary["dagster_repeat"] = dagster_repeat
+        for repeat in range(max(args.repeat, dagster_repeat)):
             if repeat < args.repeat:
                 first = repeat == 0
                 runs["ingest"].append(_in_fresh_process(measure_ingest, inbox_json, str(keyring_path),
@@ -764,7 +769,7 @@ def run_scale(scale: str, args, postgres) -> dict:
                 if first:
                     summary["agreement"] = _in_fresh_process(check_agreement, str(store), str(out_dir))
                     _say(f"[{scale}] agreement: {summary['agreement']}")
-            if repeat < args.dagster_repeat:
+            if repeat < dagster_repeat:
                 for variant in variants:
                     home = root / f"home-{repeat}"
                     name = "dagster" if variant == DEFAULT_VARIANT else f"dagster:{variant}"
@@ -1349,6 +1354,9 @@ def main() -> None:
     parser.add_argument("--municipalities", choices=("all", "gr"), default="all")
     parser.add_argument("--af-files", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--all-variants", action="store_true", help="every instance variant, not MEASURED_VARIANTS")
+    parser.add_argument("--dagster-repeat-at", action="append", default=[], metavar="SCALE=N",
+                        help="runs of the whole nightly run at one scale (e.g. M=1), instead of --dagster-repeat")
     parser.add_argument("--variants-at", action="append", default=None,
                         help="scales at which every instance storage variant runs (default S)")
     parser.add_argument("--daemon-at", action="append", default=None,
@@ -1364,6 +1372,7 @@ def main() -> None:
     scales = sorted(set(args.scale or ["S"]), key=list(SCALES).index)
     args.variants_at = args.variants_at or ["S"]
     args.daemon_at = args.daemon_at or ["S"]
+    args.dagster_repeat_at = {k: int(v) for k, v in (item.split("=") for item in args.dagster_repeat_at)}
     RESULTS = args.out
     results_json = RESULTS / "national.json"
     results = json.loads(results_json.read_text(encoding="utf-8")) if results_json.exists() else {"scales": {}}
