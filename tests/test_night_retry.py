@@ -5,19 +5,23 @@ process through the same path as `mellanrum run` (`run_nightly`, and `--source` 
   asset page reads it); once their deliveries are fixed, a run of only those partitions
   materializes them, and nothing else is run again;
 - the keyring is unlocked (a Scrypt derivation) once in the process, however many runs of
-  however many kinds the nights take.
+  however many kinds the nights take;
+- the embedded instance keeps every run's events in one SQLite database and captures no
+  compute logs (what bench/national.py measured as the cheapest).
 """
 
 import datetime as dt
 
 import dagster as dg
 import pytest
+from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
 from assets.names import MUNICIPAL_INTERVENTIONS, partition_key
 from assets.resources import keyring_unlocks
 from orchestration.app.runs import open_instance, run_nightly
 from orchestration.definitions import load_declared_sources
+from orchestration.instance import PooledSqliteEventLogStorage
 from orchestration.settings import Settings
 from testkit.homes import AS_OF, PASSPHRASE, new_home
 
@@ -106,3 +110,20 @@ def test_the_keyring_is_unlocked_once_per_process_over_nights_of_every_kind(nigh
     assert after_first - before == 1
     # The retry in the same process: none.
     assert after_retry == after_first
+
+
+def test_the_embedded_instance_keeps_every_run_s_events_in_one_database_and_no_compute_logs(nights):
+    settings = nights["settings"]
+    instance = open_instance(settings)
+    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    assert isinstance(instance.compute_log_manager, NoOpComputeLogManager)
+    history = settings.dagster_dir / "history"
+    assert (history / "event_log.db").is_file()
+    runs = {o.run_id for night in ("first", "retried") for o in nights[night].sources}
+    assert len(runs) >= 3  # the first night's two kinds and the retry
+    assert not list(history.glob("runs/*.db"))  # no database per run
+    assert not [p for p in (settings.dagster_dir / "storage").rglob("*") if p.is_file()]  # nothing captured
+    # Every run's events are there, read back through the same storage.
+    for run_id in runs:
+        assert instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_SUCCESS) or instance.all_logs(
+            run_id, of_type=dg.DagsterEventType.RUN_FAILURE)  # fmt: skip
