@@ -41,7 +41,8 @@ def one_night(inbox_json: dict, keyring_path: str, home: str, variant: str) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=list(national.SCALES), default="S")
-    parser.add_argument("--variant", action="append", choices=list(national.INSTANCE_VARIANTS),
+    parser.add_argument("--variant", action="append",
+                        choices=[v for v in national.INSTANCE_VARIANTS if not v.startswith("postgres")],
                         help="repeatable (default: pooled+none, consolidated+none, per_run+local)")
     args = parser.parse_args()
     variants = args.variant or ["pooled+none", "consolidated+none", "per_run+local"]
