@@ -1216,7 +1216,7 @@ def _instance_text(scales: dict) -> str:
     for variant in INSTANCE_VARIANTS:
         cells = []
         for data in measured.values():
-            runs = data["runs"]["dagster" if variant == DEFAULT_VARIANT else f"dagster:{variant}"]
+            runs = data["runs"].get("dagster" if variant == DEFAULT_VARIANT else f"dagster:{variant}", [])
             seconds = [r["stages"]["total"]["seconds"] for r in runs]
             if not seconds:
                 cells += ["–", "–"]
@@ -1402,8 +1402,10 @@ def main() -> None:
 
 
 def _write(results: dict) -> None:
-    text = report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # The measurements first: a report that fails to render is redone with --report-only.
+    (RESULTS / "national.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    text = report(results)
     (RESULTS / "national.md").write_text(text, encoding="utf-8")
     stored = {**results, "scales": {s: {k: v for k, v in d.items() if k != "table"} | {"table": d.get("table")}
                                     for s, d in results["scales"].items()}}  # fmt: skip
