@@ -28,6 +28,28 @@ from schemas.sources import Source
 # per keyring content and passphrase, and keeps the keys in memory only.
 _UNLOCKED: dict[tuple[str, bytes, bytes], Keyring] = {}
 _UNLOCKING = threading.Lock()
+_UNLOCKS = [0]  # Scrypt unlocks this process made through `unlocked_keyring`
+
+
+def unlocked_keyring(path: Path, passphrase: str) -> Keyring:
+    """The keyring at `path`, unlocked once per process (again when the file or the passphrase
+    changes): the preflight, every ingest run and the publication of one process share it."""
+    path = Path(path)
+    try:
+        content = hashlib.sha256(path.read_bytes()).digest()
+    except FileNotFoundError:
+        return Keyring.load(path, passphrase)  # says where it was looked for
+    key = (str(path.resolve()), content, hashlib.sha256(passphrase.encode()).digest())
+    with _UNLOCKING:
+        if key not in _UNLOCKED:
+            _UNLOCKED[key] = Keyring.load(path, passphrase)
+            _UNLOCKS[0] += 1
+        return _UNLOCKED[key]
+
+
+def keyring_unlocks() -> int:
+    """How many times this process has unlocked a keyring (a Scrypt derivation) so far."""
+    return _UNLOCKS[0]
 
 
 class KeyringResource(dg.ConfigurableResource):
@@ -37,17 +59,8 @@ class KeyringResource(dg.ConfigurableResource):
     passphrase: str
 
     def open(self) -> Keyring:
-        """The keyring, unlocked once per process (again when the file or the passphrase changes)."""
-        path = Path(self.path)
-        try:
-            content = hashlib.sha256(path.read_bytes()).digest()
-        except FileNotFoundError:
-            return Keyring.load(path, self.passphrase)  # says where it was looked for
-        key = (str(path.resolve()), content, hashlib.sha256(self.passphrase.encode()).digest())
-        with _UNLOCKING:
-            if key not in _UNLOCKED:
-                _UNLOCKED[key] = Keyring.load(path, self.passphrase)
-            return _UNLOCKED[key]
+        """The keyring, unlocked once per process (`unlocked_keyring`)."""
+        return unlocked_keyring(Path(self.path), self.passphrase)
 
 
 class RunDefaults(dg.ConfigurableResource):

@@ -4,7 +4,7 @@
 
 Generates the national inbox of `--scale` into a temporary folder (as bench/national.py
 does; deleted at the end), then runs the whole nightly run exactly as bench/national.py
-measures it (`measure_dagster`: definitions, one Dagster run per source, reconcile,
+measures it (`measure_dagster`: definitions, one Dagster run per source kind, reconcile,
 publish) in a child process under `py-spy record --format raw`. A sampling profiler
 barely slows what it watches, so, unlike cProfile, its shares are the real ones. The
 sampled stacks are folded into bench/results/national_profile.md: the share of the run
@@ -31,14 +31,14 @@ import national  # noqa: E402 (bench/national.py)
 
 # Phases of a nightly run, by a function on the sampled stack (first match wins).
 PHASES = [
-    ("our ingest (`ingest_source`: read, pseudonymize, validate)", ("ingest_source",)),
+    ("our ingest: read, pseudonymize, type (`prepare_source`)", ("prepare_source",)),
+    ("our ingest: Pandera once per kind, quarantine (`validate_sources`)", ("validate_sources",)),
     ("parsing sources.yaml / recipients.yaml (`load_yaml_model`)", ("load_yaml_model",)),
     ("unlocking the keyring (`Keyring.load`, Scrypt)", ("load (core/keys/keyring.py",)),
-    ("writing datasets (`DatasetStore.handle_output`, Parquet)", ("handle_output",)),
-    ("the blocking `matches_schema` check and other check results (Pandera)", ("schema_failures", "_outputs")),
-    ("reconcile (`reconcile`)", ("reconcile (assets/reconcile.py",)),
-    ("publish (`contract_datasets`, `log_rows`, `replace_publication`)",
-     ("contract_datasets", "log_rows", "replace_publication")),
+    ("writing datasets (`DatasetFiles.write`, Parquet)", ("write (core/store.py", "handle_output")),
+    ("the checks' results and metadata per partition (`_reported`)", ("_reported",)),
+    ("reconcile (`reconcile`)", ("reconcile (core/reconcile.py",)),
+    ("publish (`build_publication`, `replace_publication`)", ("build_publication", "replace_publication")),
     ("Dagster: storing events (event log, run storage)", ("store_event", "handle_new_event", "add_run",
                                                           "create_run", "report_dagster_event")),
     ("Dagster: compute-log capture", ("capture_logs", "execute_posix_tail", "redirect_to_file")),

@@ -35,7 +35,8 @@ as work that grows with the rows. Each repeat runs these variants at both sizes,
 to back, each in a fresh process (multiprocessing 'spawn', so no run inherits another's
 caches or heap), so that other work coming and going on the machine hits all alike:
 
-- ours: `core.reconcile.reconcile(municipal, af, default_rules(), as_of, Window(), cut_off)`
+- ours: `core.reconcile.reconcile(municipal, af, default_rules(), as_of, window, cut_off)` (the
+  settings' default window)
   end to end, with the functions it calls wrapped in timers: `find_overlaps`, `classify`,
   `find_municipal_overlaps`, `transition_list`, and the Pandera validation of its three
   outputs (each output model's `validate`); "rest" is what `reconcile` does itself (window
@@ -571,8 +572,16 @@ def measure_reconcile(folder: str) -> dict:
     return {"stages": record, "rows": rows, "person_code_calls": person_code_calls}
 
 
+def _window() -> core.reconcile.Window:
+    """The reporting window the settings default to (`orchestration/settings.py`)."""
+    from orchestration.settings import Settings
+
+    defaults = Settings.of()
+    return core.reconcile.Window(defaults.look_back_days, defaults.look_ahead_days)
+
+
 def _run_reconcile(municipal: pd.DataFrame, af: pd.DataFrame, rules: RuleTable) -> core.reconcile.Reconciliation:
-    return core.reconcile.reconcile(municipal, af, rules, AS_OF, core.reconcile.Window(), CUT_OFF)
+    return core.reconcile.reconcile(municipal, af, rules, AS_OF, _window(), CUT_OFF)
 
 
 def measure_whole(variant: str, folder: str) -> dict:
@@ -614,7 +623,7 @@ def profile_once(folder: str, top: int) -> dict:
     profiler = cProfile.Profile()
     profiler.runcall(run, municipal, af)
     stats = pstats.Stats(profiler).stats  # (file, line, function) -> (calls, ncalls, own, cumulative, callers)
-    ours = os.path.join("assets", "reconcile.py")
+    ours = os.path.join("core", "reconcile.py")
     total = next(value[3] for key, value in stats.items() if key[2] == "reconcile" and key[0].endswith(ours))
     person_codes = [value for key, value in stats.items() if key[2] == PERSON_CODES]
     tables = []

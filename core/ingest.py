@@ -129,10 +129,11 @@ def pseudonymize_identities(
         key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
         age_band = age_bands(birth_dates(checked["canonical"]), as_of)
         reasons, shapes = checked["reason"][~valid], _shape(plain[~valid])
+        present = set(reasons.dropna().unique())
         found = pd.concat([no_problems()] + [
             problems(reasons.index[reasons == reason], "personnummer", shapes[reasons == reason],
                      "personnummer: {why}", why=Declared(reason))
-            for reason in IDENTITY_REASONS if (reasons == reason).any()
+            for reason in IDENTITY_REASONS if reason in present
         ], ignore_index=True)  # fmt: skip
         identity_columns = list(PLAIN_IDENTITY)
     else:

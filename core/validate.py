@@ -15,6 +15,7 @@ delivered personal number or free text can reach a quarantine table.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable
@@ -43,6 +44,14 @@ def problems(rows, column: str, values, reason: str, **facts) -> pd.DataFrame:
     """
     rows = np.asarray(rows, dtype=np.int64)
     count = len(rows)
+    if count == 0:  # the common case, many times per source: no rows, no text to build
+        for name, fact in facts.items():
+            if isinstance(fact, str) and not isinstance(fact, Declared):
+                raise TypeError(f"problems: fact {name!r} is a plain str; wrap our own words in Declared")
+        missing = _fields(reason) - {"value", *facts}
+        if missing:  # the same mistake the template would raise with rows
+            raise KeyError(sorted(missing)[0])
+        return _NO_PROBLEMS.copy()
     shown = shown_values(_aligned(values, count))
     fields = {"value": shown}
     for name, fact in facts.items():
@@ -57,6 +66,16 @@ def problems(rows, column: str, values, reason: str, **facts) -> pd.DataFrame:
         {"row": rows, "column": [column] * count, "value": shown.to_numpy(), "reason": text.to_numpy()},
         columns=PROBLEM_COLUMNS,
     ).astype({"value": "string", "reason": "string"})
+
+
+_NO_PROBLEMS = pd.DataFrame({"row": np.array([], dtype=np.int64), "column": [],
+                             "value": pd.Series([], dtype="string"), "reason": pd.Series([], dtype="string")},
+                            columns=PROBLEM_COLUMNS)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=512)
+def _fields(reason: str) -> frozenset[str]:
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(reason) if name is not None)
 
 
 def _aligned(values, count: int) -> pd.Series:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import os
 import re
 import socket
@@ -47,10 +48,10 @@ from assets.names import (
     partition_key,
     partition_range_tags,
 )
+from assets.resources import unlocked_keyring
 from core.audit import read_log
 from core.database import check_reachable, create_engine
 from core.files import check_free_space, disk_full, keep_private, private_folder
-from core.keys.keyring import Keyring
 from core.reconcile import summary_by_kommun
 from core.store import DatasetFiles
 from orchestration.definitions import build_definitions, load_declared_sources
@@ -129,7 +130,8 @@ def preflight(settings: Settings, sources: Sources) -> None:
     """What can be checked before any source is ingested, each a one-sentence error: the
     keyring opens with its passphrase, the recipients file is valid, the publication
     database (and on SQLite the private one) can be reached, and the disk has room."""
-    Keyring.load(settings.keyring_file, settings.secret_from_environment())
+    # Unlocked once per process: the ingest runs of this process reuse it.
+    unlocked_keyring(settings.keyring_file, settings.secret_from_environment())
     load_recipients(settings.recipients_file)
     for url in _database_urls(settings):
         engine = create_engine(url)
@@ -154,6 +156,39 @@ def _database_urls(settings: Settings) -> list[str]:
     return [url, settings.private_database_url] if make_url(url).get_backend_name() == "sqlite" else [url]
 
 
+# How the embedded instance stores its events and step output, as bench/national.py measured
+# them (bench/results/national.md, "The embedded instance"): one SQLite database for every
+# run's events ("consolidated") instead of Dagster's default of a database file per run
+# ("per_run"), which opens, commits and closes a connection of its own for every event; and
+# no captured stdout/stderr ("none"): the default local capture starts watcher and `tail`
+# subprocesses per run and step, and Mellanrum writes nothing to stdout or stderr that the
+# event log does not already hold (its messages are counts and reasons, never a value).
+EVENT_LOGS = {
+    "pooled": "event_log_storage:\n  module: orchestration.instance\n"
+              "  class: PooledSqliteEventLogStorage\n  config:\n    base_dir: {history}\n",
+    "consolidated": "event_log_storage:\n  module: dagster._core.storage.event_log\n"
+                    "  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {history}\n",
+    "per_run": "",  # Dagster's default: history/runs/<run id>.db
+}
+COMPUTE_LOGS = {
+    "none": "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n"
+            "  class: NoOpComputeLogManager\n",
+    "local": "",  # Dagster's default: LocalComputeLogManager under storage/
+}
+
+
+def embedded_instance_yaml(dagster_home: Path, event_log: str = "pooled", compute_logs: str = "none") -> str:
+    """The dagster.yaml of an instance Mellanrum creates (see EVENT_LOGS and COMPUTE_LOGS)."""
+    history = Path(dagster_home).resolve() / "history"
+    return (
+        "# Written by Mellanrum (orchestration/app/runs.py, embedded_instance_yaml); production: deploy/dagster.yaml.\n"
+        # No telemetry, and no sign-up pop-up over the steward's pages.
+        "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+        + EVENT_LOGS[event_log].format(history=json.dumps(str(history)))
+        + COMPUTE_LOGS[compute_logs]
+    )
+
+
 def open_instance(settings: Settings) -> dg.DagsterInstance:
     """The instance in the settings' Dagster home (created with telemetry off), private to
     this user like everything else Mellanrum writes under its home."""
@@ -162,8 +197,7 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
     dagster_home = private_folder(settings.dagster_dir)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        # No telemetry, and no sign-up pop-up over the steward's pages.
-        config.write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8")
+        config.write_text(embedded_instance_yaml(dagster_home), encoding="utf-8")
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     fail_interrupted_runs(instance)
     return instance

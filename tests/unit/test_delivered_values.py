@@ -6,6 +6,7 @@ slow character-by-character oracle with hypothesis.
 """
 
 import ast
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -204,3 +205,44 @@ def test_delivery_modules_make_errors_and_reasons_only_from_literal_templates(mo
             template = node.args[3]
             literal = isinstance(template, ast.Constant) and isinstance(template.value, str)
             assert literal or (module == "core/validate.py" and ast.unparse(template) == "template"), where
+
+
+# --- code-shaped: the fast ASCII path against a character-by-character oracle ---------------
+
+
+def code_oracle(text: str | None, max_characters: int = 40, max_words: int = 4) -> bool:
+    """The rule of `code_shaped`, spelled out with Unicode categories (letters L*, numbers N*)."""
+    if text is None:
+        return False
+    stripped = text.strip(" \t\n\r\v\f\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                          "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # fmt: skip
+    if len(stripped) > max_characters:
+        return False
+    words = stripped.split(" ")
+    allowed = set("_.()/%&+:-")
+    return 1 <= len(words) <= max_words and all(
+        word and all(unicodedata.category(c)[0] in "LN" or c in allowed for c in word) for word in words
+    )
+
+
+CODE_ALPHABET = "aZ09 _.()/%&+:-,;?'\t" + "åÖéß²¼٣一Ａ１ǅ\u0301"
+
+
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=CODE_ALPHABET, max_size=14)), max_size=12),
+       st.sampled_from([(40, 4), (8, 2)]))  # fmt: skip
+@settings(max_examples=600, deadline=None)
+def test_code_shaped_agrees_with_the_oracle_ascii_or_not(values, limits):
+    shaped = code_shaped(pd.Series(values, dtype="object"), *limits)
+    assert list(shaped) == [code_oracle(v, *limits) for v in values]
+
+
+@given(st.lists(st.text(alphabet="0123456789-+ aZå٣", max_size=16), min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_an_identity_shaped_value_is_shown_as_its_shape_ascii_or_not(values):
+    shown = shown_values(pd.Series(values, dtype="object"))
+    for value, text in zip(values, shown, strict=True):
+        stripped = value.strip()
+        if stripped and code_oracle(value) and oracle(stripped):
+            expected = "".join("A" if unicodedata.category(c)[0] == "L" else "N" if unicodedata.category(c)[0] == "N"
+                               else c for c in stripped)  # fmt: skip
+            assert text == expected
