@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from core.ingest import cast_to_model
 from core.registrations import person_codes, registration_transitions
 from core.validate import validated
 from schemas.errors import ConfigError
@@ -401,7 +402,8 @@ def with_registrations(listed: pd.DataFrame, municipal: pd.DataFrame, af: pd.Dat
     m_person, a_person, r_person = person_codes(municipal, af, registrations)
     with_assignment = a_person[(af["status"] != CANCELLED).to_numpy(dtype=bool)]
     added = registration_transitions(municipal, registrations, as_of, cut_off, with_assignment, (m_person, r_person))
-    return pd.concat([listed, added], ignore_index=True).sort_values(
+    listed = cast_to_model(pd.concat([listed, added], ignore_index=True), TransitionList)
+    return listed.sort_values(
         ["af_office", "keyed_by", "assignment_id", "registration_id", "kommunkod", "intervention_category",
          "planned_end"], na_position="first").reset_index(drop=True)  # fmt: skip
 

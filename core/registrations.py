@@ -54,6 +54,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from core.ingest import cast_to_model
 from core.validate import validated
 from schemas.followup import (
     HANDOVER_KINDS,
@@ -191,7 +192,8 @@ def registration_transitions(municipal: pd.DataFrame, registrations: pd.DataFram
         "municipal_consent": joined["consent"].to_numpy(dtype=bool),
         "af_consent": joined["consent_af"].to_numpy(dtype=bool),
     })
-    return validated(listed.drop_duplicates().reset_index(drop=True), RegistrationTransitions)
+    listed = cast_to_model(listed.drop_duplicates().reset_index(drop=True), RegistrationTransitions)
+    return validated(listed, RegistrationTransitions)
 
 
 # --- the 90-day youth monitor ------------------------------------------------------------------
@@ -230,6 +232,8 @@ def youth_monitor(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.D
                   as_of: dt.date) -> pd.DataFrame:  # fmt: skip
     """The `YouthMonitor` dataset: one row per youth spell (see the module) and municipality
     in whose records the person is (one row with an empty kommunkod when in none)."""
+    # Only registrations begun by the as-of date: a later one cannot change what is known then.
+    registrations = registrations[_days(registrations["registration_date"]) <= _day(as_of)].reset_index(drop=True)
     m_person, a_person, r_person = person_codes(municipal, af, registrations)
     d = _day(as_of)
     table = spells(registrations, r_person, as_of)
@@ -271,7 +275,7 @@ def youth_monitor(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.D
     monitor = monitor.drop(columns=["person", "ongoing"])
     monitor = monitor.sort_values(["af_office", "registration_id", "kommunkod"], na_position="first",
                                   kind="stable").reset_index(drop=True)  # fmt: skip
-    return validated(monitor[list(YouthMonitor.to_schema().columns)], YouthMonitor)
+    return validated(cast_to_model(monitor[list(YouthMonitor.to_schema().columns)], YouthMonitor), YouthMonitor)
 
 
 # --- hand-over lists ----------------------------------------------------------------------------
@@ -359,9 +363,8 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
     }))
     table = pd.concat(found, ignore_index=True)
     columns = list(Handovers.to_schema().columns)
-    table = table.astype({c: "string" for c in ("kind", "af_office", "kommunkod", "record_id", "registration_id",
-                                                  "assignment_id", "category")})  # fmt: skip
     table["ends_on"] = pd.to_datetime(table["ends_on"]).astype("datetime64[s]")
+    table = cast_to_model(table[columns], Handovers)
     table = table.sort_values(["kind", "kommunkod", "record_id", "ends_on", "registration_id", "assignment_id"],
                               na_position="first", kind="stable").drop_duplicates().reset_index(drop=True)  # fmt: skip
     assert set(table["kind"]) <= set(HANDOVER_KINDS)

@@ -46,6 +46,14 @@ def turning(age: int, on: dt.date, nth: int = 0) -> str:
     raise LookupError(f"no test number aged {age} on {on}")
 
 
+def born_between(first: dt.date, last: dt.date) -> str:
+    """A test number of someone born from `first` to `last` (both included)."""
+    for number in _TEST_NUMBERS:
+        if number[4:8] != "0229" and first <= born_on(number) <= last:
+            return number
+    raise LookupError(f"no test number born from {first} to {last}")
+
+
 @dataclass
 class Deliveries:
     """Rows for one municipality (kommun 1764 Grums unless given), AF's assignments and registrations."""
