@@ -40,7 +40,8 @@ from schemas.contracts import Contract
 from schemas.sources import Sources, load_sources
 
 _DESCRIBED = {"municipal": "Ingest one municipality's deliveries (one partition per source).",
-              "af": "Ingest AF's deliveries of programme assignments."}  # fmt: skip
+              "af": "Ingest AF's deliveries of programme assignments.",
+              "af_registrations": "Ingest AF's deliveries of registrations (inskrivningar)."}  # fmt: skip
 
 
 def load_declared_sources(settings: Settings) -> Sources:

@@ -393,7 +393,8 @@ def test_an_export_holds_the_recipients_rows_sealed_to_its_key_and_is_logged(hom
                                  "--out", str(tmp_path / "af.zip")])  # fmt: skip
     assert opened.exit_code == 0, opened.output
     with zipfile.ZipFile(tmp_path / "af.zip") as archive:
-        assert sorted(archive.namelist()) == ["af_pagaende_insatser.csv", "af_samplanering.csv"]
+        assert sorted(archive.namelist()) == ["af_pagaende_insatser.csv", "af_samplanering.csv", "overlamningar.csv",
+                                              "unga_90_dagar.csv"]
         members = {name.removesuffix(".csv"): archive.read(name) for name in archive.namelist()}
 
     log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
