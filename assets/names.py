@@ -63,6 +63,8 @@ RECONCILE_JOB = "reconcile"
 ADHOC_JOB = "reconcile_adhoc"
 PUBLISH_JOB = "publish"
 RECONCILE_AND_PUBLISH_JOB = "reconcile_and_publish"
+FREEZE_NODE = "frozen_transition_list"
+FREEZE_JOB = "freeze_transition_list"
 RETENTION_JOB = "retention"
 
 # --- schedules and sensors -----------------------------------------------------------------

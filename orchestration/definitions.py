@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from assets.freeze import freeze_transition_list
 from assets.ingest import ingest_assets
 from assets.names import (
     INGEST_TAGS,
@@ -87,6 +88,7 @@ def build_definitions(settings: Settings, contracts: Sequence[Contract] = CONTRA
                                 description="Reconcile the latest stored ingest of every source.",
                                 tags=RECONCILE_AND_PUBLISH_TAGS),
             reconcile_adhoc,
+            freeze_transition_list,
             dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(publication),
                                 description="Publish every contract's dataset from the latest reconciliation.",
                                 tags=RECONCILE_AND_PUBLISH_TAGS),

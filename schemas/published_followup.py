@@ -118,3 +118,23 @@ class OverlamningarStatistik(_Counted):
     class Config:
         strict = True
         unique = ["month", "kommunkod", "kind"]
+
+
+class FrozenTransitionList(pa.DataFrameModel):
+    """A transition list frozen for a named event (`mellanrum publish --freeze NAME --cut-off
+    DATE`): `af_pagaende_insatser`'s columns as of that day, published once as a table of
+    its own (`af_pagaende_insatser_fryst_<name>`) that no later publication replaces."""
+
+    freeze: Series[str] = pa.Field(str_matches=r"^[a-z0-9][a-z0-9-]{0,39}$", description="The event's name")
+    as_of: Series[pa.DateTime] = pa.Field(description="The day the list was frozen (its data as of then)")
+    cut_off: Series[pa.DateTime] = pa.Field(description="Interventions planned to continue past this date")
+    af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
+    keyed_by: Series[str] = pa.Field(isin=("assignment_id", "registration_id"), description="Which AF id")
+    assignment_id: Series[str] = pa.Field(nullable=True, description="The person's most relevant AF assignment")
+    registration_id: Series[str] = pa.Field(nullable=True, description="AF's registration, without an assignment")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
+    intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
+    planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")
+
+    class Config:
+        strict = True

@@ -56,10 +56,13 @@ HEALTHY_KEY = "molndal (1481 Mölndal)"
 TIMEOUT = 45_000  # ms, for every auto-waiting assertion: a busy 2-core machine is slow
 
 STAGES = {
-    "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine"],
-    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters"],
+    "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine",
+               "af_registrations", "af_registrations_quarantine"],
+    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "youth_monitor",
+                  "handovers"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
-                "publication_log"],
+                "unga_90_dagar", "unga_90_dagar_kommun", "unga_90_dagar_statistik", "overlamningar",
+                "overlamningar_kommun", "overlamningar_statistik", "publication_log"],
 }  # fmt: skip
 PUBLISHED = STAGES["publish"]
 
