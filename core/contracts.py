@@ -158,7 +158,8 @@ CONTRACTS: tuple[Contract, ...] = (
         recipient_kind="af_office",
         purpose="The 90-day guarantee for young people (16-24): tells an AF office which of its young "
         "registered jobseekers are approaching or past day 90 with nothing started, so that it acts "
-        "before or as soon as the promise is broken.",
+        "before or as soon as the promise is broken. Whether a municipal activity is known is shown only "
+        "where the municipality recorded consent.",
         model=UngaNittioDagar,
         inputs=("youth_monitor",),
         build=_unga_90_dagar,

@@ -9,12 +9,17 @@ from pathlib import Path
 import click
 
 from core.contracts import CONTRACTS
+from core.freeze import FROZEN_PREFIX
+from schemas.published_followup import FrozenTransitionList
 from orchestration.cli.options import ISO_DATE, as_date, echo_table, home_option, sources_option
 
 
 @click.command()
 def contracts() -> None:
     """Print the publication contracts: every dataset that leaves the pipeline.
+
+    The last row is the frozen transition lists (`mellanrum publish --freeze`), one table
+    per named event.
 
     Each names the kind of recipient, its purpose, the consent it needs and its columns;
     no other column can be published (core/contracts.py, schemas/published.py).
@@ -29,7 +34,15 @@ def contracts() -> None:
             "columns": click.wrap_text(", ".join(c.columns), 40),
         }
         for c in CONTRACTS
-    ])  # fmt: skip
+    ] + [{
+        "dataset": f"{FROZEN_PREFIX}<name>",
+        "version": "1.0.0",
+        "recipient": "af_office (own rows by af_office)",
+        "consent": "recorded by municipal",
+        "purpose": click.wrap_text("A transition list frozen for a named event (mellanrum publish --freeze): "
+                                   "published once, never replaced by a nightly run.", 50),
+        "columns": click.wrap_text(", ".join(FrozenTransitionList.to_schema().columns), 40),
+    }])  # fmt: skip
 
 
 @click.command()
