@@ -268,7 +268,9 @@ def _type_registrations(source: Source, frame: pd.DataFrame) -> tuple[pd.DataFra
                                             "de-registration reason", blank_means=""))  # fmt: skip
     reason = typed["deregistration_reason"].astype("string")
     ended = typed["deregistration_date"].notna()
-    typed["deregistration_reason"] = reason.mask(ended & (reason == ""), "unknown").mask(reason == "", pd.NA)
+    blank = (reason == "").fillna(True).to_numpy(dtype=bool)
+    typed["deregistration_reason"] = reason.mask(ended.to_numpy() & blank, "unknown").mask(~ended.to_numpy() & blank,
+                                                                                           pd.NA)  # fmt: skip
     consent_words = {"true": True, "false": False}
     take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
                               {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip

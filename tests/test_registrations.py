@@ -266,3 +266,140 @@ def test_nothing_next_equals_the_day_by_day_oracle(end_offset, nexts):
                           "end_next": [2**31 - 1 if e is None else (e - D("1970-01-01")).days for _, e in periods]})  # fmt: skip
     assert HANDOVER_DAYS == 30
     assert bool(_nothing_next(ends, frame)[0]) == nothing_next(end, periods)
+
+
+# --- consent, and what reaches whom ---------------------------------------------------------------
+
+
+def _published(data: dict[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.DataFrame]:
+    from core.contracts import CONTRACTS
+    from core.publish import build_datasets
+    from schemas.contracts import PublicationParameters
+
+    internal = {"youth_monitor": youth_monitor(data["municipal"], data["af"], data["registrations"], as_of),
+                "handovers": handovers(data["municipal"], data["af"], data["registrations"], as_of)}  # fmt: skip
+    empty = {name: frame.iloc[:0] for name, frame in (("overlaps", _empty_overlaps()),
+                                                       ("transition_list", _empty_transitions()))}  # fmt: skip
+    chosen = [c for c in CONTRACTS if set(c.inputs) <= {"youth_monitor", "handovers"}]
+    return build_datasets({**internal, **empty}, chosen, PublicationParameters(as_of, 5))
+
+
+def _empty_overlaps() -> pd.DataFrame:
+    from core.publish import empty
+    from schemas.reconciled import Overlaps
+
+    return empty(Overlaps)
+
+
+def _empty_transitions() -> pd.DataFrame:
+    from core.publish import empty
+    from schemas.reconciled import TransitionList
+
+    return empty(TransitionList)
+
+
+def test_y5_without_afs_consent_is_missing_from_the_municipalitys_rows_but_counted_in_the_aggregate(ingest):
+    as_of = D("2026-10-01")
+    d = Deliveries()
+    for n in range(6):
+        y = turning(19, D("2026-09-01"), n)
+        d.registration(y, f"Y{n}", "2026-09-01", consent=n != 5)  # Y5: AF recorded no consent
+        d.intervention(y, f"REC-{n}", "2026-06-01", "2026-08-15", code="PRAKTIK")  # in Grums' records, before day 0
+    published = _published(ingest(d, as_of), as_of)
+    kommun = published["unga_90_dagar_kommun"]
+    assert sorted(kommun["record_id"]) == [f"REC-{n}" for n in range(5)]
+    assert "registration_date" not in kommun.columns
+    statistics = published["unga_90_dagar_statistik"]
+    cell = statistics[(statistics["level"] == "cell") & (statistics["kommunkod"] == "1764")]
+    assert cell[["age_band", "status", "count"]].to_dict("records") == [
+        {"age_band": "16-19", "status": "pending", "count": 6}]
+    assert len(published["unga_90_dagar"]) == 6  # AF's own office sees all its registrations
+
+
+def test_without_the_consent_the_rule_names_no_hand_over_leaves(ingest):
+    as_of = D("2026-10-01")
+    d = Deliveries()
+    a, b, c = turning(30, as_of), turning(40, as_of, 1), born_between(D("2006-10-05"), D("2006-11-25"))
+    d.intervention(a, "A-1", "2026-03-01", "2026-09-20", consent=False)  # the municipality's consent missing
+    d.registration(a, "REG-A", "2026-01-01")
+    d.assignment(b, "B-ETAB", "2024-10-01", "2026-10-10", code="ETAB", consent=False)  # AF's consent missing
+    d.intervention(b, "B-SFI", "2025-01-01", "2026-06-30", code="SFI")
+    d.intervention(c, "C-KAA", "2026-01-01", "", code="KAA", consent=False)
+    d.registration(c, "REG-C", "2026-02-01")
+    data = ingest(d, as_of)
+    assert len(handovers(data["municipal"], data["af"], data["registrations"], as_of)) == 3
+    published = _published(data, as_of)
+    assert published["overlamningar"].empty and published["overlamningar_kommun"].empty
+    counted = published["overlamningar_statistik"]
+    assert counted.loc[counted["level"] == "region", "suppressed"].all()  # 3 below 5: counted, not shown
+
+
+# --- the source itself -------------------------------------------------------------------------------
+
+
+def test_bad_registration_rows_are_quarantined_with_plain_reasons(tmp_path, ring):
+    from core.ingest import ingest_source
+    from core.keys.keyring import pseudonym_keys
+    from schemas.sources import REGISTRATION_COLUMNS, load_sources
+
+    y = turning(30, D("2026-01-01"))
+    rows = [
+        [y, "OK-1", "2026-01-01", "2026-03-01", "Arbete", "11", "Kontor A", "Ja"],
+        [y, "BAD-1", "2026-05-01", "2026-04-01", "Arbete", "11", "Kontor A", "Ja"],
+        [y, "BAD-2", "2026-06-01", "", "Arbete", "11", "Kontor A", "Ja"],
+        [y, "BAD-3", "2026-07-01", "2026-08-01", "Flyttat", "11", "Kontor A", "Ja"],
+        [y, "OK-2", "2026-09-01", "2026-09-02", "", "11", "Kontor A", "Nej"],
+    ]
+    their = ["Pnr", "Id", "Inskriven", "Avaktualiserad", "Orsak", "Kategori", "Kontor", "Samtycke"]
+    pd.DataFrame(rows, columns=their).to_csv(tmp_path / "reg.csv", index=False, sep=";")
+    (tmp_path / "sources.yaml").write_text(
+        "version: 1\nsources:\n  - id: af_reg\n    kind: af_registrations\n    files: reg.csv\n    format: csv\n"
+        "    columns: {Pnr: personnummer, Id: registration_id, Inskriven: registration_date,\n"
+        "              Avaktualiserad: deregistration_date, Orsak: deregistration_reason,\n"
+        "              Kategori: jobseeker_category, Kontor: af_office, Samtycke: consent}\n"
+        "    codes:\n      deregistration_reason: {Arbete: work, Studier: studies}\n"
+        "      consent: {Ja: true, Nej: false}\n", encoding="utf-8")  # fmt: skip
+    sources = load_sources(tmp_path / "sources.yaml")
+    (source,) = sources.all
+    assert set(source.canonical_columns) == set(REGISTRATION_COLUMNS)
+    result = ingest_source(source, sources.files(source), sources.catalogue, pseudonym_keys(ring, D("2026-10-01")),
+                           ring, D("2026-10-01"))  # fmt: skip
+    assert list(result.accepted["registration_id"]) == ["OK-1", "OK-2"]
+    assert list(result.accepted["deregistration_reason"]) == ["work", "unknown"]  # blank once de-registered: unknown
+    reasons = dict(zip(result.quarantine["line"], result.quarantine["reason"], strict=True))
+    assert reasons == {
+        3: "de-registration date 2026-04-01 before registration date 2026-05-01",
+        4: "a de-registration reason (work) without a de-registration date",
+        5: "unknown de-registration reason 'Flyttat': not mapped in the sources file",
+    }
+    assert not result.quarantine["reason"].str.contains(y[2:8]).any()
+
+
+def test_a_registration_source_of_level1_pseudonyms_links_with_plain_numbers_and_has_no_age(tmp_path, ring):
+    from core.ingest import ingest_source
+    from core.keys.keyring import pseudonym_keys
+    from core.keys.pseudonyms import level1_pseudonyms
+    from schemas.sources import load_sources
+
+    as_of = D("2026-10-01")
+    keys = pseudonym_keys(ring, as_of)
+    y = turning(19, D("2026-08-01"))
+    p1 = level1_pseudonyms(pd.Series([y]), keys.linkage.secret).iloc[0]
+    pd.DataFrame([[p1, keys.linkage.id, "R1", "2026-08-01", "", "", "11", "Kontor", "true"]],
+                 columns=["p1", "kid", "registration_id", "registration_date", "deregistration_date",
+                          "deregistration_reason", "jobseeker_category", "af_office", "consent"]).to_csv(
+        tmp_path / "reg.csv", index=False)  # fmt: skip
+    (tmp_path / "sources.yaml").write_text(
+        "version: 1\nsources:\n  - id: af_reg\n    kind: af_registrations\n    files: reg.csv\n    format: csv\n"
+        "    columns: {p1: pseudonym_l1, kid: pseudonym_key_id, registration_id: registration_id,\n"
+        "              registration_date: registration_date, deregistration_date: deregistration_date,\n"
+        "              deregistration_reason: deregistration_reason, jobseeker_category: jobseeker_category,\n"
+        "              af_office: af_office, consent: consent}\n", encoding="utf-8")  # fmt: skip
+    sources = load_sources(tmp_path / "sources.yaml")
+    (source,) = sources.all
+    pseudonymized = ingest_source(source, sources.files(source), sources.catalogue, keys, ring, as_of).accepted
+    plain = Deliveries()
+    plain.registration(y, "R1", "2026-08-01")
+    from_plain = plain.ingest(tmp_path / "plain", ring, as_of)["registrations"]
+    assert pseudonymized["pseudonym"].iloc[0] == from_plain["pseudonym"].iloc[0]
+    assert pseudonymized["age_band"].iloc[0] == "unknown" and from_plain["age_band"].iloc[0] == "16-19"
