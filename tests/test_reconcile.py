@@ -544,7 +544,8 @@ def ingested(inbox, keyring):
     sources = load_sources(inbox / "sources.yaml")
     keys = pseudonym_keys(keyring, AS_OF)
     results = {s.id: ingest_source(s, sources.files(s), sources.catalogue, keys, keyring, AS_OF) for s in sources.all}
-    municipal = pd.concat([r.accepted for source_id, r in results.items() if source_id != "af"], ignore_index=True)
+    municipal = pd.concat([r.accepted for source_id, r in results.items()
+                           if sources.source(source_id).kind == "municipal"], ignore_index=True)  # fmt: skip
     return municipal, results["af"].accepted
 
 
