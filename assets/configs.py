@@ -13,6 +13,7 @@ import pydantic
 
 from assets.names import (
     ADHOC_NODE,
+    FREEZE_NODE,
     PUBLISH_NODE,
     RECONCILE_NODE,
     SourceKind,
@@ -69,6 +70,22 @@ class AdhocReconcileConfig(ReconcileConfig):
     )
 
 
+class FreezeConfig(dg.Config):
+    name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+                               description="The event the list is frozen for, e.g. krom-2026-09-29 (published once "
+                               "as af_pagaende_insatser_fryst_<name>; a name frozen before is refused).")
+    cut_off: str = pydantic.Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                  description="Interventions planned to continue past this date YYYY-MM-DD.")
+    as_of: str = pydantic.Field(default="", pattern=_DATE_OR_EMPTY,
+                                description="As-of date YYYY-MM-DD of the data; empty: today in Stockholm.")
+
+    def as_of_date(self) -> dt.date:
+        return _date(self.as_of) or today_in_stockholm()
+
+    def cut_off_date(self, as_of: dt.date) -> dt.date:
+        return _date(self.cut_off) or as_of
+
+
 class PublishConfig(dg.Config):
     suppression_threshold: int | None = pydantic.Field(
         default=None, ge=2,
@@ -100,6 +117,11 @@ def adhoc_run_config(as_of: dt.date, kommuner: list[str], look_back_days: int | 
 
 def publish_run_config(suppression_threshold: int | None = None) -> dict:
     return {"ops": {PUBLISH_NODE: {"config": _given(PublishConfig(suppression_threshold=suppression_threshold))}}}
+
+
+def freeze_run_config(name: str, cut_off: dt.date, as_of: dt.date | None = None) -> dict:
+    config = FreezeConfig(name=name, cut_off=cut_off.isoformat(), as_of=as_of.isoformat() if as_of else "")
+    return {"ops": {FREEZE_NODE: {"config": _given(config)}}}
 
 
 def reconcile_and_publish_run_config(as_of: dt.date) -> dict:

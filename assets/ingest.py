@@ -68,6 +68,12 @@ _DESCRIPTIONS = {
         "as a level-2 pseudonym with its key id.",
         "Rows of AF's deliveries that could not be used, with file, line, column and reason.",
     ),
+    "af_registrations": (
+        "AF's registrations (inskrivningar) that passed validation: one row per registration spell, the person "
+        "as a level-2 pseudonym with its key id, the age band on the registration date. Optional: without a "
+        "registration source the youth monitor and the hand-over lists are empty.",
+        "Rows of AF's registration deliveries that could not be used, with file, line, column and reason.",
+    ),
 }
 FAILURE_REASON = "delivery_failed"
 

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import table
-from assets.names import AF_ASSIGNMENTS, MUNICIPAL_INTERVENTIONS
+from assets.names import AF_ASSIGNMENTS, AF_REGISTRATIONS, MUNICIPAL_INTERVENTIONS
 
 # Where each internal reconciliation column comes from: (asset, column) pairs.
 _M, _A = MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS
@@ -64,8 +64,30 @@ TRANSITION_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "intervention_category": [(_M, "category")],
     "planned_end": [(_M, "end_date")],
     "municipal_consent": [(_M, "consent")],
-    "af_consent": [(_A, "consent")],
+    "af_consent": [(_A, "consent"), (AF_REGISTRATIONS, "consent")],
+    "registration_id": [(AF_REGISTRATIONS, "registration_id"), (AF_REGISTRATIONS, "registration_date"),
+                        (AF_REGISTRATIONS, "deregistration_date")],
+    "keyed_by": [(_A, "assignment_id"), (AF_REGISTRATIONS, "registration_id")],
 }
+_R = AF_REGISTRATIONS
+_SPELL = [(_R, "registration_date"), (_R, "deregistration_date")]
+_STARTS = [(_A, "start_date"), (_A, "status"), (_M, "start_date")]
+YOUTH_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    "pseudonym": [(_R, "pseudonym")], "key_id": [(_R, "key_id")],
+    "registration_id": [(_R, "registration_id"), *_SPELL], "af_office": [(_R, "af_office")],
+    "registration_date": _SPELL, "spell_end": _SPELL, "age_band": [(_R, "age_band")], "day": _SPELL,
+    "status": [*_SPELL, *_STARTS], "days_to_start": [*_SPELL, *_STARTS], "started_by": _STARTS,
+    "af_consent": [(_R, "consent")], "kommunkod": [(_M, "kommunkod")], "record_id": [(_M, "record_id")],
+    "municipal_consent": [(_M, "consent")], "municipal_activity": [(_M, "start_date"), (_M, "end_date")],
+}  # fmt: skip
+HANDOVER_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    "kind": [(_M, "end_date"), (_A, "end_date"), (_M, "insats_code"), (_R, "turns_20_on")],
+    "af_office": [(_R, "af_office"), (_A, "af_office")], "kommunkod": [(_M, "kommunkod")],
+    "record_id": [(_M, "record_id")], "registration_id": [(_R, "registration_id")],
+    "assignment_id": [(_A, "assignment_id")], "category": [(_M, "category"), (_A, "category")],
+    "ends_on": [(_M, "end_date"), (_A, "end_date"), (_R, "turns_20_on")],
+    "municipal_consent": [(_M, "consent")], "af_consent": [(_R, "consent"), (_A, "consent")],
+}  # fmt: skip
 
 
 def column_lineage(sources: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.TableColumnLineage:
@@ -91,6 +113,8 @@ INTERNAL_SOURCES: dict[str, Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = {
     "overlaps": OVERLAP_SOURCES,
     "municipal_overlaps": MUNICIPAL_PAIR_SOURCES,
     "transition_list": TRANSITION_SOURCES,
+    "youth_monitor": YOUTH_SOURCES,
+    "handovers": HANDOVER_SOURCES,
 }
 
 

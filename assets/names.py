@@ -13,14 +13,18 @@ import dagster as dg
 from schemas.municipalities import municipality_names
 from schemas.sources import Source
 
-SourceKind = Literal["municipal", "af"]
-KINDS: tuple[SourceKind, ...] = ("municipal", "af")
+SourceKind = Literal["municipal", "af", "af_registrations"]
+KINDS: tuple[SourceKind, ...] = ("municipal", "af", "af_registrations")
 
 # --- asset keys ------------------------------------------------------------------------
 MUNICIPAL_INTERVENTIONS = dg.AssetKey("municipal_interventions")
 MUNICIPAL_QUARANTINE = dg.AssetKey("municipal_quarantine")
 AF_ASSIGNMENTS = dg.AssetKey("af_assignments")
 AF_QUARANTINE = dg.AssetKey("af_quarantine")
+AF_REGISTRATIONS = dg.AssetKey("af_registrations")
+AF_REGISTRATIONS_QUARANTINE = dg.AssetKey("af_registrations_quarantine")
+YOUTH_MONITOR = dg.AssetKey("youth_monitor")
+HANDOVERS = dg.AssetKey("handovers")
 OVERLAPS = dg.AssetKey("overlaps")
 MUNICIPAL_OVERLAPS = dg.AssetKey("municipal_overlaps")
 TRANSITION_LIST = dg.AssetKey("transition_list")
@@ -32,6 +36,7 @@ PUBLICATION_LOG = dg.AssetKey("publication_log")
 INGESTED: dict[SourceKind, tuple[dg.AssetKey, dg.AssetKey]] = {
     "municipal": (MUNICIPAL_INTERVENTIONS, MUNICIPAL_QUARANTINE),
     "af": (AF_ASSIGNMENTS, AF_QUARANTINE),
+    "af_registrations": (AF_REGISTRATIONS, AF_REGISTRATIONS_QUARANTINE),
 }
 
 # --- groups and owners ------------------------------------------------------------------
@@ -59,6 +64,8 @@ RECONCILE_JOB = "reconcile"
 ADHOC_JOB = "reconcile_adhoc"
 PUBLISH_JOB = "publish"
 RECONCILE_AND_PUBLISH_JOB = "reconcile_and_publish"
+FREEZE_NODE = "frozen_transition_list"
+FREEZE_JOB = "freeze_transition_list"
 RETENTION_JOB = "retention"
 
 # --- schedules and sensors -----------------------------------------------------------------

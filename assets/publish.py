@@ -18,6 +18,7 @@ from assets.metadata import column_schema
 from assets.metadata import table as metadata_table
 from assets.names import (
     AF_QUARANTINE,
+    HANDOVERS,
     KEY_EPOCHS,
     MUNICIPAL_OVERLAPS,
     MUNICIPAL_QUARANTINE,
@@ -28,6 +29,7 @@ from assets.names import (
     RECONCILE_PARAMETERS,
     STEWARDS,
     TRANSITION_LIST,
+    YOUTH_MONITOR,
 )
 from assets.resources import PublicationDatabase, RecipientsResource, RunDefaults
 from core.contracts import CONTRACTS
@@ -46,16 +48,18 @@ from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
 from schemas.municipalities import municipality_names
 from schemas.published import PublicationLog
+from schemas.followup import Handovers, YouthMonitor
 from schemas.reconciled import MunicipalOverlaps, Overlaps
 
 # The internal datasets a contract may be built from, by the name it uses for them.
 INTERNAL_DATASETS: dict[str, dg.AssetKey] = {
     key.path[-1]: key
-    for key in (OVERLAPS, MUNICIPAL_OVERLAPS, TRANSITION_LIST, MUNICIPAL_QUARANTINE, AF_QUARANTINE)
+    for key in (OVERLAPS, MUNICIPAL_OVERLAPS, TRANSITION_LIST, MUNICIPAL_QUARANTINE, AF_QUARANTINE, YOUTH_MONITOR,
+                HANDOVERS)
 }
 # What the steward's tables in the database hold (never published to a recipient).
 _STEWARD_TABLES = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, MUNICIPAL_QUARANTINE: Quarantine,
-                   AF_QUARANTINE: Quarantine}  # fmt: skip
+                   AF_QUARANTINE: Quarantine, YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers}  # fmt: skip
 
 
 def _spec(declared: Contract) -> dg.AssetSpec:

@@ -15,9 +15,11 @@ import pandas as pd
 
 from assets.configs import AdhocReconcileConfig, ReconcileConfig
 from assets.lineage import (
+    HANDOVER_SOURCES,
     MUNICIPAL_PAIR_SOURCES,
     OVERLAP_SOURCES,
     TRANSITION_SOURCES,
+    YOUTH_SOURCES,
     column_lineage,
 )
 from assets.metadata import column_schema, table
@@ -25,7 +27,9 @@ from assets.names import (
     ADHOC_JOB,
     ADHOC_NODE,
     AF_ASSIGNMENTS,
+    AF_REGISTRATIONS,
     AS_OF_TAG,
+    HANDOVERS,
     INGESTED,
     KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
@@ -36,6 +40,7 @@ from assets.names import (
     RECONCILE_PARAMETERS,
     STEWARDS,
     TRANSITION_LIST,
+    YOUTH_MONITOR,
     partition_key,
 )
 from assets.resources import DatasetStore, KeyringResource, RunDefaults
@@ -49,10 +54,13 @@ from core.epochs import (
     target_epoch,
 )
 from core.freshness import NO_DATA, STALE, SourceFacts, freshness, named
+from core.publish import empty
 from core.validate import validated
 from schemas.municipalities import municipality_names
 from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
+from core.registrations import handovers, youth_monitor
 from schemas.errors import MellanrumError, withheld
+from schemas.followup import Handovers, YouthMonitor
 from schemas.reconciled import (
     KeyEpochs,
     MunicipalOverlaps,
@@ -64,7 +72,9 @@ from schemas.rules import DEFAULT_RULES, load_rules
 from schemas.sources import Source, Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
-           RECONCILE_PARAMETERS: ReconciliationParameters, KEY_EPOCHS: KeyEpochs}  # fmt: skip
+           RECONCILE_PARAMETERS: ReconciliationParameters, KEY_EPOCHS: KeyEpochs, YOUTH_MONITOR: YouthMonitor,
+           HANDOVERS: Handovers}  # fmt: skip
+NO_REGISTRATION_DATA = "no registration data"
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
     "one day, with its class (conflict, parallel, complementary), the rule that decided it, its flags "
@@ -74,6 +84,13 @@ _DESCRIPTIONS = {
     "pair once. Internal, for the data steward only.",
     TRANSITION_LIST: "For AF: ongoing municipal interventions planned to continue past the cut-off, of "
     "people who appear in AF's data, keyed by AF's own assignment id (never a personnummer or pseudonym).",
+    YOUTH_MONITOR: "The 90-day youth monitor: every registration spell at AF of a person aged 16-24 on "
+    "day 0, its status on the as-of date (met, approaching, breached, pending, ended) and the municipalities "
+    "holding the person. Internal, for the data steward only: it holds the pseudonym. Empty without a "
+    "registration source.",
+    HANDOVERS: "Hand-overs so nobody falls between the chairs (insats_slut_utan_af, af_slut_utan_fortsattning, "
+    "kaa_slutar), with both parties' ids and consents. Internal, for the data steward only. Empty without a "
+    "registration source.",
     RECONCILE_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
     "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
     KEY_EPOCHS: "Per source: the key ids its stored data is under and whether it could be brought to the "
@@ -84,11 +101,36 @@ _LINEAGE = {
     OVERLAPS: column_lineage(OVERLAP_SOURCES),
     MUNICIPAL_OVERLAPS: column_lineage(MUNICIPAL_PAIR_SOURCES),
     TRANSITION_LIST: column_lineage(TRANSITION_SOURCES),
+    YOUTH_MONITOR: column_lineage(YOUTH_SOURCES),
+    HANDOVERS: column_lineage(HANDOVER_SOURCES),
 }
 
 
+def _registrations(datasets: DatasetStore, sources: Sources) -> pd.DataFrame | None:
+    """The stored registrations of every registration source (None: no source, or none stored yet)."""
+    ids = [s.id for s in sources.all if s.kind == "af_registrations"]
+    stored = [i for i in ids if datasets.files.path(AF_REGISTRATIONS.path[-1], i).exists()]
+    return datasets.files.load(AF_REGISTRATIONS.path[-1], stored) if stored else None
+
+
+def _followup(result: Reconciliation, municipal: pd.DataFrame, af: pd.DataFrame,
+              registrations: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The youth monitor and the hand-over lists (empty without registration data)."""
+    if registrations is None:
+        # Without registration data the new datasets are empty and say so (their metadata).
+        return empty(YouthMonitor), empty(Handovers)
+    try:
+        return (youth_monitor(municipal, af, registrations, result.as_of),
+                handovers(municipal, af, registrations, result.as_of))
+    except MellanrumError:
+        raise
+    except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
+        raise withheld("youth monitor and hand-overs", problem) from None
+
+
 def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFrame, sources: Sources,
-               defaults: RunDefaults, kommuner: Collection[str] = ()) -> Reconciliation:  # fmt: skip
+               defaults: RunDefaults, kommuner: Collection[str] = (),
+               registrations: pd.DataFrame | None = None) -> Reconciliation:  # fmt: skip
     check_kommuner(kommuner, {s.kommunkod for s in sources.all if s.kind == "municipal"}, sources.path)
     as_of = config.as_of_date()
     window = Window(
@@ -97,7 +139,8 @@ def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFram
     )
     rules = load_rules(DEFAULT_RULES, sources.catalogue)
     try:
-        return reconcile(municipal, af, rules, as_of, window, config.cut_off_date(as_of), kommuner)
+        return reconcile(municipal, af, rules, as_of, window, config.cut_off_date(as_of), kommuner,
+                         registrations=registrations)
     except MellanrumError:
         raise
     except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
@@ -205,6 +248,22 @@ def _parameters(result: Reconciliation, inputs: dict) -> dict:
     }
 
 
+def _followup_counts(monitor: pd.DataFrame, handed: pd.DataFrame, registrations: pd.DataFrame | None) -> dict:
+    """Counts only: by status and by kind, or that there is no registration data."""
+    if registrations is None:
+        return {YOUTH_MONITOR: {"dagster/row_count": 0, "registration_data": NO_REGISTRATION_DATA},
+                HANDOVERS: {"dagster/row_count": 0, "registration_data": NO_REGISTRATION_DATA}}  # fmt: skip
+    spells = monitor.drop_duplicates("registration_id")
+    return {
+        YOUTH_MONITOR: {"dagster/row_count": len(monitor), "registration_data": f"{len(registrations)} registrations",
+                        "by_status": dg.MetadataValue.json({str(k): int(v) for k, v in
+                                                            spells["status"].value_counts().sort_index().items()})},
+        HANDOVERS: {"dagster/row_count": len(handed), "registration_data": f"{len(registrations)} registrations",
+                    "by_kind": dg.MetadataValue.json({str(k): int(v) for k, v in
+                                                      handed["kind"].value_counts().sort_index().items()})},
+    }  # fmt: skip
+
+
 def _counts(result: Reconciliation) -> dict[dg.AssetKey, dict]:
     """Per dataset: row counts and counts by class and flag. Never a row's values."""
     overlaps = result.overlaps
@@ -241,6 +300,8 @@ def _datasets(result: Reconciliation, epochs: _Epochs) -> dict[dg.AssetKey, pd.D
 @dg.multi_asset(
     name=RECONCILE_NODE,
     ins={"municipal": dg.AssetIn(MUNICIPAL_INTERVENTIONS), "af": dg.AssetIn(AF_ASSIGNMENTS)},
+    # Optional (read from the store when there is any): its lineage edge without making it required.
+    deps=[AF_REGISTRATIONS],
     outs={
         key.to_python_identifier(): dg.AssetOut(
             key=key, description=_DESCRIPTIONS[key], group_name=RECONCILE_GROUP, owners=STEWARDS,
@@ -272,16 +333,19 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
     for change in epochs.changes:
         context.log.info(f"{change['dataset']}/{change['partition']}: {change['action']} to {change['to_key_id']} "
                          f"({change['rows_rekeyed']} re-keyed, {change['rows_crosswalked']} crosswalked)")  # fmt: skip
-    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults)
+    registrations = _registrations(datasets, sources)
+    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, registrations=registrations)
+    monitor, handed = _followup(result, epochs.municipal, epochs.af, registrations)
     inputs = _source_facts(context.instance, sources, result.as_of)
-    parameters, counts = {**_parameters(result, inputs), **_epoch_facts(epochs)}, _counts(result)
+    parameters = {**_parameters(result, inputs), **_epoch_facts(epochs)}
+    counts = {**_counts(result), **_followup_counts(monitor, handed, registrations)}
     if not epochs.table["status"].eq("behind").any():
         context.log.info(f"every source's data is under {epochs.target}")
     else:
         context.log.error(f"key epochs: {parameters['sources_behind']}")
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     counts[KEY_EPOCHS] = {"dagster/row_count": len(epochs.table)}
-    for key, frame in _datasets(result, epochs).items():
+    for key, frame in {**_datasets(result, epochs), YOUTH_MONITOR: monitor, HANDOVERS: handed}.items():
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
     yield dg.AssetCheckResult(
         asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,
@@ -311,7 +375,8 @@ def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileC
     municipal = _load_stored(datasets, sources, "municipal", MUNICIPAL_INTERVENTIONS)
     af = _load_stored(datasets, sources, "af", AF_ASSIGNMENTS)
     epochs = _epochs(keyring, datasets, config.as_of_date(), municipal, af, persist=False)
-    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, config.kommuner)
+    result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, config.kommuner,
+                        _registrations(datasets, sources))
     inputs = _source_facts(context.instance, sources, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result, epochs).items():

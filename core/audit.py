@@ -26,12 +26,15 @@ from schemas.recipients import Recipient
 
 def recipient_rows_in_database(engine: Engine, contracts: Sequence[Contract],
                                recipient: Recipient) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """Per dataset of the recipient's kind: the rows its database role reads."""
+    """Per dataset of the recipient's kind: the rows its database role reads (a dataset never
+    published to this database, e.g. one its contract list gained since, is left out)."""
+    schema = PUBLISHED if engine.dialect.name == "postgresql" else None
+    inspector = sa.inspect(engine)
     return {
         declared.name: read_rows(engine, declared.name, declared.model,
                                  where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
         for declared in contracts
-        if declared.recipient_kind == recipient.kind
+        if declared.recipient_kind == recipient.kind and inspector.has_table(declared.name, schema=schema)
     }  # fmt: skip
 
 

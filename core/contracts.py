@@ -14,11 +14,22 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from core.counts import suppressed_counts
+from core.ingest import cast_to_model
 from core.publish import consented_transitions, samplanering
 from core.statistics import regional_statistics
 from schemas.contracts import Contract, PublicationParameters, contract_problems
 from schemas.errors import ConfigError
 from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunSamplanering
+from schemas.published_followup import (
+    UNKNOWN_KOMMUN,
+    Overlamningar,
+    OverlamningarKommun,
+    OverlamningarStatistik,
+    UngaNittioDagar,
+    UngaNittioDagarKommun,
+    UngaNittioDagarStatistik,
+)
 from schemas.statistics import RegionalStatistik
 
 _COUNTED_FROM = ("overlap_start", "kommunkod", "classification", "municipal_category", "af_category", "age_band")
@@ -28,6 +39,68 @@ def _regional_statistik(inputs: Mapping[str, pd.DataFrame], parameters: Publicat
                         declared: Contract) -> pd.DataFrame:  # fmt: skip
     return regional_statistics(inputs["overlaps"], parameters.suppression_threshold)
 
+
+def _unga_90_dagar(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                   declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """One row per spell for its AF office; whether a municipal activity is known only where
+    a municipality holding the person recorded consent (else empty)."""
+    monitor = inputs["youth_monitor"]
+    consented = monitor["municipal_consent"].to_numpy(dtype=bool)
+    shown = monitor.assign(_known=monitor["municipal_activity"].where(consented, pd.NA).astype("boolean"))
+    known = shown.groupby("registration_id", sort=False)["_known"].agg(lambda v: v.max() if v.notna().any() else pd.NA)
+    spells = monitor.drop_duplicates("registration_id").set_index("registration_id")
+    spells["municipal_activity"] = known.reindex(spells.index).astype("boolean")
+    return cast_to_model(spells.reset_index()[declared.columns], declared.model)
+
+
+def _unga_90_dagar_kommun(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                          declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """A municipality's own people (by its record id), with AF's consent."""
+    monitor = inputs["youth_monitor"]
+    wanted = monitor["kommunkod"].notna().to_numpy(dtype=bool) & monitor["af_consent"].to_numpy(dtype=bool)
+    return cast_to_model(monitor.loc[wanted, declared.columns].drop_duplicates(), declared.model)
+
+
+def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
+    """One row per spell: a person in several municipalities' records counts in the first by kommunkod."""
+    first = monitor.sort_values(["registration_id", "kommunkod"], na_position="last").drop_duplicates("registration_id")
+    return pd.DataFrame({
+        "month": first["registration_date"].dt.strftime("%Y-%m").astype(str),
+        "kommunkod": first["kommunkod"].astype(object).where(first["kommunkod"].notna(), UNKNOWN_KOMMUN).astype(str),
+        "age_band": first["age_band"].astype(str),
+        "status": first["status"].astype(str),
+    })  # fmt: skip
+
+
+def _unga_90_dagar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                             declared: Contract) -> pd.DataFrame:  # fmt: skip
+    counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["age_band", "status"],
+                                parameters.suppression_threshold)  # fmt: skip
+    return cast_to_model(counted[declared.columns], declared.model)
+
+
+def _handovers(kinds: tuple[str, ...]):
+    def build(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+              declared: Contract) -> pd.DataFrame:  # fmt: skip
+        table = inputs["handovers"]
+        wanted = table["kind"].isin(kinds).to_numpy(dtype=bool) & table[declared.consent_from].to_numpy(dtype=bool)
+        return cast_to_model(table.loc[wanted, declared.columns].drop_duplicates(), declared.model)
+
+    return build
+
+
+def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                             declared: Contract) -> pd.DataFrame:  # fmt: skip
+    table = inputs["handovers"]
+    keys = pd.DataFrame({"month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+                         "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str)})  # fmt: skip
+    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold)
+    return cast_to_model(counted[declared.columns], declared.model)
+
+
+_COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
+            "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
+_HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
@@ -56,10 +129,11 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="af_pagaende_insatser",
-        version="1.0.0",
+        version="1.1.0",
         recipient_kind="af_office",
-        purpose="Tells an AF office which of its people have a municipal intervention planned to "
-        "continue past the cut-off, so that a new assignment does not break it off.",
+        purpose="Tells an AF office which of its people (with an assignment, or registered at AF without "
+        "one) have a municipal intervention planned to continue past the cut-off, so that a new "
+        "assignment does not break it off.",
         model=AfPagaendeInsatser,
         inputs=("transition_list",),
         build=consented_transitions,
@@ -77,6 +151,78 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_regional_statistik,
         derived={"month": ("overlap_start",), "level": _COUNTED_FROM, "overlap_count": _COUNTED_FROM,
                  "suppressed": _COUNTED_FROM},  # fmt: skip
+    ),
+    Contract(
+        name="unga_90_dagar",
+        version="1.0.0",
+        recipient_kind="af_office",
+        purpose="The 90-day guarantee for young people (16-24): tells an AF office which of its young "
+        "registered jobseekers are approaching or past day 90 with nothing started, so that it acts "
+        "before or as soon as the promise is broken. Whether a municipal activity is known is shown only "
+        "where the municipality recorded consent.",
+        model=UngaNittioDagar,
+        inputs=("youth_monitor",),
+        build=_unga_90_dagar,
+        recipient_column="af_office",
+        derived={"municipal_activity": ("municipal_activity", "municipal_consent")},
+    ),
+    Contract(
+        name="unga_90_dagar_kommun",
+        version="1.0.0",
+        recipient_kind="kommun",
+        purpose="Tells a municipality which of its own young people registered at AF are approaching or past "
+        "day 90 with nothing started (no AF date, only the status), so that it can offer an intervention.",
+        model=UngaNittioDagarKommun,
+        inputs=("youth_monitor",),
+        build=_unga_90_dagar_kommun,
+        consent_from="af_consent",
+        recipient_column="kommunkod",
+    ),
+    Contract(
+        name="unga_90_dagar_statistik",
+        version="1.0.0",
+        recipient_kind="region",
+        purpose="Follow-up of the 90-day guarantee for the region and DUA: young people's registration "
+        "spells by status per kommun, month and age band, small counts suppressed.",
+        model=UngaNittioDagarStatistik,
+        inputs=("youth_monitor",),
+        build=_unga_90_dagar_statistik,
+        derived=_COUNTED,
+    ),
+    Contract(
+        name="overlamningar",
+        version="1.0.0",
+        recipient_kind="af_office",
+        purpose="Hand-overs for AF so nobody falls between the chairs: a municipal intervention ending with "
+        "no AF programme next (insats_slut_utan_af), KAA ending at 20 (kaa_slutar).",
+        model=Overlamningar,
+        inputs=("handovers",),
+        build=_handovers(("insats_slut_utan_af", "kaa_slutar")),
+        consent_from="municipal_consent",
+        recipient_column="af_office",
+    ),
+    Contract(
+        name="overlamningar_kommun",
+        version="1.0.0",
+        recipient_kind="kommun",
+        purpose="Hand-overs for a municipality: an AF programme of one of its own people ends with nothing "
+        "next within 30 days (af_slut_utan_fortsattning).",
+        model=OverlamningarKommun,
+        inputs=("handovers",),
+        build=_handovers(("af_slut_utan_fortsattning",)),
+        consent_from="af_consent",
+        recipient_column="kommunkod",
+    ),
+    Contract(
+        name="overlamningar_statistik",
+        version="1.0.0",
+        recipient_kind="region",
+        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and month, "
+        "small counts suppressed.",
+        model=OverlamningarStatistik,
+        inputs=("handovers",),
+        build=_overlamningar_statistik,
+        derived=_HANDOVERS_COUNTED,
     ),
 )
 

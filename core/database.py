@@ -506,6 +506,8 @@ def typed_as(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFram
             out[name] = pd.to_datetime(values).astype("datetime64[s]")
         elif dtype == "bool":
             out[name] = values.astype(bool)
+        elif dtype == "boolean":
+            out[name] = pd.array(values.astype(object).where(values.notna(), None), dtype="boolean")
         elif dtype == "Int64":
             out[name] = pd.array(values.where(values.notna(), None), dtype="Int64")
         elif dtype.startswith("int"):

@@ -51,6 +51,7 @@ from schemas.datasets import (
     AGE_BAND_EDGES,
     AGE_BANDS,
     AfAssignments,
+    AfRegistrations,
     MunicipalInterventions,
     Quarantine,
 )
@@ -62,11 +63,17 @@ from schemas.personnummer import (
     normalize,
 )
 from schemas.personnummer import REASONS as IDENTITY_REASONS
-from schemas.sources import AF_STATUSES, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
+from schemas.sources import AF_STATUSES, DEREGISTRATION_REASONS, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
 
 PSEUDONYM = "pseudonym"
 KEY_ID = "key_id"
 AGE_BAND = "age_band"
+# Registrations only: the birth date, in memory between pseudonymizing and typing, where
+# the age on the registration date is computed from it; it is never stored.
+BIRTH_DATE = "_birth_date"
+# Each kind's accepted-rows model and its own row id.
+MODELS = {"municipal": MunicipalInterventions, "af": AfAssignments, "af_registrations": AfRegistrations}
+ROW_IDS = {"municipal": "record_id", "af": "assignment_id", "af_registrations": "registration_id"}
 FILE_COLUMN = "file"
 PLACE_COLUMNS = ["source_id", "file", "line"]  # where a delivered row was
 
@@ -127,7 +134,8 @@ def pseudonymize_identities(
         older = older_linkage_keys(keyring, keys, as_of)
         crosswalk = linkage_crosswalk(checked["canonical"], keys, older) if older else None
         key_id = pd.Series(np.where(valid, keys.key_id, None), index=frame.index, dtype="string")
-        age_band = age_bands(birth_dates(checked["canonical"]), as_of)
+        births = birth_dates(checked["canonical"])
+        age_band = age_bands(births, as_of)
         reasons, shapes = checked["reason"][~valid], _shape(plain[~valid])
         present = set(reasons.dropna().unique())
         found = pd.concat([no_problems()] + [
@@ -145,6 +153,7 @@ def pseudonymize_identities(
         pseudonym = level2.where(valid)
         key_id = (level1_key + KEY_ID_SEPARATOR + keys.pipeline.id).where(valid)
         age_band = pd.Series("unknown", index=frame.index, dtype="string")
+        births = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[s]")
         bad_key, bad_value = ~key_ok, key_ok & invalid
         found = pd.concat([
             problems(frame.index[bad_key], "pseudonym_key_id", level1_key[bad_key],
@@ -155,6 +164,7 @@ def pseudonymize_identities(
         identity_columns = list(LEVEL1_IDENTITY)
     result = frame.drop(columns=identity_columns)
     result[PSEUDONYM], result[KEY_ID], result[AGE_BAND] = pseudonym, key_id, age_band
+    result[BIRTH_DATE] = births
     return Pseudonymized(frame=result, problems=found, crosswalk=crosswalk)
 
 
@@ -217,6 +227,8 @@ def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> t
         found.append(result[1])
 
     codes = source.codes
+    if source.kind == "af_registrations":
+        return _type_registrations(source, frame)
     if source.kind == "municipal":
         take("record_id", required_text(frame["record_id"], "record_id"))
         take("insats_code", map_codes(frame["insats_code"], codes.get("insats_code", {}),
@@ -240,6 +252,65 @@ def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> t
     return typed, pd.concat(found, ignore_index=True)
 
 
+def _type_registrations(source: Source, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Registrations typed: dates, AF's de-registration codes mapped, the age band on the
+    registration date and, for those under 20 then, the 20th birthday (from the birth date
+    the identity gave, which is then dropped)."""
+    typed = frame.copy(deep=False)
+    found = []
+
+    def take(column: str, result: tuple[pd.Series, pd.DataFrame]) -> None:
+        typed[column] = result[0]
+        found.append(result[1])
+
+    codes = source.codes
+    take("registration_id", required_text(frame["registration_id"], "registration_id"))
+    take("af_office", required_text(frame["af_office"], "af_office", max_characters=80, max_words=8))
+    take("jobseeker_category", required_text(frame["jobseeker_category"], "jobseeker_category",
+                                             max_characters=80, max_words=8))  # fmt: skip
+    take("registration_date", parse_dates(frame["registration_date"], source.date_formats, "registration_date",
+                                          required=True))  # fmt: skip
+    take("deregistration_date", parse_dates(frame["deregistration_date"], source.date_formats,
+                                            "deregistration_date", required=False))  # fmt: skip
+    # A blank reason is no reason: empty while registered, 'unknown' once de-registered.
+    take("deregistration_reason", map_codes(frame["deregistration_reason"], codes.get("deregistration_reason", {}),
+                                            set(DEREGISTRATION_REASONS), "deregistration_reason",
+                                            "de-registration reason", blank_means=""))  # fmt: skip
+    reason = typed["deregistration_reason"].astype("string")
+    ended = typed["deregistration_date"].notna()
+    blank = (reason == "").fillna(True).to_numpy(dtype=bool)
+    typed["deregistration_reason"] = reason.mask(ended.to_numpy() & blank, "unknown").mask(~ended.to_numpy() & blank,
+                                                                                           pd.NA)  # fmt: skip
+    consent_words = {"true": True, "false": False}
+    take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
+                              {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip
+    births = pd.to_datetime(frame[BIRTH_DATE]).astype("datetime64[s]")
+    registered = pd.to_datetime(typed["registration_date"]).astype("datetime64[s]")
+    typed[AGE_BAND] = ages_on(births, registered).where(births.notna() & registered.notna(), AGE_BANDS[-1])
+    twentieth = _birthdays(births, 20)
+    typed["turns_20_on"] = twentieth.where((twentieth > registered).fillna(False))
+    return typed.drop(columns=[BIRTH_DATE]), pd.concat(found, ignore_index=True)
+
+
+def ages_on(births: pd.Series, days: pd.Series) -> pd.Series:
+    """Age on each row's own day, in AGE_BANDS ('unknown' where either date is missing)."""
+    b, d = births.dt, days.dt
+    age = d.year - b.year - ((b.month > d.month) | ((b.month == d.month) & (b.day > d.day)))
+    band = np.searchsorted(np.array(AGE_BAND_EDGES), age.fillna(-1).to_numpy(dtype=np.int64), side="right")
+    labels = np.array(AGE_BANDS[:-1], dtype=object)[band]
+    unknown = (births.isna() | days.isna()).to_numpy()
+    return pd.Series(np.where(unknown, AGE_BANDS[-1], labels), index=births.index, dtype="string")
+
+
+def _birthdays(births: pd.Series, years: int) -> pd.Series:
+    """The day each person turns `years` (a 29 February birthday falls on 1 March)."""
+    year = births.dt.year + years
+    text = year.astype("Int64").astype("string") + births.dt.strftime("-%m-%d")
+    moved = text.str.endswith("-02-29") & ~((year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0)))
+    text = text.mask(moved.fillna(False), year.astype("Int64").astype("string") + "-03-01")
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[s]")
+
+
 # --- the whole source --------------------------------------------------------------------
 
 
@@ -256,7 +327,7 @@ class IngestResult:
 
 def model_for(kind: str):
     """The Pandera model of what a source of `kind` delivers, once accepted."""
-    return MunicipalInterventions if kind == "municipal" else AfAssignments
+    return MODELS[kind]
 
 
 @dataclass(frozen=True)
@@ -318,7 +389,7 @@ def prepare_source(
     places = [typed.loc[typed.index.isin(found["row"]), PLACE_COLUMNS]]
     candidates = cast_to_model(typed[~typed.index.isin(found["row"])], model)
     del typed
-    key = "record_id" if source.kind == "municipal" else "assignment_id"
+    key = ROW_IDS[source.kind]
     content = [c for c in columns if c not in ("file", "line")]
     repeated = duplicates(candidates[content], key, candidates["line"])
     places.append(candidates.loc[candidates.index.isin(repeated["row"]), PLACE_COLUMNS])

@@ -22,6 +22,7 @@ import pandas as pd
 from core.validate import validated
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
+from schemas.followup import Handovers, YouthMonitor
 from schemas.published import ACTIONABLE, PublicationLog
 from schemas.recipients import Recipient, Recipients
 
@@ -197,7 +198,21 @@ class Publication:
 def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
                    parameters: PublicationParameters) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Every contract's dataset from the internal datasets it names, conformed, by name."""
+    inputs = {**optional_inputs(), **inputs}
     return {c.name: conform(c.build({n: inputs[n] for n in c.inputs}, parameters, c), c) for c in contracts}
+
+
+def optional_inputs() -> dict[str, pd.DataFrame]:
+    """The internal datasets that exist only with a registration source, empty: without one,
+    their published datasets are empty and everything else is as before."""
+    return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers)}
+
+
+def empty(model) -> pd.DataFrame:
+    """No rows, in the model's storage types."""
+    types = {name: "datetime64[s]" if str(column.dtype).startswith("datetime64") else str(column.dtype)
+             for name, column in model.to_schema().columns.items()}  # fmt: skip
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in types.items()})
 
 
 def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract], recipients: Recipients,

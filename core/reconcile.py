@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from core.ingest import cast_to_model
+from core.registrations import person_codes, registration_transitions
 from core.validate import validated
 from schemas.errors import ConfigError
 from schemas.municipalities import municipality_names
@@ -376,6 +378,8 @@ def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, c
     a_rows = most_relevant[np.searchsorted(persons, m_person[in_af])]
     listed = pd.DataFrame({
         "assignment_id": af["assignment_id"].array.take(a_rows),
+        "registration_id": pd.array([pd.NA] * len(a_rows), dtype="string"),
+        "keyed_by": "assignment_id",
         "af_office": af["af_office"].array.take(a_rows),
         "kommunkod": municipal["kommunkod"].array.take(m_rows),
         "intervention_category": municipal["category"].array.take(m_rows),
@@ -385,9 +389,23 @@ def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, c
     })
     return (
         listed.drop_duplicates()
-        .sort_values(["af_office", "assignment_id", "kommunkod", "intervention_category", "planned_end"])
+        .sort_values(["af_office", "assignment_id", "registration_id", "kommunkod", "intervention_category",
+                      "planned_end"])
         .reset_index(drop=True)
     )
+
+
+def with_registrations(listed: pd.DataFrame, municipal: pd.DataFrame, af: pd.DataFrame,
+                       registrations: pd.DataFrame, as_of: dt.date, cut_off: dt.date) -> pd.DataFrame:  # fmt: skip
+    """The transition list completed with the people registered at AF on `as_of` who have no
+    assignment there (`core.registrations.registration_transitions`), keyed by registration."""
+    m_person, a_person, r_person = person_codes(municipal, af, registrations)
+    with_assignment = a_person[(af["status"] != CANCELLED).to_numpy(dtype=bool)]
+    added = registration_transitions(municipal, registrations, as_of, cut_off, with_assignment, (m_person, r_person))
+    listed = cast_to_model(pd.concat([listed, added], ignore_index=True), TransitionList)
+    return listed.sort_values(
+        ["af_office", "keyed_by", "assignment_id", "registration_id", "kommunkod", "intervention_category",
+         "planned_end"], na_position="first").reset_index(drop=True)  # fmt: skip
 
 
 # --- the whole reconciliation ------------------------------------------------------------
@@ -401,6 +419,7 @@ def reconcile(
     window: Window,
     cut_off: dt.date,
     kommuner: Collection[str] | None = None,
+    registrations: pd.DataFrame | None = None,
 ) -> Reconciliation:
     """Overlaps (classified, each marked `in_window`), municipal overlaps and the
     transition list as of `as_of`.
@@ -430,6 +449,8 @@ def reconcile(
         municipal_overlaps = municipal_overlaps[touched.to_numpy(dtype=bool)].reset_index(drop=True)
     municipal_overlaps["in_window"] = window_mask(municipal_overlaps, as_of, *days)
     listed = transition_list(in_scope, af, as_of, cut_off, persons=(in_scope_person, af_person))
+    if registrations is not None and len(registrations):
+        listed = with_registrations(listed, in_scope, af, registrations, as_of, cut_off)
 
     key_ids = pd.concat([in_scope["key_id"], af["key_id"]], ignore_index=True).dropna().unique()
     return Reconciliation(

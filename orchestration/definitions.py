@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from assets.freeze import freeze_transition_list
 from assets.ingest import ingest_assets
 from assets.names import (
     INGEST_TAGS,
@@ -40,7 +41,8 @@ from schemas.contracts import Contract
 from schemas.sources import Sources, load_sources
 
 _DESCRIBED = {"municipal": "Ingest one municipality's deliveries (one partition per source).",
-              "af": "Ingest AF's deliveries of programme assignments."}  # fmt: skip
+              "af": "Ingest AF's deliveries of programme assignments.",
+              "af_registrations": "Ingest AF's deliveries of registrations (inskrivningar)."}  # fmt: skip
 
 
 def load_declared_sources(settings: Settings) -> Sources:
@@ -86,6 +88,7 @@ def build_definitions(settings: Settings, contracts: Sequence[Contract] = CONTRA
                                 description="Reconcile the latest stored ingest of every source.",
                                 tags=RECONCILE_AND_PUBLISH_TAGS),
             reconcile_adhoc,
+            freeze_transition_list,
             dg.define_asset_job(PUBLISH_JOB, selection=dg.AssetSelection.assets(publication),
                                 description="Publish every contract's dataset from the latest reconciliation.",
                                 tags=RECONCILE_AND_PUBLISH_TAGS),

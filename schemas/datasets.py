@@ -3,6 +3,7 @@
 - `MunicipalInterventions`: one row per accepted municipal intervention (insats), the
   person as a level-2 pseudonym with its key id; no birth date, no sex, only an age band.
 - `AfAssignments`: one row per accepted AF programme assignment (anvisning).
+- `AfRegistrations`: one row per accepted AF registration spell (inskrivning).
 - `Quarantine`: one row per delivered row that could not be used, with where it was
   (source, file, line, column), the value as `schemas.errors.shown_values` shows it (a
   personal number as its shape, free text as its length) and a reason.
@@ -22,7 +23,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.municipalities import KOMMUNKOD_PATTERN
-from schemas.sources import AF_STATUSES
+from schemas.sources import AF_STATUSES, DEREGISTRATION_REASONS
 
 PSEUDONYM_PATTERN = r"^[A-Z2-7]{52}$"
 KEY_ID_PATTERN = r"^[A-Za-z0-9_.-]+\+[A-Za-z0-9_.-]+$"
@@ -91,6 +92,54 @@ class AfAssignments(_Period, _Person, _Lineage):
         unique = ["source_id", "assignment_id"]
 
 
+class AfRegistrations(_Lineage):
+    """Accepted AF registrations (inskrivningar), one row per registration spell.
+
+    Periods are whole days: the person is registered from `registration_date` up to and
+    including `deregistration_date` (empty: still registered). The age band is the age on
+    the registration date (not on the as-of date, as for the other datasets): the youth
+    monitor counts 16–24 on that day. `turns_20_on` is kept only for people under 20 on the
+    registration date (the hand-over list for KAA needs it), and only when the number
+    says (a plain personnummer; a level-1 pseudonym or a samordningsnummer without a real
+    birth date leaves it and the age band unknown).
+    """
+
+    pseudonym: Series[str] = pa.Field(
+        str_matches=PSEUDONYM_PATTERN, description="Level-2 pseudonym (base32): never the personnummer"
+    )
+    key_id: Series[str] = pa.Field(str_matches=KEY_ID_PATTERN, description="<linkage key id>+<pipeline key id>")
+    age_band: Series[str] = pa.Field(isin=AGE_BANDS, description="Age on the registration date, banded")
+    consent: Series[bool] = pa.Field(description="AF recorded the person's consent to share with the municipality")
+    registration_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="AF's own registration id")
+    registration_date: Series[pa.DateTime] = pa.Field(description="First day registered (inclusive)")
+    deregistration_date: Series[pa.DateTime] = pa.Field(
+        nullable=True, description="Last day registered (inclusive); empty: still registered"
+    )
+    deregistration_reason: Series[str] = pa.Field(
+        nullable=True, isin=DEREGISTRATION_REASONS,
+        description="work, studies, other or unknown (AF's codes mapped in the sources file); empty while registered",
+    )
+    jobseeker_category: Series[str] = pa.Field(str_length={"min_value": 1}, description="AF's jobseeker category")
+    af_office: Series[str] = pa.Field(str_length={"min_value": 1}, description="AF office responsible")
+    turns_20_on: Series[pa.DateTime] = pa.Field(
+        nullable=True, description="The person's 20th birthday, only for those under 20 on the registration date"
+    )
+
+    @pa.dataframe_check(name="deregistration_not_before_registration")
+    @classmethod
+    def deregistration_not_before_registration(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["deregistration_date"].isna() | (frame["deregistration_date"] >= frame["registration_date"])
+
+    @pa.dataframe_check(name="reason_only_when_deregistered")
+    @classmethod
+    def reason_only_when_deregistered(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["deregistration_date"].notna() | frame["deregistration_reason"].isna()
+
+    class Config:
+        strict = True
+        unique = ["source_id", "registration_id"]
+
+
 class Quarantine(_Lineage):
     """Delivered rows that could not be used, with a reason a person understands."""
 
@@ -111,4 +160,8 @@ REASONS: dict[tuple[str, str], str] = {
     ("extent_pct", "in_range"): "extent {extent_pct} % is outside the range above 0 up to 100 %",
     ("end_date", "end_not_before_start"): "end date {end_date} before start {start_date}",
     ("status", "isin"): "AF status {status!r} is not one of planned, ongoing, ended, cancelled",
+    ("deregistration_date", "deregistration_not_before_registration"):
+        "de-registration date {deregistration_date} before registration date {registration_date}",
+    ("deregistration_reason", "reason_only_when_deregistered"):
+        "a de-registration reason ({deregistration_reason}) without a de-registration date",
 }

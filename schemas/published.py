@@ -79,7 +79,13 @@ class AfPagaendeInsatser(pa.DataFrameModel):
     """The transition list for an AF office: ongoing municipal interventions planned past the cut-off."""
 
     af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
-    assignment_id: Series[str] = pa.Field(description="The person's most relevant AF assignment")
+    keyed_by: Series[str] = pa.Field(
+        isin=("assignment_id", "registration_id"), description="Which AF id the row is keyed by"
+    )
+    assignment_id: Series[str] = pa.Field(nullable=True, description="The person's most relevant AF assignment")
+    registration_id: Series[str] = pa.Field(
+        nullable=True, description="AF's registration on the as-of date, for people registered without an assignment"
+    )
     kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
     intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")

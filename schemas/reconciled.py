@@ -21,6 +21,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.datasets import AGE_BANDS, KEY_ID_PATTERN, PSEUDONYM_PATTERN
+from schemas.followup import KEYED_BY
 from schemas.municipalities import KOMMUNKOD_PATTERN
 from schemas.rules import CLASSES
 
@@ -126,10 +127,17 @@ class MunicipalOverlaps(_Overlap, _Other, _First, _Person):
 
 
 class TransitionList(pa.DataFrameModel):
-    """For AF: ongoing municipal interventions planned past the cut-off, by AF's own ids."""
+    """For AF: ongoing municipal interventions planned past the cut-off, by AF's own ids: the
+    person's assignment, or (people registered at AF without one) the registration."""
 
-    assignment_id: Series[str] = pa.Field(description="The person's most relevant AF assignment (see reconcile)")
-    af_office: Series[str] = pa.Field(description="AF office responsible for that assignment")
+    assignment_id: Series[str] = pa.Field(
+        nullable=True, description="The person's most relevant AF assignment (see reconcile); empty: keyed by registration"
+    )
+    registration_id: Series[str] = pa.Field(
+        nullable=True, description="AF's registration covering the as-of date, for people without an assignment"
+    )
+    keyed_by: Series[str] = pa.Field(isin=KEYED_BY, description="Which AF id the row is keyed by")
+    af_office: Series[str] = pa.Field(description="AF office responsible for that assignment or registration")
     kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
     intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")

@@ -1,7 +1,10 @@
 """The sources file: every delivery the pipeline ingests, declared once.
 
-One source per municipality (kind `municipal`, with its kommunkod) and one for AF (kind
-`af`). Real exports differ, so each source says where its files are, how they are
+One source per municipality (kind `municipal`, with its kommunkod), one for AF's programme
+assignments (kind `af`) and, optionally, one for AF's registrations (kind
+`af_registrations`: inskrivningar, one row per registration spell; AF's own
+de-registration codes map onto work, studies, other, unknown in
+`codes.deregistration_reason`). Real exports differ, so each source says where its files are, how they are
 encoded and delimited (or `auto`), which of its own column names mean which of ours,
 how its local codes map onto the catalogue, and how it writes dates and decimals.
 
@@ -65,6 +68,14 @@ AF_COLUMNS = (
     "extent_pct", "af_office", "status", "consent",
 )  # fmt: skip
 AF_STATUSES = ("planned", "ongoing", "ended", "cancelled")
+# AF's registrations (inskrivningar): one row per registration spell. AF's own
+# de-registration codes map onto these in the sources file (`codes.deregistration_reason`).
+REGISTRATION_COLUMNS = (
+    "registration_id", "registration_date", "deregistration_date", "deregistration_reason",
+    "jobseeker_category", "af_office", "consent",
+)  # fmt: skip
+DEREGISTRATION_REASONS = ("work", "studies", "other", "unknown")
+SOURCE_KINDS = ("municipal", "af", "af_registrations")
 
 DELIMITERS = ("auto", ";", ",", "\t", "|")
 # Ways to write a tab in YAML: a real tab ("\t" in double quotes), the word, or '\t' in
@@ -79,7 +90,7 @@ def code_key(text: str) -> str:
 
 class Source(StrictModel):
     id: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=40)
-    kind: Literal["municipal", "af"]
+    kind: Literal["municipal", "af", "af_registrations"]
     kommunkod: str | None = None
     name: str | None = None
     files: str
@@ -186,8 +197,8 @@ class Source(StrictModel):
     def _columns_complete(self) -> "Source":
         if self.kind == "municipal" and self.kommunkod is None:
             raise ValueError("a municipal source needs its kommunkod")
-        if self.kind == "af" and self.kommunkod is not None:
-            raise ValueError("an af source has no kommunkod (AF offices are a column)")
+        if self.kind != "municipal" and self.kommunkod is not None:
+            raise ValueError(f"an {self.kind} source has no kommunkod (AF offices are a column)")
         if self.format == "csv" and self.sheet is not None:
             raise ValueError("sheet is only for format xlsx")
         targets = list(self.columns.values())
@@ -219,11 +230,12 @@ class Source(StrictModel):
 
     @property
     def canonical_columns(self) -> tuple[str, ...]:
-        return MUNICIPAL_COLUMNS if self.kind == "municipal" else AF_COLUMNS
+        return {"municipal": MUNICIPAL_COLUMNS, "af": AF_COLUMNS, "af_registrations": REGISTRATION_COLUMNS}[self.kind]
 
     @property
     def codeable_columns(self) -> tuple[str, ...]:
-        return ("insats_code", "consent") if self.kind == "municipal" else ("programme_code", "status", "consent")
+        return {"municipal": ("insats_code", "consent"), "af": ("programme_code", "status", "consent"),
+                "af_registrations": ("deregistration_reason", "consent")}[self.kind]  # fmt: skip
 
     @property
     def identity(self) -> Literal["plain", "level1"]:
@@ -258,6 +270,7 @@ def _check_codes_against_catalogue(sources: SourcesFile, catalogue: Catalogue) -
         "insats_code": set(catalogue.intervention_categories),
         "programme_code": set(catalogue.programme_categories),
         "status": set(AF_STATUSES),
+        "deregistration_reason": set(DEREGISTRATION_REASONS),
     }
     problems = []
     for index, source in enumerate(sources.sources):
@@ -271,8 +284,9 @@ def _check_codes_against_catalogue(sources: SourcesFile, catalogue: Catalogue) -
                     problems.append(
                         f"  {where}: got {ours!r}: not in the catalogue's {column} codes "
                         f"(catalogue version {catalogue.version})"
-                        if column != "status"
-                        else f"  {where}: got {ours!r}: expected one of {', '.join(AF_STATUSES)}"
+                        if column not in ("status", "deregistration_reason")
+                        else f"  {where}: got {ours!r}: expected one of "
+                        f"{', '.join(AF_STATUSES if column == 'status' else DEREGISTRATION_REASONS)}"
                     )
     return problems
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.synthetic.defects import DEFECT_KINDS
@@ -16,6 +17,8 @@ from core.synthetic.deliveries import Delivery, deliver
 from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
+from core.synthetic.registrations import REGISTRATION_SOURCE, draw_registrations, plant_kaa, registration_text
+from core.synthetic.registrations import truth as followup_truth
 from core.synthetic.rendering import readme, recipients_yaml, sources_yaml
 from core.synthetic.systems import (
     AF_SOURCE,
@@ -84,7 +87,8 @@ def _summary(source: Source, delivery: Delivery) -> SourceSummary:
 
 
 def build_inbox(
-    *, people: int, seed: int, municipalities: Sequence[str], as_of: dt.date, bad_share: float
+    *, people: int, seed: int, municipalities: Sequence[str], as_of: dt.date, bad_share: float,
+    registrations: bool = True,
 ) -> Inbox:
     """Every file of the inbox, in memory: a pure function of its arguments."""
     if people < MIN_PEOPLE:
@@ -93,6 +97,9 @@ def build_inbox(
     persons = draw_people(people, [source.kommunkod for source in sources], as_of, seed)
     population = build_population(persons, sources, as_of, seed)
     interventions = population.interventions
+    kaa_people = np.array([], dtype=np.int64)
+    if registrations:
+        interventions, kaa_people = plant_kaa(population.people, interventions, as_of, _rng(seed, "kaa"))
     rows_of = {source.id: interventions[interventions.source_id == source.id] for source in sources}
     rows_of[AF_SOURCE.id] = population.assignments
 
@@ -116,7 +123,26 @@ def build_inbox(
         })
 
     overlaps = planted_overlaps(population, as_of)
-    files["sources.yaml"] = sources_yaml([*sources, AF_SOURCE])
+    declared = [*sources, AF_SOURCE]
+    if registrations:
+        declared.append(REGISTRATION_SOURCE)
+        drawn = draw_registrations(population.people, interventions, population.assignments, as_of,
+                                   _rng(seed, "registrations"), always=kaa_people)  # fmt: skip
+        file = REGISTRATION_SOURCE.file(as_of)
+        files[file] = registration_text(drawn, population.people["personnummer"].iloc[drawn["person"]])
+        counts.append({"source_id": REGISTRATION_SOURCE.id, "file": file, "rows": len(drawn),
+                       "expected_accepted": len(drawn), "expected_quarantined": 0})  # fmt: skip
+        summaries.append(SourceSummary(REGISTRATION_SOURCE.id, file, "csv", "utf-8", ";", len(drawn), 0))
+        bad = pd.concat(bad_rows, ignore_index=True)
+        bad = bad[bad["kind"] != "duplicate_row"]
+        accepted_m = interventions[~pd.MultiIndex.from_frame(interventions[["source_id", "record_id"]]).isin(
+            pd.MultiIndex.from_frame(bad[["source_id", "record_id"]]))]
+        accepted_m = accepted_m.assign(kommunkod=accepted_m["source_id"].map({x.id: x.kommunkod for x in sources}))
+        accepted_a = population.assignments[~population.assignments["assignment_id"].isin(
+            bad.loc[bad["source_id"] == AF_SOURCE.id, "record_id"])]
+        for name, frame in followup_truth(population.people, accepted_m, accepted_a, drawn, as_of).items():
+            files[f"truth/{name}.csv"] = _csv_text(frame)
+    files["sources.yaml"] = sources_yaml(declared)
     files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
@@ -135,6 +161,7 @@ def generate(
     as_of: dt.date,
     bad_share: float = 0.02,
     force: bool = False,
+    registrations: bool = True,
 ) -> GenerationSummary:
     """Write a synthetic inbox into `out_dir` (see the module docstring for the layout).
 
@@ -145,7 +172,8 @@ def generate(
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise OutDirNotEmpty(f"{out_dir} is not empty: choose an empty folder, or force replacing the inbox there")
     inbox = build_inbox(
-        people=people, seed=seed, municipalities=municipalities, as_of=as_of, bad_share=bad_share
+        people=people, seed=seed, municipalities=municipalities, as_of=as_of, bad_share=bad_share,
+        registrations=registrations,
     )
     _remove_previous_inbox(out_dir)
     for relative, content in inbox.files.items():

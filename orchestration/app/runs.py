@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from assets.configs import (
     adhoc_run_config,
+    freeze_run_config,
     ingest_run_config,
     publish_run_config,
     reconcile_run_config,
@@ -34,6 +35,8 @@ from assets.names import (
     ADHOC_JOB,
     ADHOC_NODE,
     AS_OF_TAG,
+    FREEZE_JOB,
+    FREEZE_NODE,
     KINDS,
     OVERLAPS,
     PUBLISH_JOB,
@@ -51,6 +54,7 @@ from assets.names import (
 from assets.resources import unlocked_keyring
 from core.audit import read_log
 from core.database import check_reachable, create_engine
+from core.freeze import frozen_table
 from core.files import check_free_space, disk_full, keep_private, private_folder
 from core.reconcile import summary_by_kommun
 from core.store import DatasetFiles
@@ -484,6 +488,22 @@ def reconcile_adhoc(settings: Settings, as_of: dt.date, kommuner: Sequence[str] 
     summary = summary_by_kommun(pd.read_parquet(folder / "overlaps.parquet"),
                                 pd.read_parquet(folder / "transition_list.parquet"))  # fmt: skip
     return ReconcileReport(outcome, summary, folder)
+
+
+def freeze_list(settings: Settings, name: str, cut_off: dt.date, as_of: dt.date) -> StageOutcome:
+    """Freeze the transition list for `name` (`core.freeze`): the `freeze_transition_list` job
+    on the stored data, its list published once as a dataset of its own."""
+    frozen_table(name)  # a bad name is refused before anything runs
+    defs = build_definitions(settings)
+    preflight(settings, load_declared_sources(settings))
+    result = _execute(defs, open_instance(settings), FREEZE_JOB, freeze_run_config(name, cut_off, as_of),
+                      {AS_OF_TAG: as_of.isoformat()})  # fmt: skip
+    _stop_on_a_fault(result)
+    if not result.success:
+        return _failed(result)
+    (output,) = [e for e in result.events_for_node(FREEZE_NODE) if e.is_successful_output]
+    return StageOutcome(result.run_id, ok=True,
+                        metadata={k: v.value for k, v in output.step_output_data.metadata.items()})  # fmt: skip
 
 
 def _shown(settings: Settings) -> str:

@@ -35,7 +35,8 @@ def _register() -> None:
     )
 
     commands = (
-        demo.demo, run.run, reconcile.reconcile, publish.contracts, publish.export, generate.generate, pnr.pnr,
+        demo.demo, run.run, reconcile.reconcile, publish.publish, publish.contracts, publish.export, generate.generate,
+        pnr.pnr,
         keys.keys, pseudonymize.pseudonymize, recipient_keys.recipient_key, recipient_keys.decrypt,
         publish.checksum, db.db,
     )  # fmt: skip

@@ -9,12 +9,17 @@ from pathlib import Path
 import click
 
 from core.contracts import CONTRACTS
-from orchestration.cli.options import echo_table, home_option
+from core.freeze import FROZEN_PREFIX
+from schemas.published_followup import FrozenTransitionList
+from orchestration.cli.options import ISO_DATE, as_date, echo_table, home_option, sources_option
 
 
 @click.command()
 def contracts() -> None:
     """Print the publication contracts: every dataset that leaves the pipeline.
+
+    The last row is the frozen transition lists (`mellanrum publish --freeze`), one table
+    per named event.
 
     Each names the kind of recipient, its purpose, the consent it needs and its columns;
     no other column can be published (core/contracts.py, schemas/published.py).
@@ -29,7 +34,51 @@ def contracts() -> None:
             "columns": click.wrap_text(", ".join(c.columns), 40),
         }
         for c in CONTRACTS
-    ])  # fmt: skip
+    ] + [{
+        "dataset": f"{FROZEN_PREFIX}<name>",
+        "version": "1.0.0",
+        "recipient": "af_office (own rows by af_office)",
+        "consent": "recorded by municipal",
+        "purpose": click.wrap_text("A transition list frozen for a named event (mellanrum publish --freeze): "
+                                   "published once, never replaced by a nightly run.", 50),
+        "columns": click.wrap_text(", ".join(FrozenTransitionList.to_schema().columns), 40),
+    }])  # fmt: skip
+
+
+@click.command()
+@click.option("--freeze", "name", required=True, metavar="NAME",
+              help="The event the transition list is frozen for, e.g. krom-2026-09-29 (lower-case letters, "
+                   "digits, hyphens).")
+@click.option("--cut-off", type=ISO_DATE, required=True,
+              help="Interventions planned to continue past this date YYYY-MM-DD.")
+@click.option("--as-of", type=ISO_DATE, help="As-of date of the data YYYY-MM-DD (default: today in Stockholm).")
+@sources_option
+@home_option
+def publish(name: str, cut_off, as_of, sources_file, home) -> None:  # fmt: skip
+    """Freeze the transition list for a named event, published once.
+
+    Runs the `freeze_transition_list` Dagster job (the same one a coordinator launches from
+    the UI's launchpad) on the stored data: the transition list as of the day with that
+    cut-off, with the municipalities' consent, is published as the table
+    af_pagaende_insatser_fryst_<name> (hyphens as underscores), each AF office reading its
+    own rows, and logged once per office. No nightly run replaces it; a name frozen before
+    is refused.
+
+    \b
+    Example:
+      mellanrum publish --freeze krom-2026-09-29 --cut-off 2026-09-29
+    """
+    from orchestration.app.runs import freeze_list
+    from orchestration.settings import Settings
+
+    settings = Settings.load(home=home, sources=sources_file)
+    outcome = freeze_list(settings, name, as_date(cut_off), as_date(as_of))
+    if not outcome.ok:
+        click.echo(f"freezing failed: {outcome.error}", err=True)
+        sys.exit(1)
+    facts = outcome.metadata
+    click.echo(f"frozen {name}: {facts['rows']} rows as of {facts['as_of']} (cut-off {facts['cut_off']}) published "
+               f"once as {facts['table']} for {facts['recipients']} AF offices (run {outcome.run_id})")
 
 
 @click.command()

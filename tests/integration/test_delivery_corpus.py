@@ -414,7 +414,7 @@ def test_the_night_fails_exactly_the_broken_deliveries_and_goes_on(night):
     expected = {f"c_{case.id}" for case in CASES if case.fails}
     assert set(failed) == expected, output[-3000:]
     # The rest of the night went on: the generated sources, the reconciliation, the publication.
-    assert f"{len(CASES) + 14 - len(expected)} of {len(CASES) + 14} sources ingested" in output
+    assert f"{len(CASES) + 15 - len(expected)} of {len(CASES) + 15} sources ingested" in output
     assert "published as of 2026-11-23" in output
 
 

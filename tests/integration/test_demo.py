@@ -29,7 +29,7 @@ def test_demo_ingests_every_source_and_leaks_no_number(tmp_path, synthetic_numbe
     assert result.exit_code == 0, result.output
     assert "goteborg" in result.output and "af" in result.output
 
-    assert "14 of 14 sources ingested" in result.output
+    assert "15 of 15 sources ingested" in result.output  # 13 municipalities, AF assignments and registrations
     stored = home / "storage" / "municipal_interventions"
     assert len(list(stored.glob("*.parquet"))) == 13
     frame = pd.read_parquet(stored / "goteborg.parquet")

@@ -58,7 +58,7 @@ def _drop_column(sources, source_id, column):
 def test_every_source_ingests_with_the_ground_truth_counts(deployment):
     expected = pd.read_csv(deployment["inbox"] / "truth" / "expected_counts.csv").set_index("source_id")
     outcomes = deployment["first"]
-    assert len(outcomes) == 14 and all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    assert len(outcomes) == 15 and all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
     for outcome in outcomes:
         row = expected.loc[outcome.source.id]
         assert (outcome.rows_read, outcome.accepted, outcome.quarantined) == (
@@ -72,7 +72,7 @@ def test_a_broken_delivery_fails_alone_and_keeps_its_last_good_data(deployment):
     error = second["goteborg"].error
     assert "insatser_2026-11-23.csv" in error and "required column 'Slutdatum' is missing" in error
     assert deployment["stored"].read_bytes() == deployment["before"]
-    assert sum(o.ok for o in second.values()) == 13
+    assert sum(o.ok for o in second.values()) == 14
 
 
 def test_the_reconciliation_uses_the_last_good_data_of_a_failed_source_and_names_it_stale(deployment):

@@ -91,10 +91,17 @@ def internal(home):
 
 
 @pytest.fixture(scope="module")
-def expected(internal):
+def followup(home):
+    files = DatasetFiles(home / "storage")
+    return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers")}
+
+
+@pytest.fixture(scope="module")
+def expected(internal, followup):
     overlaps, transition_list = internal
     parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold)
-    return build_datasets({"overlaps": overlaps, "transition_list": transition_list}, CONTRACTS, parameters)
+    return build_datasets({"overlaps": overlaps, "transition_list": transition_list, **followup}, CONTRACTS,
+                          parameters)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +341,7 @@ def test_an_af_offices_role_sees_exactly_its_own_rows(postgres_published, expect
         seen = read_as(roles["af_goteborg_city"], f"published.{name}")
         own = expected[name][expected[name].af_office == GOTEBORG_CITY]
         assert len(seen) == len(own) > 0 and set(seen.af_office) == {GOTEBORG_CITY}
-        assert sorted(seen.assignment_id) == sorted(own.assignment_id)
+        assert sorted(seen.assignment_id.dropna()) == sorted(own.assignment_id.dropna())
     assert refused(roles["af_goteborg_city"], "published.kommun_samplanering")
 
 
@@ -350,6 +357,53 @@ def test_no_recipient_can_read_an_internal_table(postgres_published):
     for role in roles.values():
         for table in ("internal.overlaps", "internal.municipal_overlaps", "internal.municipal_quarantine",
                       "internal.af_quarantine"):  # fmt: skip
+            assert refused(role, table), table
+
+
+AF_OFFICE_TABLES = ("af_pagaende_insatser", "unga_90_dagar", "overlamningar")
+KOMMUN_TABLES = ("kommun_samplanering", "unga_90_dagar_kommun", "overlamningar_kommun")
+REGION_TABLES = ("regional_statistik", "unga_90_dagar_statistik", "overlamningar_statistik")
+
+
+def test_an_af_offices_role_reads_only_its_offices_rows_of_the_registration_tables(postgres_published, expected):
+    _, roles = postgres_published
+    listed = expected["af_pagaende_insatser"]
+    assert (listed["keyed_by"] == "registration_id").any(), "people registered without an assignment are listed"
+    for name in AF_OFFICE_TABLES:
+        seen = read_as(roles["af_goteborg_city"], f"published.{name}")
+        own = expected[name][expected[name].af_office == GOTEBORG_CITY]
+        assert len(seen) == len(own) > 0 and set(seen.af_office) == {GOTEBORG_CITY}, name
+        assert len(expected[name]) > len(own), f"{name}: other offices have rows the role does not see"
+    for name in (*KOMMUN_TABLES, *REGION_TABLES):
+        assert refused(roles["af_goteborg_city"], f"published.{name}"), name
+
+
+def test_a_municipalitys_role_never_sees_a_registration_date_and_only_its_own_rows(postgres_published, expected):
+    _, roles = postgres_published
+    role = roles[f"kommun_{GOTEBORG}"]
+    for name in KOMMUN_TABLES:
+        seen = read_as(role, f"published.{name}")
+        assert not {"registration_date", "deregistration_date", "deregistration_reason", "registration_id",
+                    "day"} & set(seen.columns), name  # fmt: skip
+        own = expected[name][expected[name].kommunkod == GOTEBORG]
+        assert len(seen) == len(own) and set(seen.kommunkod) <= {GOTEBORG}, name
+    assert len(read_as(role, "published.unga_90_dagar_kommun")) > 0
+    for name in (*AF_OFFICE_TABLES, *REGION_TABLES):
+        assert refused(role, f"published.{name}"), name
+
+
+def test_the_region_reads_the_registration_statistics_and_no_row_of_a_person(postgres_published, expected):
+    _, roles = postgres_published
+    for name in REGION_TABLES:
+        assert len(read_as(roles["region"], f"published.{name}")) == len(expected[name]) > 0, name
+    for name in (*AF_OFFICE_TABLES, *KOMMUN_TABLES):
+        assert refused(roles["region"], f"published.{name}"), name
+
+
+def test_no_recipient_can_read_the_internal_registration_tables(postgres_published):
+    _, roles = postgres_published
+    for role in roles.values():
+        for table in ("internal.youth_monitor", "internal.handovers"):
             assert refused(role, table), table
 
 
@@ -386,13 +440,14 @@ def test_an_export_holds_the_recipients_rows_sealed_to_its_key_and_is_logged(hom
                                  "--out", str(tmp_path / "af.zip")])  # fmt: skip
     assert opened.exit_code == 0, opened.output
     with zipfile.ZipFile(tmp_path / "af.zip") as archive:
-        assert sorted(archive.namelist()) == ["af_pagaende_insatser.csv", "af_samplanering.csv"]
+        assert sorted(archive.namelist()) == ["af_pagaende_insatser.csv", "af_samplanering.csv", "overlamningar.csv",
+                                              "unga_90_dagar.csv"]
         members = {name.removesuffix(".csv"): archive.read(name) for name in archive.namelist()}
 
     log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
     database_rows = log[(log.channel == "database") & (log.recipient == "af_goteborg_city")]
     exports = log[log.channel == "export"]
-    assert sorted(exports.dataset) == ["af_pagaende_insatser", "af_samplanering"]
+    assert sorted(exports.dataset) == ["af_pagaende_insatser", "af_samplanering", "overlamningar", "unga_90_dagar"]
     assert set(exports.recipient) == {"af_goteborg_city"} and exports.sealed_to.str.len().eq(64).all()
     for name, content in members.items():
         rows = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
@@ -467,12 +522,14 @@ def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
     graph = definitions(home).resolve_asset_graph()
     parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
                for key in graph.get_all_asset_keys()}  # fmt: skip
-    assert parents["overlaps"] == parents["transition_list"] == {"municipal_interventions", "af_assignments"}
-    assert parents["reconcile_parameters"] == parents["key_epochs"] == {"municipal_interventions", "af_assignments"}
+    reconciled_from = {"municipal_interventions", "af_assignments", "af_registrations"}
+    for name in ("overlaps", "transition_list", "reconcile_parameters", "key_epochs", "youth_monitor", "handovers"):
+        assert parents[name] == reconciled_from, name
     for declared in CONTRACTS:
         assert parents[declared.name] == {*declared.inputs, "reconcile_parameters", "key_epochs"}
     assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
-                                          "af_quarantine", "reconcile_parameters", "key_epochs"}  # fmt: skip
+                                          "af_quarantine", "reconcile_parameters", "key_epochs", "youth_monitor",
+                                          "handovers"}  # fmt: skip
 
 
 def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, internal, tmp_path):
@@ -498,8 +555,9 @@ def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, int
     assert not log["key_id"].str.contains(",").any()
 
     exported = build_export(engine, CONTRACTS, recipients, "af_goteborg_city")
-    assert sorted(exported.log["key_id"]) == sorted(key_ids * 2)  # both datasets, each under both key ids
-    assert set(exported.log["dataset"]) == {"af_pagaende_insatser", "af_samplanering"}
+    assert sorted(exported.log["key_id"]) == sorted(key_ids * 4)  # its four datasets, each under both key ids
+    assert set(exported.log["dataset"]) == {"af_pagaende_insatser", "af_samplanering", "overlamningar",
+                                            "unga_90_dagar"}  # fmt: skip
 
 
 def test_on_sqlite_the_published_file_holds_only_what_may_be_published(home, sqlite_published):
@@ -507,5 +565,5 @@ def test_on_sqlite_the_published_file_holds_only_what_may_be_published(home, sql
     assert published == {c.name for c in CONTRACTS} | {PUBLICATION_LOG}
     private = create_engine(Settings.of(home=home).private_database_url)
     assert set(sa.inspect(private).get_table_names()) == {"overlaps", "municipal_overlaps", "municipal_quarantine",
-                                                          "af_quarantine"}  # fmt: skip
+                                                          "af_quarantine", "youth_monitor", "handovers"}  # fmt: skip
     assert (home / "private.sqlite").stat().st_mode & 0o777 == 0o600

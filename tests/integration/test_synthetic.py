@@ -117,7 +117,9 @@ def _canonical(sources, source) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def read_back(sources) -> pd.DataFrame:
-    return pd.concat([_canonical(sources, source) for source in sources.all], ignore_index=True)
+    # Interventions and assignments (AF's registrations have a shape of their own: tests/test_followup_truth.py).
+    return pd.concat([_canonical(sources, source) for source in sources.all if source.kind != "af_registrations"],
+                     ignore_index=True)  # fmt: skip
 
 
 def _share_a_day(pairs: pd.DataFrame, suffix: str) -> pd.Series:
@@ -206,6 +208,7 @@ def test_expected_counts_add_up(inbox, read_back):
         "rows": int, "expected_accepted": int, "expected_quarantined": int
     })
     assert (counts.expected_accepted + counts.expected_quarantined == counts.rows).all()
+    counts = counts.drop(index="af_inskrivningar")  # no planted bad rows there: its counts are checked at ingest
     in_files = read_back.groupby("source_id").agg(rows=("valid", "size"), accepted=("valid", "sum"))
     assert in_files.rows.to_dict() == counts.rows.to_dict()
     assert in_files.accepted.to_dict() == counts.expected_accepted.to_dict()
@@ -328,4 +331,4 @@ def test_cli_refuses_a_non_empty_folder_unless_forced(tmp_path):
     assert forced.exit_code == 0, forced.output
     assert not stale.exists(), "a previous inbox's deliveries are removed"
     assert (tmp_path / "notes.txt").read_text() == "keep me"
-    assert len(load_sources(tmp_path / "sources.yaml").all) == 3
+    assert len(load_sources(tmp_path / "sources.yaml").all) == 4  # two municipalities, AF's assignments and registrations

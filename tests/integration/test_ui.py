@@ -56,10 +56,13 @@ HEALTHY_KEY = "molndal (1481 Mölndal)"
 TIMEOUT = 45_000  # ms, for every auto-waiting assertion: a busy 2-core machine is slow
 
 STAGES = {
-    "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine"],
-    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "key_epochs"],
+    "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine",
+               "af_registrations", "af_registrations_quarantine"],
+    "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "key_epochs",
+                  "youth_monitor", "handovers"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
-                "publication_log"],
+                "unga_90_dagar", "unga_90_dagar_kommun", "unga_90_dagar_statistik", "overlamningar",
+                "overlamningar_kommun", "overlamningar_statistik", "publication_log"],
 }  # fmt: skip
 PUBLISHED = STAGES["publish"]
 
@@ -173,7 +176,7 @@ def page(browser, ui, request, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT)
-    context = browser.new_context(viewport={"width": 1600, "height": 2600}, base_url=ui)
+    context = browser.new_context(viewport={"width": 1600, "height": 4000}, base_url=ui)
     context.set_default_timeout(TIMEOUT)
     context.set_default_navigation_timeout(TIMEOUT)
     page = context.new_page()

@@ -7,13 +7,14 @@ import pytest
 
 from core.ingest import (
     ingest_source,
+    model_for,
     pseudonymize_identities,
     read_source_file,
     to_canonical,
 )
 from core.keys.keyring import pseudonym_keys
 from core.keys.pseudonyms import level1_pseudonyms
-from schemas.datasets import AfAssignments, MunicipalInterventions, Quarantine
+from schemas.datasets import MunicipalInterventions, Quarantine
 from schemas.errors import InputError
 from schemas.personnummer import normalize
 from schemas.sources import load_sources
@@ -67,9 +68,9 @@ def test_quarantine_is_the_planted_bad_rows_row_for_row_with_their_own_reasons(i
             assert row.column_x == row.column_y
 
 
-def test_outputs_conform_to_their_models_and_hold_no_number(results, synthetic_numbers, tmp_path):
+def test_outputs_conform_to_their_models_and_hold_no_number(results, sources, synthetic_numbers, tmp_path):
     for source_id, result in results.items():
-        model = AfAssignments if source_id == "af" else MunicipalInterventions
+        model = model_for(sources.source(source_id).kind)
         model.validate(result.accepted)
         Quarantine.validate(result.quarantine)
         masked = result.quarantine.loc[result.quarantine["column"] == "personnummer", "value"].dropna()

@@ -6,6 +6,8 @@ import pytest
 
 from assets.names import (
     AF_ASSIGNMENTS,
+    AF_REGISTRATIONS,
+    HANDOVERS,
     KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
@@ -13,17 +15,20 @@ from assets.names import (
     PUBLICATION_LOG,
     RECONCILE_PARAMETERS,
     TRANSITION_LIST,
+    YOUTH_MONITOR,
 )
 from assets.publish import publication_asset
 from assets.reconcile import reconciliation
 from core.contracts import CONTRACTS
-from schemas.datasets import AfAssignments, MunicipalInterventions
+from schemas.datasets import AfAssignments, AfRegistrations, MunicipalInterventions
+from schemas.followup import Handovers, YouthMonitor
 from schemas.published import PublicationLog
 from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
 
 MODELS = {
     MUNICIPAL_INTERVENTIONS: MunicipalInterventions, AF_ASSIGNMENTS: AfAssignments, OVERLAPS: Overlaps,
-    MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
+    MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList, AF_REGISTRATIONS: AfRegistrations,
+    YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers,
     **{dg.AssetKey(c.name): c.model for c in CONTRACTS},
 }  # fmt: skip
 

@@ -1,0 +1,84 @@
+"""Pandera models of the internal datasets built from AF's registrations (`core/registrations.py`).
+
+- `YouthMonitor` (`youth_monitor`): the 90-day youth monitor, one row per youth registration
+  spell and municipality in whose records the person is (the kommun empty when in none).
+- `Handovers` (`handovers`): the hand-over lists, one row per hand-over, with its `kind`.
+
+Both hold the pseudonym (youth monitor) or ids of both parties: for the steward only; the
+published datasets are cut from them by the contracts (`core/contracts.py`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas.datasets import KEY_ID_PATTERN, PSEUDONYM_PATTERN
+from schemas.municipalities import KOMMUNKOD_PATTERN
+
+YOUTH_STATUSES = ("met", "approaching", "breached", "pending", "ended")
+HANDOVER_KINDS = ("insats_slut_utan_af", "af_slut_utan_fortsattning", "kaa_slutar")
+KEYED_BY = ("assignment_id", "registration_id")
+
+
+class YouthMonitor(pa.DataFrameModel):
+    """The 90-day youth monitor (see core/registrations.py for the rules)."""
+
+    pseudonym: Series[str] = pa.Field(str_matches=PSEUDONYM_PATTERN, description="Level-2 pseudonym")
+    key_id: Series[str] = pa.Field(str_matches=KEY_ID_PATTERN, description="Its key id")
+    registration_id: Series[str] = pa.Field(description="AF's id of the spell's first registration")
+    af_office: Series[str] = pa.Field(description="AF office of the spell's latest registration")
+    registration_date: Series[pa.DateTime] = pa.Field(description="Day 0: the spell's first registration date")
+    spell_end: Series[pa.DateTime] = pa.Field(nullable=True, description="The spell's last day; empty: registered")
+    age_band: Series[str] = pa.Field(isin=("16-19", "20-24"), description="Age on day 0")
+    day: Series[int] = pa.Field(ge=0, description="Days from day 0 to the as-of date")
+    status: Series[str] = pa.Field(isin=YOUTH_STATUSES, description="met, approaching, breached, pending or ended")
+    days_to_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=90,
+                                                    description="met: days from day 0 to the first start")
+    started_by: Series[str] = pa.Field(nullable=True, isin=("af", "municipal"), description="Who started: AF or the municipality")
+    af_consent: Series[bool] = pa.Field(description="AF recorded consent to share with the municipality")
+    kommunkod: Series[str] = pa.Field(nullable=True, str_matches=KOMMUNKOD_PATTERN,
+                                      description="A municipality in whose records the person is; empty: none")
+    record_id: Series[str] = pa.Field(nullable=True, description="That municipality's most relevant record id")
+    municipal_consent: Series[bool] = pa.Field(description="Consent recorded by that municipality")
+    municipal_activity: Series[bool] = pa.Field(description="An intervention of that municipality goes on on the as-of date")
+
+    class Config:
+        strict = True
+        unique = ["registration_id", "kommunkod"]
+
+
+class Handovers(pa.DataFrameModel):
+    """Hand-overs between the parties, of three kinds (see core/registrations.py)."""
+
+    kind: Series[str] = pa.Field(isin=HANDOVER_KINDS, description="Which hand-over")
+    af_office: Series[str] = pa.Field(description="The AF office (of the registration or the programme)")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality")
+    record_id: Series[str] = pa.Field(description="The municipality's record id")
+    registration_id: Series[str] = pa.Field(nullable=True, description="AF's registration id (AF-bound kinds)")
+    assignment_id: Series[str] = pa.Field(nullable=True, description="AF's assignment id (af_slut_utan_fortsattning)")
+    category: Series[str] = pa.Field(description="Catalogue category of what ends")
+    ends_on: Series[pa.DateTime] = pa.Field(description="Last day of what ends; kaa_slutar: the 20th birthday")
+    municipal_consent: Series[bool] = pa.Field(description="Consent recorded by the municipality")
+    af_consent: Series[bool] = pa.Field(description="Consent recorded by AF")
+
+    class Config:
+        strict = True
+
+
+class RegistrationTransitions(pa.DataFrameModel):
+    """Transition-list rows keyed by a registration (merged into `TransitionList`)."""
+
+    assignment_id: Series[str] = pa.Field(nullable=True)
+    registration_id: Series[str] = pa.Field(nullable=True)
+    keyed_by: Series[str] = pa.Field(isin=KEYED_BY)
+    af_office: Series[str]
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN)
+    intervention_category: Series[str]
+    planned_end: Series[pa.DateTime] = pa.Field(nullable=True)
+    municipal_consent: Series[bool]
+    af_consent: Series[bool]
+
+    class Config:
+        strict = True

@@ -1,0 +1,140 @@
+"""Pandera models of the published datasets built from AF's registrations (issue 16).
+
+Strict like every published model (`schemas/published.py`): no pseudonym, no key, never a
+registration date or a de-registration reason to a municipality.
+
+- `UngaNittioDagar`: for an AF office, the 90-day youth monitor of its registrations.
+- `UngaNittioDagarKommun`: for a municipality, the status of its own people (by its own
+  record id), with AF's consent; no date of AF's.
+- `Overlamningar`: for an AF office, hand-overs it must act on (`insats_slut_utan_af`,
+  `kaa_slutar`), with the municipality's consent.
+- `OverlamningarKommun`: for a municipality, AF programmes of its people that ended with
+  nothing next (`af_slut_utan_fortsattning`), with AF's consent.
+- `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts, suppressed as
+  `regional_statistik` is (`core/counts.py`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas.followup import HANDOVER_KINDS, YOUTH_STATUSES
+from schemas.municipalities import KOMMUNKOD_DIGITS, KOMMUNKOD_PATTERN
+from schemas.statistics import LEVELS, TOTAL
+
+UNKNOWN_KOMMUN = "okand"
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+class UngaNittioDagar(pa.DataFrameModel):
+    """An AF office's youth registrations (16–24 on day 0) and their 90-day status."""
+
+    af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
+    registration_id: Series[str] = pa.Field(description="AF's id of the spell's first registration")
+    registration_date: Series[pa.DateTime] = pa.Field(description="Day 0: the spell's first registration date")
+    age_band: Series[str] = pa.Field(isin=("16-19", "20-24"), description="Age on day 0")
+    day: Series[int] = pa.Field(ge=0, description="Days from day 0 to the as-of date")
+    status: Series[str] = pa.Field(isin=YOUTH_STATUSES, description="met, approaching, breached, pending or ended")
+    days_to_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="met: days from day 0 to the start")
+    municipal_activity: Series[pd.BooleanDtype] = pa.Field(
+        nullable=True,
+        description="A municipal intervention goes on on the as-of date; empty without the municipality's consent",
+    )
+
+    class Config:
+        strict = True
+
+
+class UngaNittioDagarKommun(pa.DataFrameModel):
+    """A municipality's own people on AF's youth monitor, by its own record id."""
+
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality (its rows only)")
+    record_id: Series[str] = pa.Field(description="The municipality's own record id of the person's intervention")
+    age_band: Series[str] = pa.Field(isin=("16-19", "20-24"), description="Age when registered at AF")
+    status: Series[str] = pa.Field(isin=YOUTH_STATUSES, description="met, approaching, breached, pending or ended")
+
+    class Config:
+        strict = True
+
+
+class Overlamningar(pa.DataFrameModel):
+    """Hand-overs an AF office must act on."""
+
+    af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
+    kind: Series[str] = pa.Field(isin=("insats_slut_utan_af", "kaa_slutar"), description="Which hand-over")
+    registration_id: Series[str] = pa.Field(description="AF's registration id of the person")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality to contact")
+    category: Series[str] = pa.Field(description="Catalogue category of the municipal intervention that ends")
+    ends_on: Series[pa.DateTime] = pa.Field(description="Its last day; kaa_slutar: the day KAA ends (20th birthday)")
+
+    class Config:
+        strict = True
+
+
+class OverlamningarKommun(pa.DataFrameModel):
+    """AF programmes of a municipality's own people that end with nothing next."""
+
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality (its rows only)")
+    kind: Series[str] = pa.Field(eq="af_slut_utan_fortsattning", description="Which hand-over")
+    record_id: Series[str] = pa.Field(description="The municipality's own record id of the person")
+    category: Series[str] = pa.Field(description="Catalogue category of the AF programme that ends")
+    ends_on: Series[pa.DateTime] = pa.Field(description="The programme's last day")
+    af_office: Series[str] = pa.Field(description="The AF office to contact")
+
+    class Config:
+        strict = True
+
+
+
+class _Counted(pa.DataFrameModel):
+    month: Series[str] = pa.Field(str_matches=_MONTH, description="Month (YYYY-MM)")
+    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the month's total)")
+    kommunkod: Series[str] = pa.Field(
+        str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL}|{UNKNOWN_KOMMUN})$",
+        description=f"SCB code; '{UNKNOWN_KOMMUN}': in no municipality's records; 'total' on region rows",
+    )
+    count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, description="Number; empty when suppressed")
+    suppressed: Series[bool] = pa.Field(description="The count is withheld (small, or would reveal a small one)")
+
+
+class UngaNittioDagarStatistik(_Counted):
+    """Youth spells per month of day 0 × kommun × age band × status, with totals, suppressed."""
+
+    age_band: Series[str] = pa.Field(isin=("16-19", "20-24", TOTAL), description="Age on day 0; 'total' on totals")
+    status: Series[str] = pa.Field(isin=(*YOUTH_STATUSES, TOTAL), description="Status; 'total' on totals")
+
+    class Config:
+        strict = True
+        unique = ["month", "kommunkod", "age_band", "status"]
+
+
+class OverlamningarStatistik(_Counted):
+    """Hand-overs per month of the end × kommun × kind, with totals, suppressed."""
+
+    kind: Series[str] = pa.Field(isin=(*HANDOVER_KINDS, TOTAL), description="Which hand-over; 'total' on totals")
+
+    class Config:
+        strict = True
+        unique = ["month", "kommunkod", "kind"]
+
+
+class FrozenTransitionList(pa.DataFrameModel):
+    """A transition list frozen for a named event (`mellanrum publish --freeze NAME --cut-off
+    DATE`): `af_pagaende_insatser`'s columns as of that day, published once as a table of
+    its own (`af_pagaende_insatser_fryst_<name>`) that no later publication replaces."""
+
+    freeze: Series[str] = pa.Field(str_matches=r"^[a-z0-9][a-z0-9-]{0,39}$", description="The event's name")
+    as_of: Series[pa.DateTime] = pa.Field(description="The day the list was frozen (its data as of then)")
+    cut_off: Series[pa.DateTime] = pa.Field(description="Interventions planned to continue past this date")
+    af_office: Series[str] = pa.Field(description="The AF office (its rows only)")
+    keyed_by: Series[str] = pa.Field(isin=("assignment_id", "registration_id"), description="Which AF id")
+    assignment_id: Series[str] = pa.Field(nullable=True, description="The person's most relevant AF assignment")
+    registration_id: Series[str] = pa.Field(nullable=True, description="AF's registration, without an assignment")
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="Municipality of the intervention")
+    intervention_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
+    planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")
+
+    class Config:
+        strict = True
