@@ -176,7 +176,7 @@ def page(browser, ui, request, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT)
-    context = browser.new_context(viewport={"width": 1600, "height": 4000}, base_url=ui)
+    context = browser.new_context(viewport={"width": 1600, "height": 8000}, base_url=ui)
     context.set_default_timeout(TIMEOUT)
     context.set_default_navigation_timeout(TIMEOUT)
     page = context.new_page()
