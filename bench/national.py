@@ -378,7 +378,6 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str
     inbox = Inbox.from_json(inbox_json)
     home_path = _bench_home(inbox, keyring_path, home)
     import orchestration.app.runs as runs
-    from assets.configs import reconcile_run_config
     from orchestration.definitions import build_definitions, load_declared_sources
     from orchestration.settings import Settings
 
@@ -423,7 +422,7 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str
 
     sources, defs, instance = timed("definitions", definitions)
     outcomes = timed("ingest_all", lambda: runs.ingest_all(defs, sources, instance, AS_OF))
-    reconciled = timed("reconcile_stored", lambda: runs.reconcile_stored(defs, instance, reconcile_run_config(AS_OF)))
+    reconciled = timed("reconcile_stored", lambda: runs.reconcile_stored(defs, instance, AS_OF))
     published = timed("publish_latest", lambda: runs.publish_latest(defs, instance))
     seconds = time.perf_counter() - began
     stages["total"] = {"seconds": seconds, "peak_kib": max(s["peak_kib"] for s in stages.values()),

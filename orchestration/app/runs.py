@@ -326,12 +326,13 @@ def _contiguous(of_kind: list[Source], wanted: list[Source]) -> list[tuple[Sourc
     return [(run[0], run[-1]) for run in runs]
 
 
-def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict,
-                     adhoc: bool = False) -> StageOutcome:  # fmt: skip
-    """Run the nightly reconciliation (or, `adhoc`, the coordinators' job) on the stored
-    ingest; `run_config` from `reconcile_run_config` (`adhoc_run_config`)."""
+def reconcile_stored(defs: dg.Definitions, instance: dg.DagsterInstance, as_of: dt.date,
+                     run_config: dict | None = None, *, adhoc: bool = False) -> StageOutcome:  # fmt: skip
+    """Run the nightly reconciliation as of `as_of` (or, `adhoc`, the coordinators' job with
+    its `run_config` from `adhoc_run_config`) on the stored ingest."""
     job, node = (ADHOC_JOB, ADHOC_NODE) if adhoc else (RECONCILE_JOB, RECONCILE_NODE)
-    result = _execute(defs, instance, job, run_config, _as_of_tag(run_config, node))
+    run_config = run_config or reconcile_run_config(as_of)
+    result = _execute(defs, instance, job, run_config, {AS_OF_TAG: as_of.isoformat()})
     _stop_on_a_fault(result)
     if not result.success:
         return _failed(result)
@@ -379,11 +380,6 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, *, run
                            f"({type(problem).__name__}): check its disk and database, then run again") from None
     finally:
         _EXECUTING.discard(run_id)
-
-
-def _as_of_tag(run_config: dict, node: str) -> dict:
-    as_of = run_config["ops"][node]["config"].get("as_of")
-    return {AS_OF_TAG: as_of} if as_of else {}
 
 
 # Errors that are no delivery's fault: the night stops at the first one (issue 12).
@@ -464,7 +460,7 @@ def run_nightly(settings: Settings, as_of: dt.date, only: Collection[str] = (),
     outcomes = ingest_all(defs, sources, instance, as_of, only=only,
                           on_done=lambda outcome: (done.append(outcome), progress(len(done), total)))  # fmt: skip
     report = NightReport(as_of, outcomes, None, None, Path(instance.root_directory), _shown(settings))
-    reconciled = reconcile_stored(defs, instance, reconcile_run_config(as_of))
+    reconciled = reconcile_stored(defs, instance, as_of)
     if not reconciled.ok:
         return _with(report, reconciliation=ReconcileReport(reconciled))
     files = DatasetFiles(settings.storage)
@@ -481,7 +477,7 @@ def reconcile_adhoc(settings: Settings, as_of: dt.date, kommuner: Sequence[str] 
     defs = build_definitions(settings)
     preflight(settings, load_declared_sources(settings))
     run_config = adhoc_run_config(as_of, list(kommuner), look_back_days, look_ahead_days, cut_off)
-    outcome = reconcile_stored(defs, open_instance(settings), run_config, adhoc=True)
+    outcome = reconcile_stored(defs, open_instance(settings), as_of, run_config, adhoc=True)
     if not outcome.ok:
         return ReconcileReport(outcome)
     folder = DatasetFiles(settings.storage).report_folder(outcome.run_id)

@@ -12,7 +12,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.configs import reconcile_run_config
 from assets.names import source_id_of
 from core.keys.pseudonyms import level1_pseudonyms
 from orchestration.app.runs import ingest_all, open_instance, reconcile_stored
@@ -76,7 +75,7 @@ def test_a_broken_delivery_fails_alone_and_keeps_its_last_good_data(deployment):
 
 
 def test_the_reconciliation_uses_the_last_good_data_of_a_failed_source_and_names_it_stale(deployment):
-    outcome = reconcile_stored(deployment["defs"], deployment["instance"], reconcile_run_config(NEXT_DAY))
+    outcome = reconcile_stored(deployment["defs"], deployment["instance"], NEXT_DAY)
     assert outcome.ok, outcome.error
     assert outcome.metadata["stale_sources"] == f"goteborg (last good {AS_OF}; latest attempt as of {NEXT_DAY} failed)"
     assert "goteborg" in outcome.metadata["sources_reconciled"].split(", ")

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from assets.configs import adhoc_run_config, reconcile_run_config
+from assets.configs import adhoc_run_config
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
 from core.reconcile import window_mask
@@ -56,7 +56,7 @@ def defs(home):
 
 @pytest.fixture(scope="module")
 def nightly(home, defs):
-    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), reconcile_run_config(AS_OF))
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), AS_OF)
     assert outcome.ok, outcome.error
     storage = home / "storage"
     return outcome, {name: pd.read_parquet(storage / name / "all.parquet")
@@ -70,7 +70,8 @@ def adhoc_config(as_of: str = AS_OF.isoformat(), kommuner=(), look_back_days=Non
 
 
 def adhoc(home, defs, **config) -> tuple:
-    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), adhoc_config(**config), adhoc=True)
+    as_of = dt.date.fromisoformat(config.get("as_of", AS_OF.isoformat()))
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), as_of, adhoc_config(**config), adhoc=True)
     assert outcome.ok, outcome.error
     return outcome, read_folder(Path(outcome.metadata["folder"]))
 
@@ -170,7 +171,7 @@ def test_a_later_as_of_date_moves_the_days_counted_and_the_flags(home, defs, nig
     ],
 )
 def test_a_wrong_adhoc_config_fails_saying_which_key(home, defs, config, message):
-    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), adhoc_config(**config), adhoc=True)
+    outcome = reconcile_stored(defs, open_instance(Settings.of(home=home)), AS_OF, adhoc_config(**config), adhoc=True)
     assert not outcome.ok
     assert message in outcome.error
 

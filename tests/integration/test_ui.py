@@ -26,7 +26,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from assets.configs import reconcile_run_config
 from core.keys.keyring import Keyring
 from orchestration.app.runs import (
     ingest_all,
@@ -120,7 +119,7 @@ def night(tmp_path_factory, inbox):
         assert not failed.ok and column in failed.error, failed
         assert not second[UNREADABLE].ok and all(o.ok for s, o in second.items() if s not in (BROKEN, UNREADABLE))
 
-        reconciled = reconcile_stored(defs, instance, reconcile_run_config(NEXT_DAY))
+        reconciled = reconcile_stored(defs, instance, NEXT_DAY)
         assert reconciled.ok, reconciled.error
         published = publish_latest(defs, instance)
         assert published.ok, published.error
