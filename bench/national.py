@@ -12,11 +12,14 @@
     --profile                  one more whole nightly run under cProfile (largest scale given)
     --municipalities gr|all    the 13 Göteborgsregionen sources, or all 290 (default)
     --af-files N               AF delivers N files (default 1)
+    --no-registrations         the same deliveries without AF's registrations: our stages only,
+                               stored apart, for "what the registrations add" (default: with them)
 
 Per scale, a `tempfile.TemporaryDirectory()` (deleted at the end, never committed) gets
 a generated national inbox (`bench/national_data.py`: every municipality's delivery in
 its own messy format, AF's assignments, sources.yaml, recipients.yaml; identities are
-made-up valid personnummer that exist only there), an encrypted keyring, and the job
+made-up valid personnummer that exist only there; AF's registrations, about as many as its
+assignment rows, and the generator's truth of the registration-based lists), an encrypted keyring, and the job
 spec the alternatives read. A PostgreSQL server is started from the installed binaries
 (`testkit/pgserver.py`'s `start_server`, as the `postgres` user when root) and stopped at
 the end. Every measurement runs in a fresh interpreter (multiprocessing 'spawn'); each
@@ -50,6 +53,15 @@ repeat runs every variant back to back, so the machine's drift spreads over all 
   any timing) and `bench/alternatives/pandas_nightly.py` (a plain pandas script).
 - the HMAC floor: a pre-keyed `cryptography` HMAC `.copy()`d per value, both levels, over
   as many distinct identifiers as our ingest hashed (as bench/pseudonymize.py measures it).
+
+The truth check, before anything but the first ingest and reconciliation is timed: the
+transition list's registration-keyed rows, the youth monitor and the hand-over lists the
+library stages stored, and (after the timing of the first whole Dagster night) those the
+night stored, must equal the generator's truth by ids, per kommun
+(`core.synthetic.followup_truth`, as the demo-scale test compares them); otherwise the run
+stops, naming per list and kommun only the numbers of rows missing and extra. The library's
+reconcile stage is `reconcile` with the registrations (`with_registrations` also timed
+alone), then `youth_monitor` and `handovers`, as the reconciliation asset calls them.
 
 Memory: peak RSS from /proc/self/status, the kernel's high-water mark reset at each
 stage start (`bench/ingest.py`'s PeakMeter); a stage's peak is the whole process's,
@@ -361,6 +373,8 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
 
     for name, model in (("youth_monitor", YouthMonitor), ("handovers", Handovers)):  # empty without registrations
         inputs[name] = datasets.load(name) if datasets.path(name).exists() else empty(model)
+    stored = datasets.partitions("af_registrations_quarantine")
+    inputs["af_registrations_quarantine"] = datasets.load("af_registrations_quarantine") if stored else empty(Quarantine)
     registered = load_recipients(Path(recipients_file))
     key_ids = sorted(inputs["overlaps"]["key_id"].dropna().unique())
     by_name = {c.name: c for c in CONTRACTS}
@@ -383,6 +397,7 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
         Dataset("municipal_overlaps", INTERNAL, MunicipalOverlaps, inputs["municipal_overlaps"]),
         Dataset("municipal_quarantine", INTERNAL, Quarantine, inputs["municipal_quarantine"]),
         Dataset("af_quarantine", INTERNAL, Quarantine, inputs["af_quarantine"]),
+        Dataset("af_registrations_quarantine", INTERNAL, Quarantine, inputs["af_registrations_quarantine"]),
         Dataset("youth_monitor", INTERNAL, YouthMonitor, inputs["youth_monitor"]),
         Dataset("handovers", INTERNAL, Handovers, inputs["handovers"]),
     ]
@@ -1161,16 +1176,23 @@ def report(results: dict) -> str:
 
 READING = """## Reading these figures (2026-12-05), and what the profile says is left
 
-- **The machine was shared.** Other sessions' test suites ran on the same two cores during the whole run (load
-  average 3–7, see "What ran"); wall times swung by 2× from one minute to the next. A first run of this script at S
-  with two repeats, on a busier machine (interrupted by a report bug after S, its measurements lost but its log
-  kept), had the in-process night at 143 s and 131 s with the chosen instance, 174 s and 220 s with Dagster's
-  default, 84 s and 201 s with PostgreSQL, the daemon path at 79 s and 147 s, DuckDB at 11 s and 10 s, pandas at
-  25 s and 19 s. This run was made with one repeat of each to fit S and M in the hour left; the ratios within one
-  run are what to compare. `bench/results/instance_variants.md` compares the instance's storages by CPU time,
-  which the other load does not change: 44.8 s (chosen) against 67.0 s (Dagster's consolidated SQLite event log)
-  and 76.3 s (Dagster's default).
-- **Dagster's own cost per source is now within noise of zero at S** (the `ingest_municipal` run takes what the
+- **This run includes AF's registrations** (issue 16): about 0.71 registrations per AF assignment row, their ingest,
+  the transition list's registration-keyed rows, the youth monitor, the hand-overs and their publication, all checked
+  against the generator's truth before the timings. S: 3 repeats of every stage and of the whole night; M: one
+  (about 16 minutes with the generation). The same nights without the registrations (`--no-registrations`) ran right
+  after, for "What AF's registrations add". The machine was shared less than in issue 15's run (load average 1–2 for
+  most of it, 5 at S's start): the night without registrations at M took 110 s here against issue 15's 167 s on a
+  busier machine, so compare within this run. Issue 15's instance variants and daemon path were not run again.
+- **What the registrations cost at M**: +131 s (×2.2) and +2.6 GiB peak (7.4 GiB, the reconciliation run: five
+  million assignments, 3.6 million registrations and the youth monitor's half a million rows in one process). The
+  reconciliation run grows ×4 (the library's `youth_monitor` 19.5 s, `handovers` 9.3 s, `with_registrations` 7.5 s;
+  each factorizes the persons of all three inputs again, and the store's Parquet round trips of the larger outputs
+  add the rest), the publication ×3.9 (three more contracts with statistics, the youth monitor's rows written
+  twice: steward's table and recipients' tables), the registrations' ingest 26 s. At S the same adds 8.8 s (×1.21).
+  **The targets above compare our night with the registrations against scripts that do none of that work**; the
+  same night without them against the same scripts: 16.0× DuckDB at S (41.8 / 2.6 s), 4.9× at M (109.7 / 22.4 s),
+  1.02× pandas at M (109.7 / 107.4 s).
+- (Issue 15's run, without registrations; here 24 ms at S, 64 ms at M.) **Dagster's own cost per source was within noise of zero at S** (the `ingest_municipal` run takes what the
   library takes for the same 290 sources): one run per kind, the keyring unlocked once per process, one event
   database with its connections kept open (storing events fell from 40 % of a py-spy sample of the night to 12 %).
   At M the difference (65 ms per source) is within what the load swung by; a second run would tell.

@@ -33,6 +33,15 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
   check digit, blank personnummer, impossible start date, end before start, unknown
   code, extent out of range, an exact duplicate of an earlier row. Each must end up in
   quarantine: `expected` gives rows, accepted and quarantined per source.
+- AF's registrations (`registrations=True`, the default): drawn from the accepted rows by
+  the demo generator's rules (`core.synthetic.registrations.draw_registrations`: every AF
+  person registered around their programmes, half of the people with only municipal
+  interventions, a tenth split around a 5-60 day gap), about as many as AF's assignment
+  rows, written in AF's export (`registration_text`) with no bad rows, from a random
+  stream of their own (the other deliveries are the same with or without them); and the
+  truth of the lists built on them, by the slow rules (`truth/transition_list.csv`,
+  `truth/youth_monitor.csv`, `truth/handovers.csv`, as `core.synthetic.generate` writes).
+  No KAA is planted here (the `kaa_slutar` hand-overs occur only by chance).
 - Excel deliveries are also written as UTF-8 CSV with the same cells under
   `xlsx-as-csv/` (DuckDB cannot read .xlsx without an extension downloaded at run time):
   the "converted beforehand" copies the DuckDB alternative reads.
