@@ -23,6 +23,8 @@ AF_ASSIGNMENTS = dg.AssetKey("af_assignments")
 AF_QUARANTINE = dg.AssetKey("af_quarantine")
 AF_REGISTRATIONS = dg.AssetKey("af_registrations")
 AF_REGISTRATIONS_QUARANTINE = dg.AssetKey("af_registrations_quarantine")
+# An optional source kind's datasets: a stage reading them gets None while nothing is stored.
+OPTIONAL_DATASETS = frozenset({AF_REGISTRATIONS, AF_REGISTRATIONS_QUARANTINE})
 YOUTH_MONITOR = dg.AssetKey("youth_monitor")
 HANDOVERS = dg.AssetKey("handovers")
 OVERLAPS = dg.AssetKey("overlaps")

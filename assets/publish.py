@@ -18,6 +18,7 @@ from assets.metadata import column_schema
 from assets.metadata import table as metadata_table
 from assets.names import (
     AF_QUARANTINE,
+    AF_REGISTRATIONS_QUARANTINE,
     HANDOVERS,
     KEY_EPOCHS,
     MUNICIPAL_OVERLAPS,
@@ -42,7 +43,7 @@ from core.database import (
     replace_publication,
 )
 from core.epochs import behind_sentence
-from core.publish import build_publication, checksum, held_back
+from core.publish import build_publication, checksum, empty, held_back
 from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
@@ -58,8 +59,10 @@ INTERNAL_DATASETS: dict[str, dg.AssetKey] = {
                 HANDOVERS)
 }
 # What the steward's tables in the database hold (never published to a recipient).
+# AF's registrations are optional: their quarantine reads as None without them, an empty table.
 _STEWARD_TABLES = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, MUNICIPAL_QUARANTINE: Quarantine,
-                   AF_QUARANTINE: Quarantine, YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers}  # fmt: skip
+                   AF_QUARANTINE: Quarantine, AF_REGISTRATIONS_QUARANTINE: Quarantine, YOUTH_MONITOR: YouthMonitor,
+                   HANDOVERS: Handovers}  # fmt: skip
 
 
 def _spec(declared: Contract) -> dg.AssetSpec:
@@ -140,6 +143,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
     def publication(context: dg.AssetExecutionContext, config: PublishConfig, database: PublicationDatabase,
                     recipients: RecipientsResource, defaults: RunDefaults, **inputs: pd.DataFrame):  # fmt: skip
         registered = recipients.load()
+        if inputs[AF_REGISTRATIONS_QUARANTINE.path[-1]] is None:
+            inputs[AF_REGISTRATIONS_QUARANTINE.path[-1]] = empty(Quarantine)
         run = inputs.pop(RECONCILE_PARAMETERS.path[-1])
         as_of = run["as_of"].iloc[0].date()
         key_ids = sorted(run["key_id"])

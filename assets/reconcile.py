@@ -107,7 +107,8 @@ _LINEAGE = {
 
 
 def _registrations(datasets: DatasetStore, sources: Sources) -> pd.DataFrame | None:
-    """The stored registrations of every registration source (None: no source, or none stored yet)."""
+    """The stored registrations of every registration source (None: no source, or none stored yet),
+    for the ad-hoc op; the nightly asset has them as its input (`DatasetStore`, the same rule)."""
     ids = [s.id for s in sources.all if s.kind == "af_registrations"]
     stored = [i for i in ids if datasets.files.path(AF_REGISTRATIONS.path[-1], i).exists()]
     return datasets.files.load(AF_REGISTRATIONS.path[-1], stored) if stored else None
@@ -299,9 +300,9 @@ def _datasets(result: Reconciliation, epochs: _Epochs) -> dict[dg.AssetKey, pd.D
 
 @dg.multi_asset(
     name=RECONCILE_NODE,
-    ins={"municipal": dg.AssetIn(MUNICIPAL_INTERVENTIONS), "af": dg.AssetIn(AF_ASSIGNMENTS)},
-    # Optional (read from the store when there is any): its lineage edge without making it required.
-    deps=[AF_REGISTRATIONS],
+    # AF's registrations are optional: None while no registration source has data (`DatasetStore`).
+    ins={"municipal": dg.AssetIn(MUNICIPAL_INTERVENTIONS), "af": dg.AssetIn(AF_ASSIGNMENTS),
+         "registrations": dg.AssetIn(AF_REGISTRATIONS)},
     outs={
         key.to_python_identifier(): dg.AssetOut(
             key=key, description=_DESCRIPTIONS[key], group_name=RECONCILE_GROUP, owners=STEWARDS,
@@ -327,13 +328,12 @@ def _datasets(result: Reconciliation, epochs: _Epochs) -> dict[dg.AssetKey, pd.D
     "ingest of every source (a source whose last delivery failed counts with its last good data).",
 )  # fmt: skip
 def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, municipal: pd.DataFrame,
-                   af: pd.DataFrame, datasets: dg.ResourceParam[DatasetStore], sources: dg.ResourceParam[Sources],
-                   defaults: RunDefaults, keyring: KeyringResource):  # fmt: skip
+                   af: pd.DataFrame, registrations: pd.DataFrame | None, datasets: dg.ResourceParam[DatasetStore],
+                   sources: dg.ResourceParam[Sources], defaults: RunDefaults, keyring: KeyringResource):  # fmt: skip
     epochs = _epochs(keyring, datasets, config.as_of_date(), municipal, af, persist=True)
     for change in epochs.changes:
         context.log.info(f"{change['dataset']}/{change['partition']}: {change['action']} to {change['to_key_id']} "
                          f"({change['rows_rekeyed']} re-keyed, {change['rows_crosswalked']} crosswalked)")  # fmt: skip
-    registrations = _registrations(datasets, sources)
     result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, registrations=registrations)
     monitor, handed = _followup(result, epochs.municipal, epochs.af, registrations)
     inputs = _source_facts(context.instance, sources, result.as_of)

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from assets.names import source_id_of
+from assets.names import OPTIONAL_DATASETS, source_id_of
 from core.database import create_engine
 from core.keys.keyring import Keyring
 from core.store import DatasetFiles
@@ -110,7 +110,9 @@ class DatasetStore(dg.ConfigurableIOManager):
 
     A failed run never replaces a file, so the last good materialization of every
     partition stays readable downstream. An unpartitioned asset reading a partitioned one
-    gets every partition that has a file, concatenated.
+    gets every partition that has a file, concatenated. An optional source kind's datasets
+    (`OPTIONAL_DATASETS`: AF's registrations and their quarantine) read as None while none of
+    their partitions has a file (no such source declared, or none ingested yet).
     """
 
     base_dir: str
@@ -123,10 +125,19 @@ class DatasetStore(dg.ConfigurableIOManager):
         partition = source_id_of(context.partition_key) if context.has_partition_key else None
         self.files.write(_dataset(context.asset_key), partition, frame)
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | None:
         # A partition's file is named by the source id its key begins with.
         partitions = [source_id_of(key) for key in context.asset_partition_keys] if context.has_asset_partitions else None
-        return self.files.load(_dataset(context.asset_key), partitions)
+        dataset = _dataset(context.asset_key)
+        if context.asset_key in OPTIONAL_DATASETS and not self._stored(dataset, partitions):
+            return None
+        return self.files.load(dataset, partitions)
+
+    def _stored(self, dataset: str, partitions: list[str] | None) -> bool:
+        files = self.files
+        if partitions is None:
+            return bool(files.partitions(dataset)) or files.path(dataset, None).exists()
+        return any(files.path(dataset, partition).exists() for partition in partitions)
 
 
 def _dataset(key: dg.AssetKey) -> str:

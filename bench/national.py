@@ -12,11 +12,14 @@
     --profile                  one more whole nightly run under cProfile (largest scale given)
     --municipalities gr|all    the 13 Göteborgsregionen sources, or all 290 (default)
     --af-files N               AF delivers N files (default 1)
+    --no-registrations         the same deliveries without AF's registrations: our stages only,
+                               stored apart, for "what the registrations add" (default: with them)
 
 Per scale, a `tempfile.TemporaryDirectory()` (deleted at the end, never committed) gets
 a generated national inbox (`bench/national_data.py`: every municipality's delivery in
 its own messy format, AF's assignments, sources.yaml, recipients.yaml; identities are
-made-up valid personnummer that exist only there), an encrypted keyring, and the job
+made-up valid personnummer that exist only there; AF's registrations, about as many as its
+assignment rows, and the generator's truth of the registration-based lists), an encrypted keyring, and the job
 spec the alternatives read. A PostgreSQL server is started from the installed binaries
 (`testkit/pgserver.py`'s `start_server`, as the `postgres` user when root) and stopped at
 the end. Every measurement runs in a fresh interpreter (multiprocessing 'spawn'); each
@@ -50,6 +53,15 @@ repeat runs every variant back to back, so the machine's drift spreads over all 
   any timing) and `bench/alternatives/pandas_nightly.py` (a plain pandas script).
 - the HMAC floor: a pre-keyed `cryptography` HMAC `.copy()`d per value, both levels, over
   as many distinct identifiers as our ingest hashed (as bench/pseudonymize.py measures it).
+
+The truth check, before anything but the first ingest and reconciliation is timed: the
+transition list's registration-keyed rows, the youth monitor and the hand-over lists the
+library stages stored, and (after the timing of the first whole Dagster night) those the
+night stored, must equal the generator's truth by ids, per kommun
+(`core.synthetic.followup_truth`, as the demo-scale test compares them); otherwise the run
+stops, naming per list and kommun only the numbers of rows missing and extra. The library's
+reconcile stage is `reconcile` with the registrations (`with_registrations` also timed
+alone), then `youth_monitor` and `handovers`, as the reconciliation asset calls them.
 
 Memory: peak RSS from /proc/self/status, the kernel's high-water mark reset at each
 stage start (`bench/ingest.py`'s PeakMeter); a stage's peak is the whole process's,
@@ -100,8 +112,9 @@ TARGETS = {"dagster_vs_duckdb": {"S": 8.0, "M": 2.5}, "dagster_per_source": 0.05
 
 
 def generate(folder: str, municipal_rows: int, af_rows: int, seed: int, municipalities: list[str] | None,
-             af_files: int) -> dict:  # fmt: skip
-    return write_national_inbox(Path(folder), municipal_rows, af_rows, seed, municipalities, af_files).to_json()
+             af_files: int, registrations: bool = True) -> dict:  # fmt: skip
+    return write_national_inbox(Path(folder), municipal_rows, af_rows, seed, municipalities, af_files,
+                                registrations).to_json()
 
 
 def make_keyring(path: Path) -> dict:
@@ -128,7 +141,7 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
     rules = load_rules(DEFAULT_RULES, catalogue)
     folder = Path(inbox.folder)
     groups: dict[str, dict] = {}
-    for facts in inbox.sources:
+    for facts in (f for f in inbox.sources if f.kind != "af_registrations"):  # the alternatives have no such lists
         export = AF_EXPORT if facts.system == "af" else CASE_SYSTEMS[facts.system]
         group = groups.setdefault(facts.system, {
             "name": facts.system, "kind": facts.kind, "format": export.format, "sheet": export.sheet,
@@ -156,6 +169,9 @@ def build_spec(inbox: Inbox, keys: dict, out_dir: Path) -> dict:
 
 # --- measuring (each in a fresh process) ---------------------------------------------------------
 
+KINDS = ("municipal", "af", "af_registrations")  # the source kinds, in the night's order
+STORED = {"municipal": ("municipal_interventions", "municipal_quarantine"), "af": ("af_assignments", "af_quarantine"),
+          "af_registrations": ("af_registrations", "af_registrations_quarantine")}  # fmt: skip
 # Functions `ingest_source` calls through core.ingest's globals, timed where they are called.
 INGEST_TIMED = ("read_source_file", "to_canonical", "pseudonymize_identities", "normalize", "level2_pseudonyms",
                 "type_columns", "duplicates", "cast_to_model", "model_problems")  # fmt: skip
@@ -226,10 +242,13 @@ def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> di
                                               after))  # fmt: skip
     counts, total, highest, per_source, per_kind = {}, 0.0, 0, {}, {}
     files = DatasetFiles(Path(store)) if store else None
-    for kind in ("municipal", "af"):
+    for kind in KINDS:
         prepared = []
         began_kind = time.perf_counter()
-        for facts in (f for f in inbox.sources if (f.source_id == "af") == (kind == "af")):
+        of_kind = [f for f in inbox.sources if f.kind == kind]
+        if not of_kind:
+            continue
+        for facts in of_kind:
             source = sources.source(facts.source_id)
             paths = sources.files(source)
             meter.restart()
@@ -246,18 +265,19 @@ def measure_ingest(inbox_json: dict, keyring_path: str, store: str | None) -> di
         per_kind[kind] = time.perf_counter() - began_kind
         total += per_kind[kind]
         del prepared
+        record[f"kind[{kind}]"] = {"seconds": per_kind[kind], "peak_kib": highest, "start_kib": 0, "calls": len(of_kind)}
         for source_id, result in results.items():
             counts[source_id] = [result.rows_read, len(result.accepted), len(result.quarantine)]
             if files is not None:
-                main, quarantine = ("municipal_interventions", "municipal_quarantine") if kind == "municipal" else (
-                    "af_assignments", "af_quarantine")  # fmt: skip
+                main, quarantine = STORED[kind]
                 files.write(main, source_id, result.accepted)
                 files.write(quarantine, source_id, result.quarantine)
         del results
     record["total"] = {"seconds": total, "peak_kib": highest, "start_kib": 0, "calls": len(inbox.sources)}
+    municipal_ids = {f.source_id for f in inbox.sources if f.kind == "municipal"}
     return {"stages": record, "counts": counts, "distinct_hashed": distinct["hashed"],
-            "per_source": {"af": per_kind["af"], "municipal": per_kind["municipal"],
-                           "municipal_median": statistics.median(s for k, s in per_source.items() if k != "af")}}  # fmt: skip
+            "per_source": {**per_kind, "municipal_median": statistics.median(s for k, s in per_source.items()
+                                                                             if k in municipal_ids)}}  # fmt: skip
 
 
 def _files(store: str):
@@ -267,7 +287,12 @@ def _files(store: str):
 
 
 def measure_reconcile(store: str, write: bool) -> dict:
+    """`reconcile` as the night calls it (with the registrations when stored: the transition
+    list completed by `with_registrations`, timed also alone), then `youth_monitor` and
+    `handovers`, each timed; the first run writes what they give to the store."""
+    import core.reconcile
     from core.reconcile import Window, reconcile
+    from core.registrations import handovers, youth_monitor
     from orchestration.settings import Settings
     from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
     from schemas.rules import DEFAULT_RULES, load_rules
@@ -275,22 +300,58 @@ def measure_reconcile(store: str, write: bool) -> dict:
     datasets = _files(store)
     defaults = Settings.of()  # the window a night uses
     municipal, af = datasets.load("municipal_interventions"), datasets.load("af_assignments")
+    registrations = datasets.load("af_registrations") if datasets.partitions("af_registrations") else None
     rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
-    meter = PeakMeter()
-    start = meter.restart()
-    began = time.perf_counter()
-    result = reconcile(municipal, af, rules, AS_OF, Window(defaults.look_back_days, defaults.look_ahead_days), AS_OF)
-    seconds = time.perf_counter() - began
-    meter.stop()
-    stages = {"reconcile": {"seconds": seconds, "peak_kib": meter.highest, "start_kib": start, "calls": 1}}
+    meter, stages = PeakMeter(), {}
+    core.reconcile.with_registrations = _wrapped(core.reconcile.with_registrations, lambda *a, **k: "with_registrations",
+                                                 stages, None)  # fmt: skip
+
+    def timed(name: str, work: Callable):
+        start = meter.restart()
+        began = time.perf_counter()
+        result = work()
+        _stage(stages, name, time.perf_counter() - began, max(meter.stop(), meter.highest), start)
+        return result
+
+    result = timed("reconcile", lambda: reconcile(municipal, af, rules, AS_OF, Window(defaults.look_back_days,
+                                                  defaults.look_ahead_days), AS_OF, registrations=registrations))  # fmt: skip
     counts = {"municipal_rows": len(municipal), "af_rows": len(af), "overlaps": len(result.overlaps),
               "overlaps_in_window": int(result.overlaps["in_window"].sum()),
               "municipal_overlaps": len(result.municipal_overlaps), "transition_list": len(result.transition_list)}  # fmt: skip
+    written = [("overlaps", result.overlaps), ("municipal_overlaps", result.municipal_overlaps),
+               ("transition_list", result.transition_list)]  # fmt: skip
+    if registrations is not None:
+        monitor = timed("youth_monitor", lambda: youth_monitor(municipal, af, registrations, AS_OF))
+        handed = timed("handovers", lambda: handovers(municipal, af, registrations, AS_OF))
+        counts |= {"registrations": len(registrations), "youth_monitor": len(monitor), "handovers": len(handed),
+                   "transition_list_by_registration": int((result.transition_list["keyed_by"] == "registration_id").sum())}  # fmt: skip
+        written += [("youth_monitor", monitor), ("handovers", handed)]
     if write:
-        for name, frame in (("overlaps", result.overlaps), ("municipal_overlaps", result.municipal_overlaps),
-                            ("transition_list", result.transition_list)):  # fmt: skip
+        for name, frame in written:
             datasets.write(name, None, frame)
     return {"stages": stages, "counts": counts}
+
+
+def check_truth(store: str, truth_dir: str) -> dict:
+    """The stored transition list (its registration-keyed rows), youth monitor and hand-overs
+    against the generator's truth, by ids, per kommun (`core.synthetic.followup_truth`): rows
+    compared, and per list and kommun that differs only the numbers of rows missing and extra."""
+    from core.synthetic.followup_truth import compare_followup, difference_counts, found_lists, read_truth, row_counts
+
+    datasets = _files(store)
+    found = found_lists(*(datasets.load(name) for name in ("transition_list", "youth_monitor", "handovers")))
+    truth = read_truth(Path(truth_dir))
+    differences = difference_counts(compare_followup(found, truth))
+    kommuner = {name: int(frame["kommunkod"].replace("", None).nunique()) for name, frame in truth.items()}
+    return {"equal": not differences, "found": row_counts(found), "truth": row_counts(truth), "kommuner": kommuner,
+            "differences": differences}  # fmt: skip
+
+
+def _require_truth(scale: str, where: str, check: dict) -> None:
+    """Fail loudly: a bench of lists that are wrong measures nothing."""
+    if not check["equal"]:
+        raise SystemExit(f"[{scale}] {where}: the registration-based lists differ from the generator's truth "
+                         f"(per list and kommun: [rows missing, rows not in the truth]): {check['differences']}")
 
 
 def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
@@ -307,6 +368,13 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
     datasets = _files(store)
     inputs = {name: datasets.load(name) for name in ("overlaps", "municipal_overlaps", "transition_list",
                                                       "municipal_quarantine", "af_quarantine")}  # fmt: skip
+    from core.publish import empty
+    from schemas.followup import Handovers, YouthMonitor
+
+    for name, model in (("youth_monitor", YouthMonitor), ("handovers", Handovers)):  # empty without registrations
+        inputs[name] = datasets.load(name) if datasets.path(name).exists() else empty(model)
+    stored = datasets.partitions("af_registrations_quarantine")
+    inputs["af_registrations_quarantine"] = datasets.load("af_registrations_quarantine") if stored else empty(Quarantine)
     registered = load_recipients(Path(recipients_file))
     key_ids = sorted(inputs["overlaps"]["key_id"].dropna().unique())
     by_name = {c.name: c for c in CONTRACTS}
@@ -329,6 +397,9 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
         Dataset("municipal_overlaps", INTERNAL, MunicipalOverlaps, inputs["municipal_overlaps"]),
         Dataset("municipal_quarantine", INTERNAL, Quarantine, inputs["municipal_quarantine"]),
         Dataset("af_quarantine", INTERNAL, Quarantine, inputs["af_quarantine"]),
+        Dataset("af_registrations_quarantine", INTERNAL, Quarantine, inputs["af_registrations_quarantine"]),
+        Dataset("youth_monitor", INTERNAL, YouthMonitor, inputs["youth_monitor"]),
+        Dataset("handovers", INTERNAL, Handovers, inputs["handovers"]),
     ]
     private = Path(sqlite_path).with_suffix(".private.sqlite")
     targets = [("write_sqlite", f"sqlite:///{sqlite_path}", f"sqlite:///{private}")]
@@ -372,9 +443,10 @@ def _bench_home(inbox: Inbox, keyring_path: str, home: str) -> Path:
 
 
 def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str = DEFAULT_VARIANT,
-                    profile_top: int = 0, postgres_url: str | None = None) -> dict:  # fmt: skip
+                    profile_top: int = 0, postgres_url: str | None = None, truth_dir: str | None = None) -> dict:  # fmt: skip
     """The whole nightly run as `mellanrum run` (`run_nightly`) does it, in a fresh home, the
-    instance's storage as `variant` says (see the module)."""
+    instance's storage as `variant` says (see the module); with `truth_dir`, after the timing,
+    what the night stored checked against the generator's truth (`check_truth`)."""
     inbox = Inbox.from_json(inbox_json)
     home_path = _bench_home(inbox, keyring_path, home)
     import orchestration.app.runs as runs
@@ -427,6 +499,8 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str
     seconds = time.perf_counter() - began
     stages["total"] = {"seconds": seconds, "peak_kib": max(s["peak_kib"] for s in stages.values()),
                        "start_kib": overall_start, "calls": 1}  # fmt: skip
+    for job, job_seconds in run_seconds.items():
+        stages[f"run:{job}"] = {"seconds": job_seconds, "peak_kib": 0, "start_kib": 0, "calls": 1}
     instance_files = [p for p in dagster_home.rglob("*") if p.is_file()]
     result = {
         "variant": variant,
@@ -443,6 +517,8 @@ def measure_dagster(inbox_json: dict, keyring_path: str, home: str, variant: str
     }  # fmt: skip
     if profiler:
         result["profile"] = _top_functions(profiler, profile_top)
+    if truth_dir and reconciled.ok:
+        result["truth"] = check_truth(str(settings.storage), truth_dir)
     return result
 
 
@@ -720,16 +796,18 @@ def run_scale(scale: str, args, postgres) -> dict:
     municipal_rows, af_rows = SCALES[scale]
     municipalities = None if args.municipalities == "all" else list(_gr())
     summary: dict = {"scale": scale, "municipal_rows": municipal_rows, "af_rows": af_rows, "repeat": args.repeat,
-                     "load_average_before": _load_average()}  # fmt: skip
+                     "registrations": args.registrations, "load_average_before": _load_average()}  # fmt: skip
     began_scale = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mellanrum-national-{scale}-") as temporary:
         root = Path(temporary)
         _say(f"[{scale}] generating {municipal_rows:,} municipal × {af_rows:,} AF rows into {root}")
         inbox_json = _in_fresh_process(generate, str(root / "inbox"), municipal_rows, af_rows, args.seed,
-                                       municipalities, args.af_files)  # fmt: skip
+                                       municipalities, args.af_files, args.registrations)  # fmt: skip
+        truth_dir = str(root / "inbox" / "truth") if args.registrations else None
         inbox = Inbox.from_json(inbox_json)
         _say(f"[{scale}] generated in {inbox.seconds:.0f} s: {len(inbox.sources)} sources, "
-             f"{sum(inbox.bytes_by_format.values()) / 2**20:,.0f} MiB")  # fmt: skip
+             f"{sum(inbox.bytes_by_format.values()) / 2**20:,.0f} MiB, {inbox.registration_rows:,} registrations "
+             f"(drawing them and the truth: {inbox.truth_seconds:.0f} s)")  # fmt: skip
         keyring_path = root / "keyring.json"
         keys = make_keyring(keyring_path)
         out_dir = root / "alternatives"
@@ -739,7 +817,7 @@ def run_scale(scale: str, args, postgres) -> dict:
         store = root / "store"
         variants = [v for v in (INSTANCE_VARIANTS if args.all_variants else MEASURED_VARIANTS)
                     if postgres or not v.startswith("postgres")]
-        variants = variants if scale in args.variants_at else [DEFAULT_VARIANT]
+        variants = variants if scale in args.variants_at and args.registrations else [DEFAULT_VARIANT]
         runs: dict[str, list[dict]] = {name: [] for name in ("ingest", "reconcile", "publish", "duckdb", "pandas",
                                                                "dagster", "daemon")}  # fmt: skip
         runs |= {f"dagster:{v}": [] for v in variants if v != DEFAULT_VARIANT}
@@ -752,6 +830,11 @@ def run_scale(scale: str, args, postgres) -> dict:
                                                         str(store) if first else None))  # fmt: skip
                 _say(f"[{scale}] run {repeat + 1}: ingest {runs['ingest'][-1]['stages']['total']['seconds']:.1f} s")
                 runs["reconcile"].append(_in_fresh_process(measure_reconcile, str(store), first))
+                if first and truth_dir:  # before anything else is timed: the lists must be right
+                    summary["truth"] = _in_fresh_process(check_truth, str(store), truth_dir)
+                    _require_truth(scale, "library stages", summary["truth"])
+                    _say(f"[{scale}] the registration-based lists equal the generator's truth per kommun: "
+                         f"{ {k: v for k, v in summary['truth']['found'].items() if ':' not in k} }")  # fmt: skip
                 database = f"national_{scale.lower()}_{repeat}"
                 postgres_url = postgres.create_database(database) if postgres else None
                 runs["publish"].append(_in_fresh_process(measure_publish, str(store), str(root / "inbox" / "recipients.yaml"),
@@ -762,10 +845,10 @@ def run_scale(scale: str, args, postgres) -> dict:
                 (root / f"published-{repeat}.sqlite").unlink(missing_ok=True)
                 _say(f"[{scale}] run {repeat + 1}: reconcile {runs['reconcile'][-1]['stages']['reconcile']['seconds']:.1f} s, "
                      f"publish {sum(s['seconds'] for s in runs['publish'][-1]['stages'].values()):.1f} s")  # fmt: skip
-                for which in ("duckdb", "pandas"):
+                for which in ("duckdb", "pandas") if args.registrations else ():
                     runs[which].append(_in_fresh_process(measure_alternative, which, str(spec_path)))
                     _say(f"[{scale}] run {repeat + 1}: {which} {runs[which][-1]['stages'][which]['seconds']:.1f} s")
-                if first:
+                if first and args.registrations:
                     summary["agreement"] = _in_fresh_process(check_agreement, str(store), str(out_dir))
                     _say(f"[{scale}] agreement: {summary['agreement']}")
             if repeat < dagster_repeat:
@@ -774,8 +857,15 @@ def run_scale(scale: str, args, postgres) -> dict:
                     name = "dagster" if variant == DEFAULT_VARIANT else f"dagster:{variant}"
                     instance_db = f"instance_{scale.lower()}_{repeat}"
                     url = postgres.create_database(instance_db) if variant.startswith("postgres") else None
+                    check = truth_dir if repeat == 0 and variant == DEFAULT_VARIANT else None
                     runs[name].append(_in_fresh_process(measure_dagster, inbox_json, str(keyring_path), str(home),
-                                                        variant, 0, url))  # fmt: skip
+                                                        variant, 0, url, check))  # fmt: skip
+                    if check:
+                        if "truth" not in runs[name][-1]:
+                            raise SystemExit(f"[{scale}] the Dagster night did not reconcile: "
+                                             f"{runs[name][-1]['reconcile_error']}")
+                        _require_truth(scale, "the whole nightly run through Dagster", runs[name][-1]["truth"])
+                        summary["truth_dagster"] = runs[name][-1]["truth"]
                     if url:
                         with postgres.connect() as connection, connection.cursor() as cursor:
                             cursor.execute(f"DROP DATABASE {instance_db} WITH (FORCE)")
@@ -783,7 +873,7 @@ def run_scale(scale: str, args, postgres) -> dict:
                     _say(f"[{scale}] run {repeat + 1}: whole nightly through Dagster, instance {variant}: "
                          f"{runs[name][-1]['stages']['total']['seconds']:.1f} s "
                          f"{ {k: round(v, 1) for k, v in runs[name][-1]['run_seconds'].items()} }")  # fmt: skip
-                if scale in args.daemon_at:
+                if scale in args.daemon_at and args.registrations:
                     home = root / f"daemon-{repeat}"
                     runs["daemon"].append(_in_fresh_process(measure_daemon, inbox_json, str(keyring_path), str(home)))
                     shutil.rmtree(home, ignore_errors=True)
@@ -847,8 +937,14 @@ ROWS = [
      ("validate_sources",)),
     ("ingest", "ingest total: `prepare_source` per source + `validate_sources` per kind, one process", "ingest",
      ("total",)),
-    ("reconcile", "reconcile: `reconcile` (overlaps, municipal overlaps, transition list, Pandera)", "reconcile",
-     ("reconcile",)),
+    ("ingest_registrations", "· of which AF's registrations (`prepare_source` + `validate_sources`)", "ingest",
+     ("kind[af_registrations]",)),
+    ("reconcile", "reconcile: `reconcile` (overlaps, municipal overlaps, transition list with the registrations, "
+     "Pandera)", "reconcile", ("reconcile",)),
+    ("reconcile_registrations", "· of which `with_registrations` (the transition list's registration-keyed rows)",
+     "reconcile", ("with_registrations",)),
+    ("youth_monitor", "youth monitor: `youth_monitor` (spells, statuses, per kommun)", "reconcile", ("youth_monitor",)),
+    ("handovers", "hand-overs: `handovers` (the three lists)", "reconcile", ("handovers",)),
     ("publish_build", "publish, build: `build_publication` (contracts, statistics, checksums, log)", "publish",
      ("build",)),
     ("publish_sqlite", "publish to SQLite: build + `replace_publication` (executemany)", "publish",
@@ -860,6 +956,8 @@ ROWS = [
     ("dagster", "**whole nightly run through Dagster, in-process** (`run_nightly`'s steps)", "dagster", ("total",)),
     ("dagster_definitions", "· `build_definitions` + `preflight` + `open_instance`", "dagster", ("definitions",)),
     ("dagster_ingest", "· `ingest_all` (one Dagster run per source kind)", "dagster", ("ingest_all",)),
+    ("dagster_ingest_registrations", "· · of which the `ingest_af_registrations` run", "dagster",
+     ("run:ingest_af_registrations",)),
     ("dagster_reconcile", "· `reconcile_stored`", "dagster", ("reconcile_stored",)),
     ("dagster_publish", "· `publish_latest` (SQLite)", "dagster", ("publish_latest",)),
     ("daemon", "**whole nightly run through `dagster-daemon`** (queued runs, default launcher, sequencer)", "daemon",
@@ -926,7 +1024,8 @@ def ratios(table: dict) -> dict:
     def r(a: str, b: str) -> float | None:
         return table[a]["median"] / table[b]["median"] if a in table and b in table else None
 
-    library = sum(table[k]["median"] for k in ("ingest", "reconcile", "publish_sqlite") if k in table)
+    library = sum(table[k]["median"] for k in ("ingest", "reconcile", "youth_monitor", "handovers", "publish_sqlite")
+                  if k in table)  # fmt: skip
     return {
         "dagster_vs_duckdb": r("dagster", "duckdb"),
         "dagster_vs_pandas": r("dagster", "pandas"),
@@ -949,11 +1048,17 @@ def checks(summary: dict) -> dict:
     dagster = [run["counts"] == expected and not run["failed"] and bool(run["reconciled"]) and bool(run["published"])
                for name, runs in summary["runs"].items() if name.startswith("dagster") for run in runs]  # fmt: skip
     dagster += [run["ok"] for run in summary["runs"].get("daemon", [])]
-    accepted = {kind: sum(v[1] for k, v in expected.items() if (k == "af") == (kind == "af")) for kind in ("municipal", "af")}
+    accepted = {kind: sum(v[1] for k, v in expected.items() if _kind(k) == kind) for kind in KINDS}
     alternatives = {which: {k: run["counts"].get(k) for k in ("municipal", "af", "overlaps")}
                     for which in ("duckdb", "pandas") for run in summary["runs"][which][:1]}  # fmt: skip
     return {"library_as_planted": all(library), "dagster_as_planted": all(dagster), "accepted": accepted,
             "alternatives": alternatives}  # fmt: skip
+
+
+def _kind(source_id: str) -> str:
+    from core.synthetic.registrations import REGISTRATION_SOURCE
+
+    return "af" if source_id == "af" else "af_registrations" if source_id == REGISTRATION_SOURCE.id else "municipal"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -1047,6 +1152,7 @@ def report(results: dict) -> str:
                + " ".join(f"--scale {s}" for s in scales) + "\n```")
     out.append(_setup_text(scales))
     out.append("## Every stage, medians of fresh-process runs\n\n" + stage_table(scales) + "\n\n" + _stage_notes())
+    out.append(_registrations_text(results))
     out.append("## Ours against the alternatives\n\n" + _ratio_table(scales))
     out.append(_per_source_text(scales))
     out.append(_instance_text(scales))
@@ -1069,16 +1175,23 @@ def report(results: dict) -> str:
 
 READING = """## Reading these figures (2026-12-05), and what the profile says is left
 
-- **The machine was shared.** Other sessions' test suites ran on the same two cores during the whole run (load
-  average 3–7, see "What ran"); wall times swung by 2× from one minute to the next. A first run of this script at S
-  with two repeats, on a busier machine (interrupted by a report bug after S, its measurements lost but its log
-  kept), had the in-process night at 143 s and 131 s with the chosen instance, 174 s and 220 s with Dagster's
-  default, 84 s and 201 s with PostgreSQL, the daemon path at 79 s and 147 s, DuckDB at 11 s and 10 s, pandas at
-  25 s and 19 s. This run was made with one repeat of each to fit S and M in the hour left; the ratios within one
-  run are what to compare. `bench/results/instance_variants.md` compares the instance's storages by CPU time,
-  which the other load does not change: 44.8 s (chosen) against 67.0 s (Dagster's consolidated SQLite event log)
-  and 76.3 s (Dagster's default).
-- **Dagster's own cost per source is now within noise of zero at S** (the `ingest_municipal` run takes what the
+- **This run includes AF's registrations** (issue 16): about 0.71 registrations per AF assignment row, their ingest,
+  the transition list's registration-keyed rows, the youth monitor, the hand-overs and their publication, all checked
+  against the generator's truth before the timings. S: 3 repeats of every stage and of the whole night; M: one
+  (about 16 minutes with the generation). The same nights without the registrations (`--no-registrations`) ran right
+  after, for "What AF's registrations add". The machine was shared less than in issue 15's run (load average 1–2 for
+  most of it, 5 at S's start): the night without registrations at M took 110 s here against issue 15's 167 s on a
+  busier machine, so compare within this run. Issue 15's instance variants and daemon path were not run again.
+- **What the registrations cost at M**: +131 s (×2.2) and +2.6 GiB peak (7.4 GiB, the reconciliation run: five
+  million assignments, 3.6 million registrations and the youth monitor's half a million rows in one process). The
+  reconciliation run grows ×4 (the library's `youth_monitor` 19.5 s, `handovers` 9.3 s, `with_registrations` 7.5 s;
+  each factorizes the persons of all three inputs again, and the store's Parquet round trips of the larger outputs
+  add the rest), the publication ×3.9 (three more contracts with statistics, the youth monitor's rows written
+  twice: steward's table and recipients' tables), the registrations' ingest 26 s. At S the same adds 8.8 s (×1.21).
+  **The targets above compare our night with the registrations against scripts that do none of that work**; the
+  same night without them against the same scripts: 16.0× DuckDB at S (41.8 / 2.6 s), 4.9× at M (109.7 / 22.4 s),
+  1.02× pandas at M (109.7 / 107.4 s).
+- (Issue 15's run, without registrations; here 24 ms at S, 64 ms at M.) **Dagster's own cost per source was within noise of zero at S** (the `ingest_municipal` run takes what the
   library takes for the same 290 sources): one run per kind, the keyring unlocked once per process, one event
   database with its connections kept open (storing events fell from 40 % of a py-spy sample of the night to 12 %).
   At M the difference (65 ms per source) is within what the load swung by; a second run would tell.
@@ -1102,8 +1215,11 @@ def _setup_text(scales: dict) -> str:
         mix = ", ".join(f"{name} {v['sources']} sources / {v['rows']:,} rows" for name, v in inbox["formats"].items())
         agreement = data.get("agreement", {})
         lines.append(
-            f"- **{s}**: {data['municipal_rows']:,} municipal rows in {inbox['sources'] - 1} municipalities' "
-            f"deliveries + {data['af_rows']:,} AF rows ({inbox['files']} files, "
+            f"- **{s}**: {data['municipal_rows']:,} municipal rows in "
+            f"{sum(1 for k in data['expected'] if _kind(k) == 'municipal')} municipalities' "
+            f"deliveries + {data['af_rows']:,} AF rows"
+            + (f" + {inbox.get('registration_rows', 0):,} AF registrations" if inbox.get("registration_rows") else "")
+            + f" ({inbox['files']} files, "
             f"{sum(inbox['bytes_by_format'].values()) / 2**20:,.0f} MiB: "
             + ", ".join(f"{k} {v / 2**20:,.0f} MiB" for k, v in inbox["bytes_by_format"].items())
             + f"; generated in {inbox['seconds']:.0f} s, outside every timing). {inbox['people']:,} made-up people "
@@ -1117,8 +1233,67 @@ def _setup_text(scales: dict) -> str:
             f"{'yes' if check['dagster_as_planted'] else '**NO**'}. "
             f"Accepted: {check['accepted']['municipal']:,} municipal, {check['accepted']['af']:,} AF; DuckDB kept "
             f"{_alt(check, 'duckdb')}, pandas {_alt(check, 'pandas')}. Overlaps: ours "
-            f"{agreement.get('ours', 0):,}; {_agreement_text(agreement)}."
+            f"{agreement.get('ours', 0):,}; {_agreement_text(agreement)}." + _truth_text(data)
         )  # fmt: skip
+    return "\n".join(lines)
+
+
+def _truth_text(data: dict) -> str:
+    """The check against the generator's truth, made before the timings (counts only)."""
+    library, dagster = data.get("truth"), data.get("truth_dagster")
+    if not library:
+        return ""
+    found = library["found"]
+    statuses = ", ".join(f"{k.split(':')[1]} {v:,}" for k, v in sorted(found.items()) if k.startswith("youth_monitor:"))
+    kinds = ", ".join(f"{k.split(':')[1]} {v:,}" for k, v in sorted(found.items()) if k.startswith("handovers:"))
+    verdict = lambda c: "**equal**" if c and c["equal"] else "**DIFFERENT**" if c else "not checked"  # noqa: E731
+    return (f" **The registration-based lists against the generator's truth, by ids, per kommun** (checked before "
+            f"the timings; the run stops if they differ): library stages {verdict(library)}, the whole night through "
+            f"Dagster {verdict(dagster)}: the transition list's {found['transition_list']:,} registration-keyed rows "
+            f"in {library['kommuner']['transition_list']} municipalities, the youth monitor's {found['youth_monitor']:,}"
+            f" rows ({statuses}) and {found['handovers']:,} hand-overs ({kinds}).")
+
+
+def _registrations_text(results: dict) -> str:
+    """The whole night and the library stages with AF's registrations against the same night
+    without them (`--no-registrations`: the same deliveries, no registration source)."""
+    pairs = {s: (results["scales"][s], results["without_registrations"][s]) for s in SCALES
+             if s in results["scales"] and s in results.get("without_registrations", {})
+             and results["scales"][s].get("registrations")}  # fmt: skip
+    if not pairs:
+        return ""
+    tables = {s: (summarize(w), summarize(wo)) for s, (w, wo) in pairs.items()}
+    lines = ["## What AF's registrations add to the night", "",
+             "The same generated deliveries with and without AF's registrations (`--no-registrations`: no "
+             "registration source in sources.yaml; then the youth monitor and the hand-overs are empty and the "
+             "transition list has no registration-keyed rows). Medians of fresh-process runs; peak RSS the "
+             "highest of the runs.", "",
+             "| | " + " | ".join(f"{s}: with | {s}: without | {s}: added" for s in pairs) + " |",
+             "| --- |" + " ---: | ---: | ---: |" * len(pairs)]  # fmt: skip
+    rows = [("dagster", "whole nightly run through Dagster, s"), ("dagster_ingest", "· `ingest_all`, s"),
+            ("dagster_ingest_registrations", "· · the `ingest_af_registrations` run, s"),
+            ("dagster_reconcile", "· `reconcile_stored` (reconciliation, youth monitor, hand-overs), s"),
+            ("dagster_publish", "· `publish_latest`, s"),
+            ("ingest", "library: ingest of every source, s"), ("reconcile", "library: `reconcile`, s"),
+            ("youth_monitor", "library: `youth_monitor`, s"), ("handovers", "library: `handovers`, s"),
+            ("publish_sqlite", "library: publish to SQLite, s")]  # fmt: skip
+    for key, label in rows:
+        cells = []
+        for s, (w, wo) in tables.items():
+            a, b = w.get(key, {}).get("median"), wo.get(key, {}).get("median")
+            runs = f" ({w[key]['runs']}/{wo[key]['runs']} runs)" if key in w and key in wo and key == "dagster" else ""
+            cells += [_fmt(a), _fmt(b), (f"{a - (b or 0):+,.2f}" + (f" (×{a / b:.2f})" if b else "") + runs)
+                      if a is not None else "–"]  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = []
+    for s, (w, wo) in tables.items():
+        a, b = w.get("dagster", {}).get("peak_max_mib"), wo.get("dagster", {}).get("peak_max_mib")
+        cells += [_mib(a), _mib(b), f"{a - b:+,.0f}" if a is not None and b is not None else "–"]
+    lines.append("| peak RSS of the whole nightly run (one process), MiB | " + " | ".join(cells) + " |")
+    for s, (w, wo) in pairs.items():
+        lines.append(f"\n{s}: load average {w['load_average_before']} → {w['load_average_after']} with, "
+                     f"{wo['load_average_before']} → {wo['load_average_after']} without; "
+                     f"{w['inbox'].get('registration_rows', 0):,} registrations beside {w['af_rows']:,} AF assignment rows.")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -1174,7 +1349,7 @@ def per_source(data: dict) -> dict:
     """Seconds per source: the library's, and what Dagster adds around them (its own cost)."""
     library = data["runs"]["ingest"]
     dagster = data["runs"]["dagster"]
-    sources = data["inbox"]["sources"] - 1
+    sources = sum(1 for k in data["expected"] if _kind(k) == "municipal")
     library_municipal = statistics.median(r["per_source"]["municipal"] for r in library)
     library_af = statistics.median(r["per_source"]["af"] for r in library)
     facts = {
@@ -1390,6 +1565,10 @@ def main() -> None:
     parser.add_argument("--daemon-at", action="append", default=None,
                         help="scales at which the whole night also runs through dagster-daemon (default S)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL publication")
+    parser.add_argument("--registrations", action=argparse.BooleanOptionalAction, default=True,
+                        help="AF's registrations delivery and the truth check (default); --no-registrations: the same "
+                             "deliveries without it, our stages only (no alternatives, variants or daemon), stored "
+                             "apart as the comparison 'without registrations'")
     parser.add_argument("--rows", help="MUNICIPAL,AF: a custom scale 'X' instead (a quick trial)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for national.md and national.json")
     parser.add_argument("--report-only", action="store_true", help="rewrite national.md from national.json")
@@ -1418,7 +1597,8 @@ def main() -> None:
     try:
         for scale in scales:
             profile = args.profile and scale == scales[-1]
-            results["scales"][scale] = run_scale(scale, argparse.Namespace(**{**vars(args), "profile": profile}), postgres)
+            measured = run_scale(scale, argparse.Namespace(**{**vars(args), "profile": profile}), postgres)
+            results.setdefault("scales" if args.registrations else "without_registrations", {})[scale] = measured
             results["machine"] = machine_facts()
             _write(results)
     finally:

@@ -33,6 +33,15 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
   check digit, blank personnummer, impossible start date, end before start, unknown
   code, extent out of range, an exact duplicate of an earlier row. Each must end up in
   quarantine: `expected` gives rows, accepted and quarantined per source.
+- AF's registrations (`registrations=True`, the default): drawn from the accepted rows by
+  the demo generator's rules (`core.synthetic.registrations.draw_registrations`: every AF
+  person registered around their programmes, half of the people with only municipal
+  interventions, a tenth split around a 5-60 day gap), about as many as AF's assignment
+  rows, written in AF's export (`registration_text`) with no bad rows, from a random
+  stream of their own (the other deliveries are the same with or without them); and the
+  truth of the lists built on them, by the slow rules (`truth/transition_list.csv`,
+  `truth/youth_monitor.csv`, `truth/handovers.csv`, as `core.synthetic.generate` writes).
+  No KAA is planted here (the `kaa_slutar` hand-overs occur only by chance).
 - Excel deliveries are also written as UTF-8 CSV with the same cells under
   `xlsx-as-csv/` (DuckDB cannot read .xlsx without an extension downloaded at run time):
   the "converted beforehand" copies the DuckDB alternative reads.
@@ -49,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
@@ -70,7 +80,11 @@ from core.synthetic.people import (
     _POPULATION_THOUSANDS,
     _offices_of,
 )
+from core.synthetic.registrations import REGISTRATION_SOURCE, draw_registrations, registration_text
+from core.synthetic.registrations import truth as registration_truth
+from core.synthetic.truth import _csv_text
 from schemas.municipalities import municipality_names
+from schemas.personnummer import birth_dates
 
 AS_OF = dt.date(2026, 11, 23)
 MUNICIPAL_RECORDS_PER_PERSON = 1.3
@@ -123,6 +137,8 @@ class Inbox:
     sources: list[SourceFacts]
     bytes_by_format: dict[str, int]
     seconds: float
+    registration_rows: int = 0  # 0: no registration source
+    truth_seconds: float = 0.0  # of `seconds`: drawing the registrations and computing the truth
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -221,8 +237,9 @@ def _words(mapping: dict, ours: np.ndarray, rng) -> np.ndarray:
 
 
 def _plant_defects(fields: dict[str, np.ndarray], days: dict[str, np.ndarray], digits: np.ndarray,
-                   export: Export, rng) -> int:  # fmt: skip
-    """Make 1 % of the rows bad, one defect each (row 0 stays good); how many."""
+                   export: Export, rng) -> np.ndarray:  # fmt: skip
+    """Make 1 % of the rows bad, one defect each (row 0 stays good); which rows (each one
+    quarantined: of an exact duplicate, the later copy)."""
     rows = len(digits)
     count = min(round(BAD_SHARE * rows), rows // 2)
     bad = rng.choice(np.arange(1, rows), count, replace=False) if count else np.array([], dtype=np.int64)
@@ -250,7 +267,7 @@ def _plant_defects(fields: dict[str, np.ndarray], days: dict[str, np.ndarray], d
     originals = good[np.searchsorted(good, copies) - 1]
     for column in fields.values():
         column[copies] = column[originals]
-    return count
+    return bad
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -296,8 +313,10 @@ def _xlsx(path: Path, names: list[str], columns: list[np.ndarray], sheet: str) -
 
 
 def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: int = 1,
-                         municipalities: Sequence[str] | None = None, af_files: int = 1) -> Inbox:  # fmt: skip
-    """Write every delivery, sources.yaml and recipients.yaml into `folder` (see the module)."""
+                         municipalities: Sequence[str] | None = None, af_files: int = 1,
+                         registrations: bool = True) -> Inbox:  # fmt: skip
+    """Write every delivery, sources.yaml and recipients.yaml into `folder` (see the module);
+    with `registrations`, also AF's registrations and the follow-up truth (`truth/`)."""
     began = time.perf_counter()
     folder = Path(folder)
     rng = np.random.default_rng(seed)
@@ -328,22 +347,41 @@ def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: 
         kommun[donors] = index
     order = np.argsort(kommun, kind="stable")
     bounds = np.searchsorted(kommun[order], np.arange(len(codes) + 1))
+    accepted_m = []
     for index, source in enumerate(sources):
         rows = order[bounds[index] : bounds[index + 1]]
-        facts.append(_municipal_delivery(folder, source, digits[person[rows]], rng, sizes))
+        source_facts, accepted = _municipal_delivery(folder, source, digits[person[rows]], rng, sizes,
+                                                     person[rows] if registrations else None)  # fmt: skip
+        facts.append(source_facts)
+        accepted_m.append(accepted)
 
     # AF rows: the shared people and AF's own, everyone at least once.
     af_person_ids = np.r_[np.arange(shared), np.arange(municipal_people, people)]
     af_person = af_person_ids[rng.permutation(np.r_[np.arange(af_people), rng.integers(0, af_people, af_rows - af_people)])]
-    facts.append(_af_delivery(folder, digits[af_person], office_names[office_of[af_person]], af_files, rng, sizes))
+    af_facts, accepted_a = _af_delivery(folder, digits[af_person], office_names[office_of[af_person]], af_files, rng,
+                                        sizes, af_person if registrations else None)  # fmt: skip
+    facts.append(af_facts)
+    declared = [*sources, AF_SOURCE]
+    registration_rows = 0
+    if registrations:  # its own random stream: the other deliveries are the same with or without it
+        truth_began = time.perf_counter()
+        registration_facts = _registrations_delivery(folder, digits, office_names[office_of],
+                                                     pd.concat(accepted_m, ignore_index=True), accepted_a,
+                                                     np.random.default_rng([seed, 16]), sizes)  # fmt: skip
+        facts.append(registration_facts)
+        declared.append(REGISTRATION_SOURCE)
+        registration_rows = registration_facts.rows
+        truth_seconds = time.perf_counter() - truth_began
+    del accepted_m, accepted_a
 
     sources_file = folder / "sources.yaml"
-    sources_file.write_bytes(sources_yaml([*sources, AF_SOURCE]))
+    sources_file.write_bytes(sources_yaml(declared))
     (folder / "recipients.yaml").write_bytes(_recipients(codes))
     inbox = Inbox(
         folder=str(folder), sources_yaml=str(sources_file), municipal_rows=municipal_rows, af_rows=af_rows,
         people=people, municipal_people=municipal_people, af_people=af_people, shared_people=shared,
         sources=facts, bytes_by_format=sizes, seconds=time.perf_counter() - began,
+        registration_rows=registration_rows, truth_seconds=truth_seconds if registrations else 0.0,
     )  # fmt: skip
     (folder / "inbox.json").write_text(json.dumps(inbox.to_json()), encoding="utf-8")
     return inbox
@@ -380,23 +418,35 @@ def _offices(codes: list[str], home: np.ndarray, rng) -> tuple[np.ndarray, np.nd
     return np.array(names, dtype=object), office
 
 
-def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: dict) -> SourceFacts:
+def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: dict,
+                        person: np.ndarray | None = None) -> tuple[SourceFacts, pd.DataFrame | None]:  # fmt: skip
+    """The delivery, and with `person` (each row's person) the rows the pipeline must accept,
+    in our terms, for the follow-up truth (None without)."""
     export = source.export
     rows = len(digits)
     digits = digits.copy()
     start, end = _periods(rows, (14, 365), 0.15, rng)
+    consent = rng.random(rows) < 0.8
     fields: dict[str, np.ndarray] = {
         "record_id": _record_ids(export.record_id_pattern, start, rows),
         "insats_code": np.array(list(export.codes["insats_code"]), dtype=object)[
             rng.integers(0, len(export.codes["insats_code"]), rows)],
         "extent_pct": _extent_text(rng.choice(_EXTENTS, rows, p=_MUNICIPAL_EXTENT_WEIGHTS), export.decimal),
-        "consent": _words(export.codes["consent"], rng.random(rows) < 0.8, rng),
+        "consent": _words(export.codes["consent"], consent, rng),
         "handlaggare": np.array([f"H{c}" for c in rng.choice(np.arange(100, 1000), 12, replace=False)],
                                 dtype=object)[rng.integers(0, 12, rows)],
         "kommentar": np.where(rng.random(rows) < 0.25, _COMMENTS[rng.integers(0, len(_COMMENTS), rows)], ""),
         "enhet": _UNITS[rng.integers(0, len(_UNITS), rows)],
     }  # fmt: skip
+    accepted = None
+    if person is not None:  # before the defects: they change the fields in place
+        accepted = pd.DataFrame({"person": person, "record_id": fields["record_id"].copy(),
+                                 "kommunkod": source.kommunkod,
+                                 "insats_code": pd.Series(fields["insats_code"]).map(export.codes["insats_code"]).to_numpy(),
+                                 "consent": consent, "start_date": start.copy(), "end_date": end.copy()})  # fmt: skip
     bad = _plant_defects(fields, {"start_date": start, "end_date": end}, digits, export, rng)
+    if accepted is not None:
+        accepted = accepted.drop(index=bad)
     relative = source.file(AS_OF)
     csv_relative = relative
     names = [their for their, _ in export.columns]
@@ -414,15 +464,17 @@ def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: di
         path.write_bytes(_csv_bytes(names, columns, export, header=True))
     sizes[export.format] = sizes.get(export.format, 0) + path.stat().st_size
     return SourceFacts(source.id, "municipal", source.kommunkod, system_name(export), export.format, [relative],
-                       [csv_relative], rows, rows - bad, bad)  # fmt: skip
+                       [csv_relative], rows, rows - len(bad), len(bad)), accepted  # fmt: skip
 
 
 def asdict_shallow(export: Export) -> dict:
     return {name: getattr(export, name) for name in export.__dataclass_fields__}
 
 
-def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: int, rng, sizes: dict) -> SourceFacts:
-    """AF's assignments in `files` files, rendered and written CHUNK_ROWS at a time."""
+def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: int, rng, sizes: dict,
+                 person: np.ndarray | None = None) -> tuple[SourceFacts, pd.DataFrame | None]:  # fmt: skip
+    """AF's assignments in `files` files, rendered and written CHUNK_ROWS at a time; with
+    `person`, also the rows the pipeline must accept, in our terms (as `_municipal_delivery`)."""
     export = AF_EXPORT
     rows = len(digits)
     names = [their for their, _ in export.columns]
@@ -430,7 +482,7 @@ def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: i
     status_words = {ours: theirs for theirs, ours in export.codes["status"].items()}
     ids = 100_000_000 + np.cumsum(rng.integers(1, 40, rows))
     bounds = np.linspace(0, rows, files + 1).round().astype(int)
-    relatives, bad_total = [], 0
+    relatives, bad_total, accepted = [], 0, []
     for part in range(files):
         relative = AF_SOURCE.file(AS_OF) if files == 1 else f"af/anvisningar_{AS_OF.isoformat()}_{part + 1:02d}.csv"
         path = folder / relative
@@ -454,14 +506,53 @@ def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: i
                     "consent": _words(export.codes["consent"], rng.random(count) < 0.7, rng),
                 }
                 chunk_digits = digits[low:high].copy()
-                bad_total += _plant_defects(
+                if person is not None:
+                    kept = pd.DataFrame({"person": person[low:high], "assignment_id": fields["assignment_id"],
+                                         "status": status, "start_date": start.copy(), "end_date": end.copy()})  # fmt: skip
+                bad = _plant_defects(
                     fields, {"start_date": start, "end_date": end, "decision_date": decision}, chunk_digits, export, rng
                 )
+                bad_total += len(bad)
+                if person is not None:
+                    accepted.append(kept.drop(index=bad))
                 columns = [fields[ours] for _, ours in export.columns]
                 out.write(_csv_bytes(names, columns, export, header=low == bounds[part]))
         relatives.append(relative)
         sizes["csv"] = sizes.get("csv", 0) + path.stat().st_size
-    return SourceFacts(AF_SOURCE.id, "af", None, "af", "csv", relatives, relatives, rows, rows - bad_total, bad_total)
+    facts = SourceFacts(AF_SOURCE.id, "af", None, "af", "csv", relatives, relatives, rows, rows - bad_total, bad_total)
+    return facts, (pd.concat(accepted, ignore_index=True) if person is not None else None)
+
+
+def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, municipal: pd.DataFrame,
+                            af: pd.DataFrame, rng, sizes: dict) -> SourceFacts:  # fmt: skip
+    """AF's registrations, drawn by the demo generator's rules (`draw_registrations`) from the
+    rows the pipeline accepts, in AF's export (`registration_text`), and the truth of the
+    registration-based lists (`core.synthetic.registrations.truth`: the transition list's
+    registration-keyed rows, the youth monitor, the hand-overs, by ids) in `truth/`."""
+    pnr = pd.Series(np.ascontiguousarray(digits + ord("0")).view("S12").ravel().astype(str), dtype=object)
+    births = birth_dates(pnr)
+    age = _age_on(births, AS_OF)
+    people = pd.DataFrame({"personnummer": pnr, "youth": ((age >= 16) & (age <= 24)).to_numpy(), "af_office": offices})
+    for frame in (municipal, af):
+        for column in ("start_date", "end_date"):
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[s]")
+    drawn = draw_registrations(people, municipal, af, AS_OF, rng)
+    relative = REGISTRATION_SOURCE.file(AS_OF)
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(registration_text(drawn, pnr.iloc[drawn["person"].to_numpy()]))
+    sizes["csv"] = sizes.get("csv", 0) + path.stat().st_size
+    (folder / "truth").mkdir(exist_ok=True)
+    for name, frame in registration_truth(people, municipal, af, drawn, AS_OF).items():
+        (folder / "truth" / f"{name}.csv").write_bytes(_csv_text(frame))
+    return SourceFacts(REGISTRATION_SOURCE.id, "af_registrations", None, "af_registrations", "csv", [relative],
+                       [relative], len(drawn), len(drawn), 0)  # fmt: skip
+
+
+def _age_on(births: pd.Series, day: dt.date) -> pd.Series:
+    """Whole years on `day` (NaN without a birth date)."""
+    before_birthday = (births.dt.month > day.month) | ((births.dt.month == day.month) & (births.dt.day > day.day))
+    return day.year - births.dt.year - before_birthday.astype(int)
 
 
 def _record_ids(pattern: str, start: np.ndarray, rows: int) -> np.ndarray:

@@ -81,7 +81,9 @@ def draw_registrations(people: pd.DataFrame, interventions: pd.DataFrame, assign
     base = pd.Timestamp(as_of)
     counted = assignments[assignments["status"] != "cancelled"]
     first_af = counted.groupby("person")["start_date"].min()
-    last_af = counted.groupby("person")["end_date"].agg(lambda e: pd.NaT if e.isna().any() else e.max())
+    # The last end, or none while any assignment is open (vectorized: a lambda per person is slow at scale).
+    by_person = counted.groupby("person")["end_date"]
+    last_af = by_person.max().where(~counted["end_date"].isna().groupby(counted["person"]).any())
     first_m = interventions.groupby("person")["start_date"].min()
     people_index = np.arange(len(people))
     rows = []
@@ -168,6 +170,7 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
     """The transition list's registration-keyed rows (cut-off = as-of), the youth monitor and
     the hand-overs, from the accepted rows, by ids: one person at a time, day by day."""
     births = birth_dates(people["personnummer"])
+    birth_days = births.to_numpy()
     m_of, a_of, r_of = defaultdict(list), defaultdict(list), defaultdict(list)
     for row in interventions.itertuples():
         m_of[row.person].append(row)
@@ -179,7 +182,7 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
     transitions, youth, handovers = [], [], []
     twenty_days = 60
     for person, regs in r_of.items():
-        born = _d(births.iloc[person])
+        born = _d(birth_days[person])
         plain = [{"id": r.registration_id, "start": _d(r.start_date), "end": _d(r.end_date),
                   "office": r.af_office, "consent": bool(r.consent),
                   "age_band": _age_band(born, _d(r.start_date))} for r in regs]  # fmt: skip
@@ -195,7 +198,10 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
                                         "municipal_consent": bool(m.consent), "af_consent": current["consent"]})  # fmt: skip
         starts = [_d(a.start_date) for a in a_rows] + [_d(m.start_date) for m in m_rows]
         kommuner = _records(m_rows, as_of)
-        for spell in youth_spells([r for r in plain if r["start"] <= as_of], as_of):
+        # A spell's age band is that of a registration of the person's: without a young one, no
+        # spell can be a youth spell (skipping the day-by-day walk keeps the truth quick at scale).
+        young = any(r["age_band"] in YOUTH for r in plain)
+        for spell in youth_spells([r for r in plain if r["start"] <= as_of], as_of) if young else ():
             if spell["age_band"] not in YOUTH or (not spell["open"] and (as_of - spell["last"]).days > 365):
                 continue
             status, days = youth_status(spell, starts, as_of)

@@ -23,6 +23,7 @@ from assets.names import KEY_EPOCHS, RECONCILE_PARAMETERS
 from core import database as database_module
 from core.contracts import CONTRACTS, contract
 from core.database import (
+    INTERNAL,
     PUBLICATION_LOG,
     PUBLISHED,
     Dataset,
@@ -43,11 +44,14 @@ from core.publish import (
     conform,
 )
 from core.store import DatasetFiles
+from assets.configs import reconcile_run_config
 from orchestration.app.runs import (
     StageOutcome,
     open_instance,
     publish_latest,
+    reconcile_stored,
 )
+from schemas.datasets import Quarantine
 from orchestration.cli import cli
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
@@ -356,7 +360,7 @@ def test_no_recipient_can_read_an_internal_table(postgres_published):
     _, roles = postgres_published
     for role in roles.values():
         for table in ("internal.overlaps", "internal.municipal_overlaps", "internal.municipal_quarantine",
-                      "internal.af_quarantine"):  # fmt: skip
+                      "internal.af_quarantine", "internal.af_registrations_quarantine"):  # fmt: skip
             assert refused(role, table), table
 
 
@@ -528,8 +532,21 @@ def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
     for declared in CONTRACTS:
         assert parents[declared.name] == {*declared.inputs, "reconcile_parameters", "key_epochs"}
     assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
-                                          "af_quarantine", "reconcile_parameters", "key_epochs", "youth_monitor",
-                                          "handovers"}  # fmt: skip
+                                          "af_quarantine", "af_registrations_quarantine", "reconcile_parameters",
+                                          "key_epochs", "youth_monitor", "handovers"}  # fmt: skip
+
+
+def test_every_dataset_a_stage_reads_is_an_input_not_only_an_edge(home):
+    """The reconciliation and the publication get what they read from Dagster (the IO
+    manager), AF's registrations and their quarantine included, so the lineage is what ran."""
+    defs = definitions(home)
+    graph = defs.resolve_asset_graph()
+    for key in (dg.AssetKey("overlaps"), dg.AssetKey("publication_log")):
+        node = defs.resolve_assets_def(key)
+        read = {k.to_user_string() for name, k in node.keys_by_input_name.items()
+                if not node.node_def.input_def_named(name).dagster_type.is_nothing}  # fmt: skip
+        assert read == {p.to_user_string() for p in graph.get(key).parent_keys}, key
+    assert "af_registrations" in {k.to_user_string() for k in defs.resolve_assets_def(dg.AssetKey("overlaps")).keys_by_input_name.values()}
 
 
 def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, internal, tmp_path):
@@ -565,5 +582,51 @@ def test_on_sqlite_the_published_file_holds_only_what_may_be_published(home, sql
     assert published == {c.name for c in CONTRACTS} | {PUBLICATION_LOG}
     private = create_engine(Settings.of(home=home).private_database_url)
     assert set(sa.inspect(private).get_table_names()) == {"overlaps", "municipal_overlaps", "municipal_quarantine",
-                                                          "af_quarantine", "youth_monitor", "handovers"}  # fmt: skip
+                                                          "af_quarantine", "af_registrations_quarantine",
+                                                          "youth_monitor", "handovers"}  # fmt: skip
     assert (home / "private.sqlite").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_quarantined_registration_reaches_the_stewards_table_as_the_other_sources_quarantine_does(
+        nightly_home, tmp_path, monkeypatch):  # fmt: skip
+    home = copy_home(nightly_home, tmp_path / "home")
+    for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("MELLANRUM_HOME", str(home))
+    files = DatasetFiles(home / "storage")
+    # A row as the ingest quarantines it (the shape of a municipal one), in the registration source's partition.
+    row = files.load("municipal_quarantine").iloc[:1].assign(source_id="af_inskrivningar", file="af/inskrivningar.csv",
+                                                              column="registration_date", value="2026-02-30",
+                                                              reason="registration date 2026-02-30 is not a date")  # fmt: skip
+    files.write("af_registrations_quarantine", "af_inskrivningar", row)
+    outcome = publish_latest(definitions(home), open_instance(Settings.of(home=home)))
+    assert outcome.ok, outcome.error
+    private = create_engine(Settings.of(home=home).private_database_url)
+    stored = read_rows(private, "af_registrations_quarantine", Quarantine, schema=INTERNAL)
+    assert stored[["source_id", "column", "value", "reason"]].to_dict("records") == [
+        {"source_id": "af_inskrivningar", "column": "registration_date", "value": "2026-02-30",
+         "reason": "registration date 2026-02-30 is not a date"}]  # fmt: skip
+
+
+def test_a_night_without_a_registration_source_reconciles_and_publishes_with_the_registration_lists_empty(
+        nightly_home, tmp_path, monkeypatch):  # fmt: skip
+    home = copy_home(nightly_home, tmp_path / "home")
+    for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("MELLANRUM_HOME", str(home))
+    declared = yaml.safe_load((home / "inbox" / "sources.yaml").read_text(encoding="utf-8"))
+    declared["sources"] = [s for s in declared["sources"] if s["kind"] != "af_registrations"]
+    (home / "inbox" / "sources.yaml").write_text(yaml.safe_dump(declared, allow_unicode=True), encoding="utf-8")
+    defs, instance = definitions(home), open_instance(Settings.of(home=home))
+    reconciled = reconcile_stored(defs, instance, reconcile_run_config(AS_OF))
+    assert reconciled.ok, reconciled.error
+    published = publish_latest(defs, instance)
+    assert published.ok, published.error
+    files = DatasetFiles(home / "storage")  # the registrations stored by the earlier night are not read
+    assert len(files.load("youth_monitor")) == 0 and len(files.load("handovers")) == 0
+    listed = files.load("transition_list")
+    assert len(listed) > 0 and set(listed["keyed_by"]) == {"assignment_id"}
+    private = create_engine(Settings.of(home=home).private_database_url)
+    assert len(read_rows(private, "af_registrations_quarantine", Quarantine, schema=INTERNAL)) == 0
