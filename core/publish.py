@@ -17,8 +17,10 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from core.gates import GATES, withheld_by
 from core.validate import validated
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
@@ -36,22 +38,16 @@ class ContractError(MellanrumError):
 
 def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                  declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Overlaps in the window that need action, with the consent the contract names."""
+    """Overlaps in the window that need action (consent is a gate, `core/gates.py`)."""
     overlaps = inputs["overlaps"]
-    wanted = (
-        overlaps["in_window"].to_numpy(dtype=bool)
-        & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
-        & overlaps[declared.consent_from].to_numpy(dtype=bool)
-    )
+    wanted = overlaps["in_window"].to_numpy(dtype=bool) & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
     return overlaps.loc[wanted, declared.columns]
 
 
 def consented_transitions(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                           declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """The transition list's rows with the consent the contract names, each once."""
-    transition_list = inputs["transition_list"]
-    listed = transition_list[transition_list[declared.consent_from].to_numpy(dtype=bool)]
-    return listed[declared.columns].drop_duplicates()
+    """The transition list's rows, each once (consent is a gate, `core/gates.py`)."""
+    return inputs["transition_list"][declared.columns].drop_duplicates()
 
 
 # --- conforming and summing ----------------------------------------------------------------
@@ -197,9 +193,44 @@ class Publication:
 
 def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
                    parameters: PublicationParameters) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """Every contract's dataset from the internal datasets it names, conformed, by name."""
+    """Every contract's dataset from the internal datasets it names, through the gates,
+    conformed, by name."""
+    return gated_datasets(inputs, contracts, parameters)[0]
+
+
+def gated_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
+                   parameters: PublicationParameters) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:  # fmt: skip
+    """Every contract's dataset through the gates (`core/gates.py`), and per dataset how many
+    of its rows each gate withheld: the gates are applied in turn to the contract's first
+    input, and a gate's count is the rows the dataset lost with it (a row withheld by
+    several gates counts for the first). Counts only."""
     inputs = {**optional_inputs(), **inputs}
-    return {c.name: conform(c.build({n: inputs[n] for n in c.inputs}, parameters, c), c) for c in contracts}
+    datasets, withheld = {}, {}
+    for declared in contracts:
+        datasets[declared.name], withheld[declared.name] = _gated(declared, inputs, parameters)
+    return datasets, withheld
+
+
+def _gated(declared: Contract, inputs: Mapping[str, pd.DataFrame],
+           parameters: PublicationParameters) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+    first = declared.inputs[0]
+    frame = inputs[first]
+
+    def build(rows: pd.DataFrame) -> pd.DataFrame:
+        own = {**{n: inputs[n] for n in declared.inputs}, first: rows}
+        return conform(declared.build(own, parameters, declared), declared)
+
+    masks = withheld_by(frame, declared, parameters.as_of, parameters.agreements)
+    kept = np.ones(len(frame), dtype=bool)
+    result, counts = build(frame), {}
+    for gate in GATES:
+        more = kept & masks[gate]
+        counts[gate] = 0
+        if more.any():
+            kept &= ~masks[gate]
+            narrower = build(frame[kept].reset_index(drop=True))
+            counts[gate], result = len(result) - len(narrower), narrower
+    return result, counts
 
 
 def optional_inputs() -> dict[str, pd.DataFrame]:

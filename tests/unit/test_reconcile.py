@@ -490,8 +490,10 @@ def oracle_transition_list(municipal, af, as_of, cut_off) -> set[tuple]:
             j, a = min(ended, key=lambda ja: (-date(ja[1]["end"]).toordinal(), f"A{ja[0]}"))
         else:
             continue
+        every = "samplanering,uppfoljning"  # a delivery without a consent record: every scope, no end
         found.add((f"A{j}", a["office"], m["kommunkod"], CATALOGUE.intervention_categories[m["code"]], end,
-                   m["consent"], a["consent"]))  # fmt: skip
+                   m["consent"], a["consent"], every if m["consent"] else "", every if a["consent"] else "",
+                   False))  # fmt: skip
     return found
 
 
