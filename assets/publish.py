@@ -42,7 +42,9 @@ from core.database import (
     replace_publication,
 )
 from core.epochs import behind_sentence
-from core.publish import build_publication, checksum, held_back
+from core.gates import GATES
+from core.publish import build_publication, checksum, held_back, missing_agreements
+from schemas.agreements import NO_AGREEMENTS_FILE
 from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
@@ -149,7 +151,15 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         engine = database.engine()
         # A source left behind by a key rotation: the recipients it affects keep what they had.
         previous = {c.name: _previous(engine, c) for c in contracts} if held else {}
-        made = build_publication(inputs, contracts, registered, PublicationParameters(as_of, threshold),
+        agreements = recipients.load_agreements()
+        parameters = PublicationParameters(as_of, threshold, agreements)
+        agreement_status = (NO_AGREEMENTS_FILE if agreements is None
+                            else "; ".join(missing_agreements(inputs, contracts, parameters)) or "every row covered")  # fmt: skip
+        if agreements is None:
+            context.log.warning(NO_AGREEMENTS_FILE)
+        elif agreement_status != "every row covered":
+            context.log.warning(f"rows withheld for want of an agreement: {agreement_status}")
+        made = build_publication(inputs, contracts, registered, parameters,
                                  key_ids=key_ids, run_id=context.run.run_id, published_at=dt.datetime.now(dt.UTC),
                                  held=held, previous=previous)  # fmt: skip
         if held:
@@ -182,6 +192,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
                 "column_lineage": lineage_tables[name],
                 "kept_previous": made.kept.get(name, "none"),
                 "held_back": held.reason or "none",
+                **{f"withheld_{gate}": made.withheld[name][gate] for gate in GATES},
+                "agreements": agreement_status,
             })  # fmt: skip
             if declared.recipient_column:
                 yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.gates import GATES, withheld_by
+from core.gates import GATES, parties, withheld_by
 from core.validate import validated
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
@@ -189,6 +189,8 @@ class Publication:
     log: pd.DataFrame
     unreached: dict[str, int]  # rows without a registered recipient, per dataset
     kept: dict[str, str] = field(default_factory=dict)  # per dataset: what kept its previous publication
+    # per dataset: rows each gate withheld (`core.gates.GATES`), counts only
+    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
@@ -253,7 +255,29 @@ def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Co
     """A whole publication: the datasets, who receives which rows, and its log. With `held`
     (sources left behind by a key rotation) the held-back part is the `previous` one."""
     by_name = {c.name: c for c in contracts}
-    datasets, kept = keep_previous(build_datasets(inputs, contracts, parameters), previous or {}, by_name, held)
+    built, withheld = gated_datasets(inputs, contracts, parameters)
+    datasets, kept = keep_previous(built, previous or {}, by_name, held)
     log = log_rows(datasets, by_name, recipients.all, run_id=run_id, as_of=parameters.as_of, key_ids=key_ids,
                    published_at=published_at)  # fmt: skip
-    return Publication(datasets, log, unreached(datasets, by_name, recipients), kept)
+    return Publication(datasets, log, unreached(datasets, by_name, recipients), kept, withheld)
+
+
+def missing_agreements(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
+                       parameters: PublicationParameters) -> list[str]:  # fmt: skip
+    """In the runbook's words, per contract and pair of parties whose rows the agreement gate
+    withheld: which agreement is missing or not in force. Parties and agreement ids only."""
+    agreements = parameters.agreements
+    if agreements is None:
+        return []
+    inputs = {**optional_inputs(), **inputs}
+    found = []
+    for declared in contracts:
+        frame = inputs[declared.inputs[0]]
+        withheld = withheld_by(frame, declared, parameters.as_of, agreements)["no_agreement"]
+        if not withheld.any():
+            continue
+        recipient, source = parties(frame[withheld], declared)
+        pairs = pd.DataFrame({"r": recipient.to_numpy(), "s": source.to_numpy()}).dropna().drop_duplicates()
+        for r, s in sorted(pairs.itertuples(index=False, name=None)):
+            found.append(f"{declared.name} from {s} to {r}: {agreements.missing(declared.name, r, s, parameters.as_of)}")
+    return found

@@ -34,6 +34,7 @@ from schemas.municipalities import municipality_names
 from schemas.yamlconfig import StrictModel, load_yaml_model
 
 AF_PARTY = "AF"
+AGREEMENTS_FILE = "agreements.yaml"  # beside recipients.yaml
 NO_AGREEMENTS_FILE = "no agreements.yaml: row-level publication is not checked against local agreements"
 
 
