@@ -277,11 +277,21 @@ def _family(column_type: sa.types.TypeEngine, dialect: str) -> str:
 
 
 def _migrate_log(connection: Connection, table: sa.Table, existing: list[dict]) -> None:
-    """The log of an earlier version, whose `published_at` was a date, to this one, keeping
-    every row (each date becomes midnight UTC), in the caller's transaction. Any other
+    """The log of an earlier version, without `agreement_id` (added, empty for the rows it
+    had) or whose `published_at` was a date, to this one, keeping every row (each date
+    becomes midnight UTC), in the caller's transaction. Any other
     difference is refused: the log is the audit trail and is never dropped."""
     dialect = connection.dialect.name
     found, wanted = _shape(existing, connection), _shape(_wanted(table), connection)
+    if [n for n, _ in found] == [n for n, _ in wanted[:-1]] and wanted[-1][0] == "agreement_id":
+        # A log of before the agreements: the column added, empty for the rows it had.
+        name = f'"{PUBLISHED}"."{PUBLICATION_LOG}"' if dialect == "postgresql" else f'"{PUBLICATION_LOG}"'
+        with _requires(connection, f"ownership of {_qualified(table)} (to add agreement_id)", _OWN_TABLES):
+            connection.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN agreement_id TEXT"))
+        existing = sa.inspect(connection).get_columns(table.name, schema=table.schema if dialect == "postgresql" else None)
+        found = _shape(existing, connection)
+        if found == wanted:
+            return
     dated = [(name, "date" if name == "published_at" else family) for name, family in wanted]
     if found != dated:
         raise MellanrumError(

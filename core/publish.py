@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.gates import GATES, parties, withheld_by
+from core.gates import GATES, agreement_ids, parties, withheld_by
 from core.validate import validated
+from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
 from schemas.followup import Handovers, YouthMonitor
@@ -91,7 +92,8 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
 
 def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
              *, run_id: str, as_of: dt.date, key_ids: Sequence[str], published_at: dt.datetime,
-             channel: str = "database", sealed_to: str | None = None) -> pd.DataFrame:  # fmt: skip
+             channel: str = "database", sealed_to: str | None = None,
+             agreements: Agreements | None = None) -> pd.DataFrame:  # fmt: skip
     """The publication log's rows: per dataset and recipient of its kind, one row per key id
     the data was linked on (each with that recipient's row count and checksum)."""
     if not key_ids:
@@ -110,11 +112,20 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
             facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                      "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
                      "row_count": len(own), "checksum": checksum(own), "sealed_to": sealed_to,
-                     "published_at": moment}  # fmt: skip
+                     "published_at": moment,
+                     "agreement_id": _agreements_of(own, declared, as_of, agreements)}  # fmt: skip
             rows.extend({**facts, "key_id": key_id} for key_id in sorted(set(key_ids)))
     log = pd.DataFrame(rows, columns=list(PublicationLog.to_schema().columns))
     return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s, UTC]",
                                  "row_count": "int64"}), PublicationLog)  # fmt: skip
+
+
+def _agreements_of(rows: pd.DataFrame, declared: Contract, as_of: dt.date, agreements: Agreements | None) -> str | None:
+    """The agreement ids a recipient's rows crossed under (',' between), or None."""
+    if agreements is None or declared.recipient_column is None or rows.empty:
+        return None
+    ids = sorted(set(agreement_ids(rows, declared, as_of, agreements).dropna()) - {"-"})
+    return ",".join(ids) or None
 
 
 def unreached(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract],
@@ -258,7 +269,7 @@ def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Co
     built, withheld = gated_datasets(inputs, contracts, parameters)
     datasets, kept = keep_previous(built, previous or {}, by_name, held)
     log = log_rows(datasets, by_name, recipients.all, run_id=run_id, as_of=parameters.as_of, key_ids=key_ids,
-                   published_at=published_at)  # fmt: skip
+                   published_at=published_at, agreements=parameters.agreements)  # fmt: skip
     return Publication(datasets, log, unreached(datasets, by_name, recipients), kept, withheld)
 
 

@@ -182,6 +182,23 @@ def test_an_expired_agreement_withholds_its_parties_rows_and_the_summary_names_i
     assert len(datasets["regional_statistik"]) > 0  # statistics need no agreement
 
 
+def test_the_log_records_the_agreement_of_every_row_it_logs(ingest, tmp_path):
+    as_of = D("2026-11-23")
+    d = Deliveries()
+    overlapping(d, turning(35, as_of), 1)
+    agreements = load_agreements(agreements_file(tmp_path), [c.name for c in CONTRACTS])
+    made = build_publication(internal(ingest(d, as_of), as_of), CONTRACTS,
+                             load_yaml_text(RECIPIENTS, tmp_path / "recipients.yaml"),
+                             PublicationParameters(as_of, 2, agreements), key_ids=["L1+L2"], run_id="run-1",
+                             published_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC))  # fmt: skip
+    log = made.log.set_index(["dataset", "recipient"])
+    assert log.loc[("kommun_samplanering", "kommun_1764"), "agreement_id"] == "grums_af"
+    assert log.loc[("af_samplanering", "af_karlstad"), "agreement_id"] == "grums_af"
+    assert pd.isna(log.loc[("kommun_samplanering", "kommun_1784"), "agreement_id"])  # no rows, no agreement
+    assert pd.isna(log.loc[("regional_statistik", "region"), "agreement_id"])  # an aggregate needs none
+    assert (made.log["row_count"] > 0).sum() >= 2
+
+
 def test_a_recipient_not_covered_by_any_agreement_gets_no_row_level_data(ingest, tmp_path):
     as_of = D("2026-11-23")
     d = Deliveries()
