@@ -414,9 +414,10 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
                 connection.execute(sa.text(f"CREATE ROLE {role} NOLOGIN"))
         with _requires(connection, f"the right to grant schema {PUBLISHED}", _OWN_TABLES):
             connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
-    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind)) for d in published]
-    scoped.append((PUBLICATION_LOG, None, recipients.all))
-    for table_name, column, readers in scoped:
+    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind), "kommunkod" in d.model.to_schema().columns)
+              for d in published]  # fmt: skip
+    scoped.append((PUBLICATION_LOG, None, recipients.all, False))
+    for table_name, column, readers, by_kommun in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'
         if not sa.inspect(connection).has_table(table_name, schema=PUBLISHED):
             continue
@@ -432,7 +433,7 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
                 role = _identifier(recipient.role)
                 connection.execute(sa.text(f"GRANT SELECT ON {table} TO {role}"))
                 connection.execute(sa.text(f'CREATE POLICY "{recipient.role}" ON {table} FOR SELECT TO {role} USING '
-                                           f"({_own_rows(table_name, column, recipient)})"))  # fmt: skip
+                                           f"({_own_rows(table_name, column, recipient, by_kommun)})"))  # fmt: skip
 
 
 _CREATE_ROLES = (
@@ -464,9 +465,13 @@ def recipient_roles_sql(recipients: Recipients) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _own_rows(table_name: str, column: str | None, recipient: Recipient) -> str:
+def _own_rows(table_name: str, column: str | None, recipient: Recipient, by_kommun: bool = False) -> str:
     if table_name == PUBLICATION_LOG:
         return f"recipient = {_literal(recipient.id)}"
+    kommuner = recipient.region_kommuner
+    if column is None and by_kommun and kommuner is not None:
+        # A region reads its municipalities' rows only (none when it names none).
+        return f'"kommunkod" IN ({", ".join(_literal(k) for k in kommuner)})' if kommuner else "false"
     return "true" if column is None else f'"{column}" = {_literal(recipient.scope)}'
 
 
@@ -484,11 +489,12 @@ def _literal(value: str) -> str:
 
 def read_rows(engine: Engine, name: str, model: type[pa.DataFrameModel], schema: str = PUBLISHED,
               where: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
-    """A table's rows (optionally `column = value` for each of `where`), typed as its model."""
+    """A table's rows (optionally `column = value`, or `column IN values` for a tuple, for each
+    of `where`), typed as its model."""
     table = table_of(name, model, schema, sa.MetaData())
     query = sa.select(table)
     for column, value in (where or {}).items():
-        query = query.where(table.c[column] == value)
+        query = query.where(table.c[column].in_(value) if isinstance(value, tuple) else table.c[column] == value)
     with engine.connect() as connection:
         result = connection.execute(query)
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -90,6 +90,14 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
     return frame[(frame[declared.recipient_column] == scope).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
+def rows_for(frame: pd.DataFrame, declared: Contract, recipient: Recipient) -> pd.DataFrame:
+    """The rows of `frame` `recipient` reads: its scope's, or a region's municipalities'."""
+    kommuner = recipient.region_kommuner
+    if declared.recipient_column is None and kommuner is not None and "kommunkod" in frame.columns:
+        return frame[frame["kommunkod"].isin(kommuner).to_numpy(dtype=bool)].reset_index(drop=True)
+    return recipient_rows(frame, declared, recipient.scope)
+
+
 def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
              *, run_id: str, as_of: dt.date, key_ids: Sequence[str], published_at: dt.datetime,
              channel: str = "database", sealed_to: str | None = None,
@@ -108,7 +116,7 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
     for name, frame in datasets.items():
         declared = contracts[name]
         for recipient in (r for r in recipients if r.kind == declared.recipient_kind):
-            own = recipient_rows(frame, declared, recipient.scope)
+            own = rows_for(frame, declared, recipient)
             facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                      "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
                      "row_count": len(own), "checksum": checksum(own), "sealed_to": sealed_to,
