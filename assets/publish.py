@@ -97,6 +97,15 @@ def _received(log: pd.DataFrame, dataset: str | None = None) -> dg.MetadataValue
     return metadata_table(table)
 
 
+def _unprotected(frame: pd.DataFrame) -> pd.DataFrame:
+    """A steward's table without the rows of people with a protected identity: the steward
+    sees them as a count per source only (the ingest's metadata), never as rows, so the
+    column that remains is false throughout and says nothing of anyone."""
+    if "protected_identity" not in frame.columns:
+        return frame
+    return frame[~frame["protected_identity"].to_numpy(dtype=bool)].reset_index(drop=True)
+
+
 def _previous(engine, declared: Contract) -> pd.DataFrame | None:
     try:
         return read_previous(engine, declared.name, declared.model)
@@ -166,7 +175,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
             context.log.warning(f"kept the previous publication for {', '.join(made.kept)}: {held.reason}")
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
                           by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
-        internal = [Dataset(key.path[-1], INTERNAL, model, inputs[key.path[-1]]) for key, model in _STEWARD_TABLES.items()]
+        internal = [Dataset(key.path[-1], INTERNAL, model, _unprotected(inputs[key.path[-1]]))
+                    for key, model in _STEWARD_TABLES.items()]  # fmt: skip
         # Written to the event log before the commit: an instance that can no longer record
         # (its disk full) fails here, and the previous publication stays as it was.
         context.log.info(f"publishing as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
