@@ -1,6 +1,7 @@
 """Regions with a scope (issue 17): a region recipient with `kommuner` reads only its
 municipalities' statistics, by row-level security on PostgreSQL and by filtering on
-SQLite, and still reads nothing row-level. Made directly (core.database), in seconds; the
+SQLite, and still reads nothing row-level; a protected person is in no published row-level
+table on either, and counted in the statistics. Made directly (core.database), in seconds; the
 recipients' ids are this module's own (roles are the server's, shared by every test)."""
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ import pytest
 
 from core.audit import recipient_rows_in_database
 from core.contracts import CONTRACTS, contract
-from core.database import Dataset, create_engine, replace_publication
-from core.publish import conform, empty, log_rows
+from core.database import Dataset, create_engine, read_rows, replace_publication
+from core.publish import build_publication, conform, empty, log_rows
+from core.reconcile import Window, reconcile
+from core.registrations import handovers, youth_monitor
 from core.statistics import regional_statistics
+from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
+from schemas.contracts import PublicationParameters
 from schemas.errors import ConfigError
 from schemas.recipients import load_yaml_text
+from schemas.rules import DEFAULT_RULES, load_rules
+from testkit.followup import Deliveries, turning
+from testkit.homes import new_keyring
 
 AS_OF = dt.date(2026, 11, 23)
 GR, KRONOBERG = ("1480", "1481"), ("0780", "0764")  # Göteborg, Mölndal; Växjö, Alvesta
@@ -101,3 +109,56 @@ def test_a_region_scope_is_validated_naming_the_recipient(tmp_path):
     with pytest.raises(ConfigError, match="only a region recipient has kommuner"):
         load_yaml_text("version: 1\nrecipients:\n  - {id: k, kind: kommun, kommunkod: '1480', kommuner: ['1480']}\n",
                        tmp_path / "recipients.yaml")  # fmt: skip
+
+
+# --- a protected person, in the database --------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request, tmp_path):
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'published.sqlite'}")
+        yield engine
+        engine.dispose()
+        return
+    server = request.getfixturevalue("postgres_server")
+    engine = create_engine(server.create_database("mellanrum_protected"))
+    yield engine
+    engine.dispose()
+    with server.connect() as connection, connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS mellanrum_protected WITH (FORCE)")
+        for role in ("mellanrum_kommun_1764", "mellanrum_af_karlstad", "mellanrum_region_all"):
+            cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_protected_person_is_in_no_published_row_level_table_and_counted(any_database, tmp_path):
+    as_of = dt.date(2026, 11, 23)
+    d = Deliveries()
+    for n, pnr in enumerate((turning(19, as_of), turning(19, as_of, 1))):
+        d.intervention(pnr, f"REC-{n}", "2026-10-01", "2027-03-31", **({"protected_identity": "true"} if n == 0 else {}))
+        d.assignment(pnr, f"ANV-{n}", "2026-11-01", "2027-02-28")
+        d.registration(pnr, f"REG-{n}", "2026-09-01")
+    data = d.ingest(tmp_path / "inbox", new_keyring(tmp_path / "keyring.json", "protected"), as_of)
+    result = reconcile(data["municipal"], data["af"], load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE)),
+                       as_of, Window(90, 180), as_of, registrations=data["registrations"])  # fmt: skip
+    internal = {"overlaps": result.overlaps, "transition_list": result.transition_list,
+                "youth_monitor": youth_monitor(data["municipal"], data["af"], data["registrations"], as_of),
+                "handovers": handovers(data["municipal"], data["af"], data["registrations"], as_of)}  # fmt: skip
+    recipients = load_yaml_text("version: 1\nrecipients:\n  - {id: kommun_1764, kind: kommun, kommunkod: '1764'}\n"
+                                "  - {id: af_karlstad, kind: af_office, af_office: Arbetsförmedlingen Karlstad}\n"
+                                "  - {id: region_all, kind: region}\n", tmp_path / "recipients.yaml")  # fmt: skip
+    made = build_publication(internal, CONTRACTS, recipients, PublicationParameters(as_of, 2), key_ids=["L1+L2"],
+                             run_id="run-p", published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
+    by_name = {c.name: c for c in CONTRACTS}
+    replace_publication(any_database, [Dataset(n, "published", by_name[n].model, f, by_name[n].recipient_kind,
+                                               by_name[n].recipient_column) for n, f in made.datasets.items()],
+                        made.log, recipients)  # fmt: skip
+    shown = set()
+    for declared in CONTRACTS:
+        frame = read_rows(any_database, declared.name, declared.model)
+        if declared.recipient_column is not None:
+            shown |= set(frame.astype(str).to_numpy().ravel())
+    assert {"REC-1", "ANV-1"} <= shown  # the other person's rows are there
+    assert not shown & {"REC-0", "ANV-0", "REG-0"}
+    statistics = read_rows(any_database, "regional_statistik", by_name["regional_statistik"].model)
+    assert statistics.loc[statistics["level"] == "region", "overlap_count"].tolist() == [2]
