@@ -241,6 +241,8 @@ def _reported(context, main, quarantine, key: str, source: Source, result: Inges
         "file_count": len(result.files),
         "accepted": len(result.accepted),
         "quarantined": len(result.quarantine),
+        # A count only: which rows (or pseudonyms) are protected is never shown.
+        "protected_identity_rows": int(result.accepted["protected_identity"].sum()),
         "files": table(result.files),
         "key_id": key_id,
         "as_of": as_of.isoformat(),

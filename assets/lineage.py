@@ -20,6 +20,16 @@ from assets.names import AF_ASSIGNMENTS, AF_REGISTRATIONS, MUNICIPAL_INTERVENTIO
 _M, _A = MUNICIPAL_INTERVENTIONS, AF_ASSIGNMENTS
 _PERIODS = [(_M, "start_date"), (_M, "end_date"), (_A, "start_date"), (_A, "end_date")]
 _CATEGORIES = [(_M, "category"), (_A, "category"), (_M, "extent_pct"), (_A, "extent_pct")]
+_RECORD = ("consent", "consent_valid_from", "consent_valid_to", "consent_withdrawn_on", "consent_scope")
+
+
+def _gates(municipal: Sequence[dg.AssetKey], af: Sequence[dg.AssetKey]) -> dict[str, list[tuple[dg.AssetKey, str]]]:
+    """The gates' columns (`core/gates.py`): each party's consent record, protection from every source."""
+    return {"municipal_consent_for": [(key, c) for key in municipal for c in _RECORD],
+            "af_consent_for": [(key, c) for key in af for c in _RECORD],
+            "protected_identity": [(key, "protected_identity") for key in (*municipal, *af)]}  # fmt: skip
+
+
 OVERLAP_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "pseudonym": [(_M, "pseudonym"), (_A, "pseudonym")],
     "key_id": [(_M, "key_id"), (_A, "key_id")],
@@ -47,6 +57,7 @@ OVERLAP_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "classification": _CATEGORIES,
     "rule_id": _CATEGORIES,
     "in_window": _PERIODS,
+    **_gates([_M], [_A]),
 }
 # One person's two municipal interventions: every column from the interventions' own.
 MUNICIPAL_PAIR_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
@@ -68,6 +79,7 @@ TRANSITION_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "registration_id": [(AF_REGISTRATIONS, "registration_id"), (AF_REGISTRATIONS, "registration_date"),
                         (AF_REGISTRATIONS, "deregistration_date")],
     "keyed_by": [(_A, "assignment_id"), (AF_REGISTRATIONS, "registration_id")],
+    **_gates([_M], [_A, AF_REGISTRATIONS]),
 }
 _R = AF_REGISTRATIONS
 _SPELL = [(_R, "registration_date"), (_R, "deregistration_date")]
@@ -79,6 +91,7 @@ YOUTH_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "status": [*_SPELL, *_STARTS], "days_to_start": [*_SPELL, *_STARTS], "started_by": _STARTS,
     "af_consent": [(_R, "consent")], "kommunkod": [(_M, "kommunkod")], "record_id": [(_M, "record_id")],
     "municipal_consent": [(_M, "consent")], "municipal_activity": [(_M, "start_date"), (_M, "end_date")],
+    **_gates([_M], [_R]),
 }  # fmt: skip
 HANDOVER_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "kind": [(_M, "end_date"), (_A, "end_date"), (_M, "insats_code"), (_R, "turns_20_on")],
@@ -87,6 +100,7 @@ HANDOVER_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "assignment_id": [(_A, "assignment_id")], "category": [(_M, "category"), (_A, "category")],
     "ends_on": [(_M, "end_date"), (_A, "end_date"), (_R, "turns_20_on")],
     "municipal_consent": [(_M, "consent")], "af_consent": [(_R, "consent"), (_A, "consent")],
+    **_gates([_M], [_R, _A]),
 }  # fmt: skip
 
 

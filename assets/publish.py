@@ -43,7 +43,9 @@ from core.database import (
     replace_publication,
 )
 from core.epochs import behind_sentence
-from core.publish import build_publication, checksum, empty, held_back
+from core.gates import GATES
+from core.publish import build_publication, checksum, empty, held_back, missing_agreements
+from schemas.agreements import NO_AGREEMENTS_FILE
 from schemas.contracts import Contract, PublicationParameters
 from schemas.datasets import Quarantine
 from schemas.errors import MellanrumError, withheld
@@ -96,6 +98,15 @@ def _received(log: pd.DataFrame, dataset: str | None = None) -> dg.MetadataValue
              .sort_values(["recipient", "dataset"]).rename(columns={"row_count": "rows"}))  # fmt: skip
     table["checksum"] = table["checksum"].str[:16] + "…"
     return metadata_table(table)
+
+
+def _unprotected(frame: pd.DataFrame) -> pd.DataFrame:
+    """A steward's table without the rows of people with a protected identity: the steward
+    sees them as a count per source only (the ingest's metadata), never as rows, so the
+    column that remains is false throughout and says nothing of anyone."""
+    if "protected_identity" not in frame.columns:
+        return frame
+    return frame[~frame["protected_identity"].to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 def _previous(engine, declared: Contract) -> pd.DataFrame | None:
@@ -154,14 +165,23 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         engine = database.engine()
         # A source left behind by a key rotation: the recipients it affects keep what they had.
         previous = {c.name: _previous(engine, c) for c in contracts} if held else {}
-        made = build_publication(inputs, contracts, registered, PublicationParameters(as_of, threshold),
+        agreements = recipients.load_agreements()
+        parameters = PublicationParameters(as_of, threshold, agreements)
+        agreement_status = (NO_AGREEMENTS_FILE if agreements is None
+                            else "; ".join(missing_agreements(inputs, contracts, parameters)) or "every row covered")  # fmt: skip
+        if agreements is None:
+            context.log.warning(NO_AGREEMENTS_FILE)
+        elif agreement_status != "every row covered":
+            context.log.warning(f"rows withheld for want of an agreement: {agreement_status}")
+        made = build_publication(inputs, contracts, registered, parameters,
                                  key_ids=key_ids, run_id=context.run.run_id, published_at=dt.datetime.now(dt.UTC),
                                  held=held, previous=previous)  # fmt: skip
         if held:
             context.log.warning(f"kept the previous publication for {', '.join(made.kept)}: {held.reason}")
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
                           by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
-        internal = [Dataset(key.path[-1], INTERNAL, model, inputs[key.path[-1]]) for key, model in _STEWARD_TABLES.items()]
+        internal = [Dataset(key.path[-1], INTERNAL, model, _unprotected(inputs[key.path[-1]]))
+                    for key, model in _STEWARD_TABLES.items()]  # fmt: skip
         # Written to the event log before the commit: an instance that can no longer record
         # (its disk full) fails here, and the previous publication stays as it was.
         context.log.info(f"publishing as of {as_of}: " + ", ".join(f"{n} {len(f)} rows" for n, f in made.datasets.items()))
@@ -187,6 +207,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
                 "column_lineage": lineage_tables[name],
                 "kept_previous": made.kept.get(name, "none"),
                 "held_back": held.reason or "none",
+                **{f"withheld_{gate}": made.withheld[name][gate] for gate in GATES},
+                "agreements": agreement_status,
             })  # fmt: skip
             if declared.recipient_column:
                 yield dg.AssetCheckResult(asset_key=name, check_name="every_row_has_a_recipient",

@@ -21,6 +21,8 @@ from assets.names import OPTIONAL_DATASETS, source_id_of
 from core.database import create_engine
 from core.keys.keyring import Keyring
 from core.store import DatasetFiles
+from core.contracts import CONTRACTS
+from schemas.agreements import AGREEMENTS_FILE, Agreements, load_agreements
 from schemas.recipients import Recipients, load_recipients
 from schemas.sources import Source
 
@@ -86,6 +88,10 @@ class RecipientsResource(dg.ConfigurableResource):
 
     def load(self) -> Recipients:
         return load_recipients(Path(self.path))
+
+    def load_agreements(self) -> Agreements | None:
+        """The local agreements, `agreements.yaml` beside the recipients file (None: no such file)."""
+        return load_agreements(Path(self.path).parent / AGREEMENTS_FILE, [c.name for c in CONTRACTS])
 
 
 class PublicationDatabase(dg.ConfigurableResource):

@@ -31,11 +31,17 @@ def recipient_rows_in_database(engine: Engine, contracts: Sequence[Contract],
     schema = PUBLISHED if engine.dialect.name == "postgresql" else None
     inspector = sa.inspect(engine)
     return {
-        declared.name: read_rows(engine, declared.name, declared.model,
-                                 where={declared.recipient_column: recipient.scope} if declared.recipient_column else None)
+        declared.name: read_rows(engine, declared.name, declared.model, where=_where(declared, recipient))
         for declared in contracts
         if declared.recipient_kind == recipient.kind and inspector.has_table(declared.name, schema=schema)
     }  # fmt: skip
+
+
+def _where(declared: Contract, recipient: Recipient) -> dict | None:
+    if declared.recipient_column:
+        return {declared.recipient_column: recipient.scope}
+    kommuner = recipient.region_kommuner
+    return {"kommunkod": kommuner} if kommuner is not None and "kommunkod" in declared.columns else None
 
 
 def read_log(engine: Engine) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from core.counts import suppressed_counts
+from core.gates import consent_given_for
 from core.ingest import cast_to_model
 from core.publish import consented_transitions, samplanering
 from core.statistics import regional_statistics
@@ -45,7 +46,7 @@ def _unga_90_dagar(inputs: Mapping[str, pd.DataFrame], parameters: PublicationPa
     """One row per spell for its AF office; whether a municipal activity is known only where
     a municipality holding the person recorded consent (else empty)."""
     monitor = inputs["youth_monitor"]
-    consented = monitor["municipal_consent"].to_numpy(dtype=bool)
+    consented = consent_given_for(monitor, "municipal", declared.consent_purpose)
     shown = monitor.assign(_known=monitor["municipal_activity"].where(consented, pd.NA).astype("boolean"))
     known = shown.groupby("registration_id", sort=False)["_known"].agg(lambda v: v.max() if v.notna().any() else pd.NA)
     spells = monitor.drop_duplicates("registration_id").set_index("registration_id")
@@ -55,9 +56,9 @@ def _unga_90_dagar(inputs: Mapping[str, pd.DataFrame], parameters: PublicationPa
 
 def _unga_90_dagar_kommun(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                           declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """A municipality's own people (by its record id), with AF's consent."""
+    """A municipality's own people (by its record id); AF's consent is a gate (`core/gates.py`)."""
     monitor = inputs["youth_monitor"]
-    wanted = monitor["kommunkod"].notna().to_numpy(dtype=bool) & monitor["af_consent"].to_numpy(dtype=bool)
+    wanted = monitor["kommunkod"].notna().to_numpy(dtype=bool)
     return cast_to_model(monitor.loc[wanted, declared.columns].drop_duplicates(), declared.model)
 
 
@@ -83,7 +84,7 @@ def _handovers(kinds: tuple[str, ...]):
     def build(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
               declared: Contract) -> pd.DataFrame:  # fmt: skip
         table = inputs["handovers"]
-        wanted = table["kind"].isin(kinds).to_numpy(dtype=bool) & table[declared.consent_from].to_numpy(dtype=bool)
+        wanted = table["kind"].isin(kinds).to_numpy(dtype=bool)
         return cast_to_model(table.loc[wanted, declared.columns].drop_duplicates(), declared.model)
 
     return build
@@ -114,6 +115,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=samplanering,
         consent_from="af_consent",
         recipient_column="kommunkod",
+        consent_purpose="samplanering",
     ),
     Contract(
         name="af_samplanering",
@@ -126,6 +128,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=samplanering,
         consent_from="municipal_consent",
         recipient_column="af_office",
+        consent_purpose="samplanering",
     ),
     Contract(
         name="af_pagaende_insatser",
@@ -139,6 +142,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=consented_transitions,
         consent_from="municipal_consent",
         recipient_column="af_office",
+        consent_purpose="samplanering",
     ),
     Contract(
         name="regional_statistik",
@@ -164,6 +168,7 @@ CONTRACTS: tuple[Contract, ...] = (
         inputs=("youth_monitor",),
         build=_unga_90_dagar,
         recipient_column="af_office",
+        consent_purpose="uppfoljning",
         derived={"municipal_activity": ("municipal_activity", "municipal_consent")},
     ),
     Contract(
@@ -177,6 +182,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_unga_90_dagar_kommun,
         consent_from="af_consent",
         recipient_column="kommunkod",
+        consent_purpose="uppfoljning",
     ),
     Contract(
         name="unga_90_dagar_statistik",
@@ -200,6 +206,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_handovers(("insats_slut_utan_af", "kaa_slutar")),
         consent_from="municipal_consent",
         recipient_column="af_office",
+        consent_purpose="samplanering",
     ),
     Contract(
         name="overlamningar_kommun",
@@ -212,6 +219,7 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_handovers(("af_slut_utan_fortsattning",)),
         consent_from="af_consent",
         recipient_column="kommunkod",
+        consent_purpose="samplanering",
     ),
     Contract(
         name="overlamningar_statistik",

@@ -277,11 +277,21 @@ def _family(column_type: sa.types.TypeEngine, dialect: str) -> str:
 
 
 def _migrate_log(connection: Connection, table: sa.Table, existing: list[dict]) -> None:
-    """The log of an earlier version, whose `published_at` was a date, to this one, keeping
-    every row (each date becomes midnight UTC), in the caller's transaction. Any other
+    """The log of an earlier version, without `agreement_id` (added, empty for the rows it
+    had) or whose `published_at` was a date, to this one, keeping every row (each date
+    becomes midnight UTC), in the caller's transaction. Any other
     difference is refused: the log is the audit trail and is never dropped."""
     dialect = connection.dialect.name
     found, wanted = _shape(existing, connection), _shape(_wanted(table), connection)
+    if [n for n, _ in found] == [n for n, _ in wanted[:-1]] and wanted[-1][0] == "agreement_id":
+        # A log of before the agreements: the column added, empty for the rows it had.
+        name = f'"{PUBLISHED}"."{PUBLICATION_LOG}"' if dialect == "postgresql" else f'"{PUBLICATION_LOG}"'
+        with _requires(connection, f"ownership of {_qualified(table)} (to add agreement_id)", _OWN_TABLES):
+            connection.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN agreement_id TEXT"))
+        existing = sa.inspect(connection).get_columns(table.name, schema=table.schema if dialect == "postgresql" else None)
+        found = _shape(existing, connection)
+        if found == wanted:
+            return
     dated = [(name, "date" if name == "published_at" else family) for name, family in wanted]
     if found != dated:
         raise MellanrumError(
@@ -404,9 +414,10 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
                 connection.execute(sa.text(f"CREATE ROLE {role} NOLOGIN"))
         with _requires(connection, f"the right to grant schema {PUBLISHED}", _OWN_TABLES):
             connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
-    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind)) for d in published]
-    scoped.append((PUBLICATION_LOG, None, recipients.all))
-    for table_name, column, readers in scoped:
+    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind), "kommunkod" in d.model.to_schema().columns)
+              for d in published]  # fmt: skip
+    scoped.append((PUBLICATION_LOG, None, recipients.all, False))
+    for table_name, column, readers, by_kommun in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'
         if not sa.inspect(connection).has_table(table_name, schema=PUBLISHED):
             continue
@@ -422,7 +433,7 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
                 role = _identifier(recipient.role)
                 connection.execute(sa.text(f"GRANT SELECT ON {table} TO {role}"))
                 connection.execute(sa.text(f'CREATE POLICY "{recipient.role}" ON {table} FOR SELECT TO {role} USING '
-                                           f"({_own_rows(table_name, column, recipient)})"))  # fmt: skip
+                                           f"({_own_rows(table_name, column, recipient, by_kommun)})"))  # fmt: skip
 
 
 _CREATE_ROLES = (
@@ -454,9 +465,13 @@ def recipient_roles_sql(recipients: Recipients) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _own_rows(table_name: str, column: str | None, recipient: Recipient) -> str:
+def _own_rows(table_name: str, column: str | None, recipient: Recipient, by_kommun: bool = False) -> str:
     if table_name == PUBLICATION_LOG:
         return f"recipient = {_literal(recipient.id)}"
+    kommuner = recipient.region_kommuner
+    if column is None and by_kommun and kommuner is not None:
+        # A region reads its municipalities' rows only (none when it names none).
+        return f'"kommunkod" IN ({", ".join(_literal(k) for k in kommuner)})' if kommuner else "false"
     return "true" if column is None else f'"{column}" = {_literal(recipient.scope)}'
 
 
@@ -474,11 +489,12 @@ def _literal(value: str) -> str:
 
 def read_rows(engine: Engine, name: str, model: type[pa.DataFrameModel], schema: str = PUBLISHED,
               where: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
-    """A table's rows (optionally `column = value` for each of `where`), typed as its model."""
+    """A table's rows (optionally `column = value`, or `column IN values` for a tuple, for each
+    of `where`), typed as its model."""
     table = table_of(name, model, schema, sa.MetaData())
     query = sa.select(table)
     for column, value in (where or {}).items():
-        query = query.where(table.c[column] == value)
+        query = query.where(table.c[column].in_(value) if isinstance(value, tuple) else table.c[column] == value)
     with engine.connect() as connection:
         result = connection.execute(query)
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -16,11 +16,13 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.database import PUBLISHED, Dataset, replace_publication
+from core.gates import withheld_by
 from core.ingest import cast_to_model
 from core.publish import conform, log_rows
 from schemas.contracts import Contract
@@ -50,14 +52,16 @@ def frozen_contract(name: str) -> Contract:
         name=frozen_table(name), version="1.0.0", recipient_kind="af_office",
         purpose=f"The transition list frozen for {name}: published once, never replaced.",
         model=FrozenTransitionList, inputs=("transition_list",), build=lambda inputs, parameters, declared: inputs,
-        consent_from="municipal_consent", recipient_column="af_office",
+        consent_from="municipal_consent", recipient_column="af_office", consent_purpose="samplanering",
     )  # fmt: skip
 
 
 def frozen_rows(transition_list: pd.DataFrame, name: str, as_of: dt.date, cut_off: dt.date) -> pd.DataFrame:
-    """The list's rows with the municipality's consent, each once, stamped with the freeze."""
+    """The list's rows the gates let through (no protected identity, the municipality's consent
+    valid on `as_of` for samplanering: as for the nightly list), each once, stamped with the freeze."""
     declared = frozen_contract(name)
-    consented = transition_list[transition_list["municipal_consent"].to_numpy(dtype=bool)]
+    withheld = withheld_by(transition_list, declared, as_of, agreements=None)
+    consented = transition_list[~np.logical_or.reduce(list(withheld.values()))]
     rows = consented.assign(freeze=name, as_of=pd.Timestamp(as_of), cut_off=pd.Timestamp(cut_off))
     rows = rows[declared.columns].drop_duplicates()
     return conform(cast_to_model(rows, FrozenTransitionList), declared)

@@ -37,7 +37,9 @@ from core.keys.pseudonyms import (
 )
 from core.readers import LINE_COLUMN, ReadResult, read_delimited, read_workbook
 from core.validate import (
+    describe_date_format,
     duplicates,
+    on_distinct,
     map_codes,
     model_problems,
     no_problems,
@@ -50,6 +52,7 @@ from schemas.catalogue import Catalogue
 from schemas.datasets import (
     AGE_BAND_EDGES,
     AGE_BANDS,
+    ALL_SCOPES,
     AfAssignments,
     AfRegistrations,
     MunicipalInterventions,
@@ -63,7 +66,17 @@ from schemas.personnummer import (
     normalize,
 )
 from schemas.personnummer import REASONS as IDENTITY_REASONS
-from schemas.sources import AF_STATUSES, DEREGISTRATION_REASONS, LEVEL1_IDENTITY, PLAIN_IDENTITY, Source
+from schemas.sources import (
+    AF_STATUSES,
+    CONSENT_RECORD_COLUMNS,
+    CONSENT_SCOPES,
+    DEREGISTRATION_REASONS,
+    LEVEL1_IDENTITY,
+    OPTIONAL_COLUMNS,
+    PLAIN_IDENTITY,
+    Source,
+    code_key,
+)
 
 PSEUDONYM = "pseudonym"
 KEY_ID = "key_id"
@@ -98,6 +111,11 @@ def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
             line=1, name=Declared(missing[0]), ours=Declared(source.columns[missing[0]]), found=read.header,
         )  # fmt: skip
     frame = read.frame[[LINE_COLUMN, *source.columns]].rename(columns=source.columns)
+    # The optional columns a source does not map are blank: consent for every scope and
+    # without dates, nobody protected (as before they existed).
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame.reset_index(drop=True)
 
 
@@ -249,7 +267,61 @@ def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> t
     consent_words = {"true": True, "false": False}
     take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
                               {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip
+    found.append(_type_consent_record(source, frame, typed))
     return typed, pd.concat(found, ignore_index=True)
+
+
+def _type_consent_record(source: Source, frame: pd.DataFrame, typed: pd.DataFrame) -> pd.DataFrame:
+    """The optional consent record and protected identity columns typed into `typed`; the
+    problems found. Reasons name the column and what was expected, never the value."""
+    found = []
+    for column in CONSENT_RECORD_COLUMNS[:3]:
+        parsed, trouble = parse_dates(frame[column], source.date_formats, column, required=False)
+        typed[column] = parsed
+        expected = Declared(" or ".join(describe_date_format(f) for f in source.date_formats))
+        found.append(problems(trouble["row"], column, pd.NA, "{label} is not a date in the form {expected}",
+                              label=Declared(column.replace("_", " ")), expected=expected))  # fmt: skip
+    scopes, trouble = consent_scopes(frame["consent_scope"], source.codes.get("consent_scope", {}))
+    typed["consent_scope"] = scopes
+    found.append(trouble)
+    delivered = frame["protected_identity"]
+    if delivered.isna().all():  # not mapped (or never filled in): nobody protected
+        flag, trouble = pd.Series(False, index=frame.index), no_problems()
+    else:
+        flag, trouble = map_codes(delivered, source.codes.get("protected_identity", _YES_NO), {True, False},
+                                  "protected_identity", "protected identity value", blank_means=False)  # fmt: skip
+    typed["protected_identity"] = flag
+    # A code shown is still a delivered cell: the reason says what was expected only.
+    found.append(trouble.assign(value=pd.NA, reason="protected identity: expected yes/no (true or false, or a "
+                                                     "value mapped in codes.protected_identity)").astype(
+        {"value": "string", "reason": "string"}))  # fmt: skip
+    return pd.concat(found, ignore_index=True)
+
+
+_YES_NO = {"true": True, "false": False}
+
+
+def consent_scopes(text: pd.Series, mapping: dict) -> tuple[pd.Series, pd.DataFrame]:
+    """Delivered consent scopes as stored (`schemas.datasets.ALL_SCOPES` order, joined by ','):
+    several separated by `,` `;` or `|`, each ours or mapped in `codes.consent_scope`; a blank
+    cell covers every scope. A part that is neither is a problem (the value is not shown)."""
+    return on_distinct(text, lambda distinct: _consent_scopes(distinct, mapping))
+
+
+def _consent_scopes(text: pd.Series, mapping: dict) -> tuple[pd.Series, pd.DataFrame]:
+    table = {code_key(k): v for k, v in {**{s: s for s in CONSENT_SCOPES}, **mapping}.items()}
+    values, bad = [], []
+    for index, cell in text.items():  # distinct values only (`on_distinct`): a handful
+        parts = [] if pd.isna(cell) else [p for p in re.split(r"[,;|]", str(cell)) if p.strip()]
+        mapped = {table.get(code_key(p)) for p in parts}
+        if None in mapped:
+            bad.append(index)
+            values.append(ALL_SCOPES)
+        else:
+            values.append(",".join(s for s in CONSENT_SCOPES if s in mapped) if mapped else ALL_SCOPES)
+    found = problems(bad, "consent_scope", pd.NA,
+                     "consent scope: expected samplanering and/or uppfoljning (or a value mapped in codes.consent_scope)")
+    return pd.Series(values, index=text.index, dtype="string"), found
 
 
 def _type_registrations(source: Source, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -284,6 +356,7 @@ def _type_registrations(source: Source, frame: pd.DataFrame) -> tuple[pd.DataFra
     consent_words = {"true": True, "false": False}
     take("consent", map_codes(frame["consent"], codes.get("consent", consent_words),
                               {True, False}, "consent", "consent value", blank_means=False))  # fmt: skip
+    found.append(_type_consent_record(source, frame, typed))
     births = pd.to_datetime(frame[BIRTH_DATE]).astype("datetime64[s]")
     registered = pd.to_datetime(typed["registration_date"]).astype("datetime64[s]")
     typed[AGE_BAND] = ages_on(births, registered).where(births.notna() & registered.notna(), AGE_BANDS[-1])

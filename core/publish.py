@@ -17,9 +17,12 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from core.gates import GATES, agreement_ids, parties, withheld_by
 from core.validate import validated
+from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
 from schemas.followup import Handovers, YouthMonitor
@@ -36,22 +39,16 @@ class ContractError(MellanrumError):
 
 def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                  declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Overlaps in the window that need action, with the consent the contract names."""
+    """Overlaps in the window that need action (consent is a gate, `core/gates.py`)."""
     overlaps = inputs["overlaps"]
-    wanted = (
-        overlaps["in_window"].to_numpy(dtype=bool)
-        & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
-        & overlaps[declared.consent_from].to_numpy(dtype=bool)
-    )
+    wanted = overlaps["in_window"].to_numpy(dtype=bool) & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
     return overlaps.loc[wanted, declared.columns]
 
 
 def consented_transitions(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                           declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """The transition list's rows with the consent the contract names, each once."""
-    transition_list = inputs["transition_list"]
-    listed = transition_list[transition_list[declared.consent_from].to_numpy(dtype=bool)]
-    return listed[declared.columns].drop_duplicates()
+    """The transition list's rows, each once (consent is a gate, `core/gates.py`)."""
+    return inputs["transition_list"][declared.columns].drop_duplicates()
 
 
 # --- conforming and summing ----------------------------------------------------------------
@@ -93,9 +90,18 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
     return frame[(frame[declared.recipient_column] == scope).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
+def rows_for(frame: pd.DataFrame, declared: Contract, recipient: Recipient) -> pd.DataFrame:
+    """The rows of `frame` `recipient` reads: its scope's, or a region's municipalities'."""
+    kommuner = recipient.region_kommuner
+    if declared.recipient_column is None and kommuner is not None and "kommunkod" in frame.columns:
+        return frame[frame["kommunkod"].isin(kommuner).to_numpy(dtype=bool)].reset_index(drop=True)
+    return recipient_rows(frame, declared, recipient.scope)
+
+
 def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
              *, run_id: str, as_of: dt.date, key_ids: Sequence[str], published_at: dt.datetime,
-             channel: str = "database", sealed_to: str | None = None) -> pd.DataFrame:  # fmt: skip
+             channel: str = "database", sealed_to: str | None = None,
+             agreements: Agreements | None = None) -> pd.DataFrame:  # fmt: skip
     """The publication log's rows: per dataset and recipient of its kind, one row per key id
     the data was linked on (each with that recipient's row count and checksum)."""
     if not key_ids:
@@ -110,15 +116,24 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
     for name, frame in datasets.items():
         declared = contracts[name]
         for recipient in (r for r in recipients if r.kind == declared.recipient_kind):
-            own = recipient_rows(frame, declared, recipient.scope)
+            own = rows_for(frame, declared, recipient)
             facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                      "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
                      "row_count": len(own), "checksum": checksum(own), "sealed_to": sealed_to,
-                     "published_at": moment}  # fmt: skip
+                     "published_at": moment,
+                     "agreement_id": _agreements_of(own, declared, as_of, agreements)}  # fmt: skip
             rows.extend({**facts, "key_id": key_id} for key_id in sorted(set(key_ids)))
     log = pd.DataFrame(rows, columns=list(PublicationLog.to_schema().columns))
     return validated(log.astype({"as_of": "datetime64[s]", "published_at": "datetime64[s, UTC]",
                                  "row_count": "int64"}), PublicationLog)  # fmt: skip
+
+
+def _agreements_of(rows: pd.DataFrame, declared: Contract, as_of: dt.date, agreements: Agreements | None) -> str | None:
+    """The agreement ids a recipient's rows crossed under (',' between), or None."""
+    if agreements is None or declared.recipient_column is None or rows.empty:
+        return None
+    ids = sorted(set(agreement_ids(rows, declared, as_of, agreements).dropna()) - {"-"})
+    return ",".join(ids) or None
 
 
 def unreached(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract],
@@ -193,13 +208,50 @@ class Publication:
     log: pd.DataFrame
     unreached: dict[str, int]  # rows without a registered recipient, per dataset
     kept: dict[str, str] = field(default_factory=dict)  # per dataset: what kept its previous publication
+    # per dataset: rows each gate withheld (`core.gates.GATES`), counts only
+    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def build_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
                    parameters: PublicationParameters) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """Every contract's dataset from the internal datasets it names, conformed, by name."""
+    """Every contract's dataset from the internal datasets it names, through the gates,
+    conformed, by name."""
+    return gated_datasets(inputs, contracts, parameters)[0]
+
+
+def gated_datasets(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
+                   parameters: PublicationParameters) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:  # fmt: skip
+    """Every contract's dataset through the gates (`core/gates.py`), and per dataset how many
+    of its rows each gate withheld: the gates are applied in turn to the contract's first
+    input, and a gate's count is the rows the dataset lost with it (a row withheld by
+    several gates counts for the first). Counts only."""
     inputs = {**optional_inputs(), **inputs}
-    return {c.name: conform(c.build({n: inputs[n] for n in c.inputs}, parameters, c), c) for c in contracts}
+    datasets, withheld = {}, {}
+    for declared in contracts:
+        datasets[declared.name], withheld[declared.name] = _gated(declared, inputs, parameters)
+    return datasets, withheld
+
+
+def _gated(declared: Contract, inputs: Mapping[str, pd.DataFrame],
+           parameters: PublicationParameters) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+    first = declared.inputs[0]
+    frame = inputs[first]
+
+    def build(rows: pd.DataFrame) -> pd.DataFrame:
+        own = {**{n: inputs[n] for n in declared.inputs}, first: rows}
+        return conform(declared.build(own, parameters, declared), declared)
+
+    masks = withheld_by(frame, declared, parameters.as_of, parameters.agreements)
+    kept = np.ones(len(frame), dtype=bool)
+    result, counts = build(frame), {}
+    for gate in GATES:
+        more = kept & masks[gate]
+        counts[gate] = 0
+        if more.any():
+            kept &= ~masks[gate]
+            narrower = build(frame[kept].reset_index(drop=True))
+            counts[gate], result = len(result) - len(narrower), narrower
+    return result, counts
 
 
 def optional_inputs() -> dict[str, pd.DataFrame]:
@@ -222,7 +274,29 @@ def build_publication(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Co
     """A whole publication: the datasets, who receives which rows, and its log. With `held`
     (sources left behind by a key rotation) the held-back part is the `previous` one."""
     by_name = {c.name: c for c in contracts}
-    datasets, kept = keep_previous(build_datasets(inputs, contracts, parameters), previous or {}, by_name, held)
+    built, withheld = gated_datasets(inputs, contracts, parameters)
+    datasets, kept = keep_previous(built, previous or {}, by_name, held)
     log = log_rows(datasets, by_name, recipients.all, run_id=run_id, as_of=parameters.as_of, key_ids=key_ids,
-                   published_at=published_at)  # fmt: skip
-    return Publication(datasets, log, unreached(datasets, by_name, recipients), kept)
+                   published_at=published_at, agreements=parameters.agreements)  # fmt: skip
+    return Publication(datasets, log, unreached(datasets, by_name, recipients), kept, withheld)
+
+
+def missing_agreements(inputs: Mapping[str, pd.DataFrame], contracts: Sequence[Contract],
+                       parameters: PublicationParameters) -> list[str]:  # fmt: skip
+    """In the runbook's words, per contract and pair of parties whose rows the agreement gate
+    withheld: which agreement is missing or not in force. Parties and agreement ids only."""
+    agreements = parameters.agreements
+    if agreements is None:
+        return []
+    inputs = {**optional_inputs(), **inputs}
+    found = []
+    for declared in contracts:
+        frame = inputs[declared.inputs[0]]
+        withheld = withheld_by(frame, declared, parameters.as_of, agreements)["no_agreement"]
+        if not withheld.any():
+            continue
+        recipient, source = parties(frame[withheld], declared)
+        pairs = pd.DataFrame({"r": recipient.to_numpy(), "s": source.to_numpy()}).dropna().drop_duplicates()
+        for r, s in sorted(pairs.itertuples(index=False, name=None)):
+            found.append(f"{declared.name} from {s} to {r}: {agreements.missing(declared.name, r, s, parameters.as_of)}")
+    return found

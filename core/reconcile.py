@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from core.gates import CONSENT_FOR, PROTECTED, consent_columns, prepare
 from core.ingest import cast_to_model
 from core.registrations import person_codes, registration_transitions
 from core.validate import validated
@@ -187,6 +188,7 @@ def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date,
     person codes from `_person_codes`, when the caller has them already.
     """
     municipal_person, af_person = persons or _person_codes(municipal, af)
+    municipal, af = consent_columns(municipal, as_of), consent_columns(af, as_of)
     kept = (af["status"] != CANCELLED).to_numpy(dtype=bool)
     af, af_person = af[kept], af_person[kept]
     m, a = _Periods.of(municipal, municipal_person), _Periods.of(af, af_person)
@@ -215,6 +217,7 @@ def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date,
         "municipal_category": municipal["category"].array.take(m_rows),
         "municipal_extent_pct": m_extent,
         "municipal_consent": municipal["consent"].to_numpy(dtype=bool)[m_rows],
+        "municipal_consent_for": municipal[CONSENT_FOR].array.take(m_rows),
         "af_source_id": af["source_id"].array.take(a_rows),
         "assignment_id": af["assignment_id"].array.take(a_rows),
         "programme_code": af["programme_code"].array.take(a_rows),
@@ -222,6 +225,8 @@ def find_overlaps(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date,
         "af_office": af["af_office"].array.take(a_rows),
         "af_extent_pct": a_extent,
         "af_consent": af["consent"].to_numpy(dtype=bool)[a_rows],
+        "af_consent_for": af[CONSENT_FOR].array.take(a_rows),
+        "protected_identity": municipal[PROTECTED].to_numpy(dtype=bool)[m_rows] | af[PROTECTED].to_numpy(dtype=bool)[a_rows],
         "overlap_start": _dates(start),
         "overlap_end": _dates(end),
         "overlap_days": np.maximum(np.minimum(end, as_of_day) - start + 1, 0),
@@ -358,6 +363,7 @@ def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, c
     start, end = _day_numbers(municipal["start_date"]), _day_numbers(municipal["end_date"])
     continuing = (start <= as_of_day) & (end > cut_off_day)  # an open end is OPEN_END
     m_person, af_person = persons or _person_codes(municipal, af)
+    municipal, af = consent_columns(municipal, as_of), consent_columns(af, as_of)
     municipal, end, m_person = municipal[continuing], end[continuing], m_person[continuing]
     kept = (af["status"] != CANCELLED).to_numpy(dtype=bool)
     af, af_person = af[kept], af_person[kept]
@@ -386,6 +392,9 @@ def transition_list(municipal: pd.DataFrame, af: pd.DataFrame, as_of: dt.date, c
         "planned_end": _dates(end[m_rows]),
         "municipal_consent": municipal["consent"].to_numpy(dtype=bool)[m_rows],
         "af_consent": af["consent"].to_numpy(dtype=bool)[a_rows],
+        "municipal_consent_for": municipal[CONSENT_FOR].array.take(m_rows),
+        "af_consent_for": af[CONSENT_FOR].array.take(a_rows),
+        "protected_identity": municipal[PROTECTED].to_numpy(dtype=bool)[m_rows] | af[PROTECTED].to_numpy(dtype=bool)[a_rows],
     })
     return (
         listed.drop_duplicates()
@@ -431,6 +440,8 @@ def reconcile(
     if cut_off < as_of:
         raise ConfigError(f"cut_off: got {cut_off}: it must not be before the as-of date {as_of}")
     selected = tuple(sorted(kommuner)) if kommuner else None
+    # The gates' columns: each row's consent on the as-of date, protection by person.
+    municipal, af, registrations = prepare(as_of, municipal, af, registrations)
     # One person code per (pseudonym, key id) for all three searches: factorizing the
     # pseudonyms is the costliest step, so it is done once.
     municipal_person, af_person = _person_codes(municipal, af)

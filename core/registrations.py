@@ -54,6 +54,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from core.gates import CONSENT_FOR, PROTECTED, consent_columns, prepare
 from core.ingest import cast_to_model
 from core.validate import validated
 from schemas.followup import (
@@ -139,6 +140,8 @@ def spells(registrations: pd.DataFrame, person: np.ndarray, as_of: dt.date) -> p
     table["age_band"] = registrations["age_band"].to_numpy(dtype=object)[first_rows]
     table["af_office"] = registrations["af_office"].to_numpy(dtype=object)[latest_rows]
     table["consent"] = registrations["consent"].to_numpy(dtype=bool)[latest_rows]
+    table["consent_for"] = registrations[CONSENT_FOR].to_numpy(dtype=object)[latest_rows]
+    table["protected_identity"] = registrations[PROTECTED].to_numpy(dtype=bool)[first_rows]
     return table
 
 
@@ -159,6 +162,8 @@ def current_registrations(registrations: pd.DataFrame, person: np.ndarray, as_of
         "registration_id": rows["registration_id"].to_numpy(dtype=object),
         "af_office": rows["af_office"].to_numpy(dtype=object),
         "consent": rows["consent"].to_numpy(dtype=bool),
+        "consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
+        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool),
         "turns_20_on": pd.to_datetime(rows["turns_20_on"]).to_numpy(),
     })
     frame = frame.sort_values(["person", "start", "registration_id"], ascending=[True, False, True], kind="stable")
@@ -175,6 +180,7 @@ def registration_transitions(municipal: pd.DataFrame, registrations: pd.DataFram
     an assignment (`listed_persons`): their municipal interventions started by `as_of` and
     planned past `cut_off`, keyed by the registration covering `as_of`, for its office."""
     m_person, r_person = persons
+    municipal, registrations = consent_columns(municipal, as_of), consent_columns(registrations, as_of)
     as_of_day, cut_off_day = _day(as_of), _day(cut_off)
     start, end = _days(municipal["start_date"]), _days(municipal["end_date"])
     continuing = (start <= as_of_day) & (end > cut_off_day) & ~np.isin(m_person, listed_persons)
@@ -191,6 +197,9 @@ def registration_transitions(municipal: pd.DataFrame, registrations: pd.DataFram
         "planned_end": _dates(joined["_end"].to_numpy()),
         "municipal_consent": joined["consent"].to_numpy(dtype=bool),
         "af_consent": joined["consent_af"].to_numpy(dtype=bool),
+        "municipal_consent_for": joined[CONSENT_FOR].to_numpy(dtype=object),
+        "af_consent_for": joined[CONSENT_FOR + "_af"].to_numpy(dtype=object),
+        "protected_identity": joined[PROTECTED].to_numpy(dtype=bool) | joined[PROTECTED + "_af"].to_numpy(dtype=bool),
     })
     listed = cast_to_model(listed.drop_duplicates().reset_index(drop=True), RegistrationTransitions)
     return validated(listed, RegistrationTransitions)
@@ -218,6 +227,8 @@ def _records(municipal: pd.DataFrame, m_person: np.ndarray, as_of: dt.date) -> p
         "kommunkod": municipal["kommunkod"].to_numpy(dtype=object),
         "record_id": municipal["record_id"].to_numpy(dtype=object),
         "municipal_consent": municipal["consent"].to_numpy(dtype=bool),
+        "municipal_consent_for": municipal[CONSENT_FOR].to_numpy(dtype=object),
+        "municipal_protected": municipal[PROTECTED].to_numpy(dtype=bool),
         "tier": (start > d).astype(np.int64),
         "recency": np.where(start > d, start, -start),
         "ongoing": (start <= d) & (end >= d),
@@ -233,6 +244,7 @@ def youth_monitor(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.D
     """The `YouthMonitor` dataset: one row per youth spell (see the module) and municipality
     in whose records the person is (one row with an empty kommunkod when in none)."""
     # Only registrations begun by the as-of date: a later one cannot change what is known then.
+    municipal, af, registrations = prepare(as_of, municipal, af, registrations)
     registrations = registrations[_days(registrations["registration_date"]) <= _day(as_of)].reset_index(drop=True)
     m_person, a_person, r_person = person_codes(municipal, af, registrations)
     d = _day(as_of)
@@ -266,13 +278,19 @@ def youth_monitor(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.D
         "days_to_start": to_start,
         "started_by": first["by"].astype("string").to_numpy(),
         "af_consent": table["consent"].to_numpy(dtype=bool),
+        "af_consent_for": table[CONSENT_FOR].to_numpy(dtype=object),
+        "af_protected": table[PROTECTED].to_numpy(dtype=bool),
         "person": table["person"].to_numpy(),
     })
     records = _records(municipal, m_person, as_of)
     monitor = monitor.merge(records, on="person", how="left")
     monitor["municipal_consent"] = monitor["municipal_consent"].fillna(False).astype(bool)
+    monitor["municipal_consent_for"] = monitor["municipal_consent_for"].fillna("").astype("string")
+    # Protection is the person's: every row of a person flagged anywhere.
+    flagged = monitor["af_protected"].to_numpy(dtype=bool) | monitor["municipal_protected"].fillna(False).to_numpy(dtype=bool)
+    monitor["protected_identity"] = pd.Series(flagged).groupby(monitor["person"].to_numpy()).transform("any").to_numpy()
     monitor["municipal_activity"] = monitor["ongoing"].fillna(False).astype(bool)
-    monitor = monitor.drop(columns=["person", "ongoing"])
+    monitor = monitor.drop(columns=["person", "ongoing", "af_protected", "municipal_protected"])
     monitor = monitor.sort_values(["af_office", "registration_id", "kommunkod"], na_position="first",
                                   kind="stable").reset_index(drop=True)  # fmt: skip
     return validated(cast_to_model(monitor[list(YouthMonitor.to_schema().columns)], YouthMonitor), YouthMonitor)
@@ -293,6 +311,7 @@ def _nothing_next(ends: pd.DataFrame, periods: pd.DataFrame) -> np.ndarray:
 def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataFrame,
               as_of: dt.date) -> pd.DataFrame:  # fmt: skip
     """The `Handovers` dataset: one row per hand-over of the three kinds (see the module)."""
+    municipal, af, registrations = prepare(as_of, municipal, af, registrations)
     m_person, a_person, r_person = person_codes(municipal, af, registrations)
     d = _day(as_of)
     kept = (af["status"] != CANCELLED).to_numpy(dtype=bool)
@@ -320,6 +339,9 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
         "ends_on": _dates(ends["end"].to_numpy()),
         "municipal_consent": rows["consent"].to_numpy(dtype=bool),
         "af_consent": ends["consent"].to_numpy(dtype=bool),
+        "municipal_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
+        "af_consent_for": ends[CONSENT_FOR].to_numpy(dtype=object),
+        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | ends[PROTECTED].to_numpy(dtype=bool),
     }))
 
     # af_slut_utan_fortsattning
@@ -340,6 +362,9 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
         "ends_on": _dates(ends["end"].to_numpy()),
         "municipal_consent": ends["municipal_consent"].to_numpy(dtype=bool),
         "af_consent": rows["consent"].to_numpy(dtype=bool),
+        "municipal_consent_for": ends["municipal_consent_for"].to_numpy(dtype=object),
+        "af_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
+        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | ends["municipal_protected"].to_numpy(dtype=bool),
     }))
 
     # kaa_slutar
@@ -360,6 +385,9 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
         "ends_on": pd.to_datetime(kaa_rows["turns_20_on"]).to_numpy().astype("datetime64[s]"),
         "municipal_consent": rows["consent"].to_numpy(dtype=bool),
         "af_consent": kaa_rows["consent"].to_numpy(dtype=bool),
+        "municipal_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
+        "af_consent_for": kaa_rows[CONSENT_FOR].to_numpy(dtype=object),
+        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | kaa_rows[PROTECTED].to_numpy(dtype=bool),
     }))
     table = pd.concat(found, ignore_index=True)
     columns = list(Handovers.to_schema().columns)

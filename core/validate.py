@@ -195,6 +195,8 @@ def _map_codes(
              if isinstance(their, str)}  # fmt: skip
     # `text` holds distinct values (`on_distinct`): a few hundred keys, whatever the rows.
     mapped = text.map(code_key, na_action="ignore").map(table)
+    if mapped.isna().all():  # nothing mapped: an all-null (Arrow) column takes no fill value
+        mapped = mapped.astype(object)
     unknown = mapped.isna() & ~blank
     found = [problems(text.index[unknown], column, text[unknown],
                       "unknown {what} {value!r}: not mapped in the sources file", what=Declared(what))]  # fmt: skip

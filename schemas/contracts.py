@@ -8,10 +8,12 @@ name their builders); `mellanrum contracts` prints them: they are the documentat
 what leaves.
 
 Consent: row-level data about a person crosses from one party to the other only where the
-party it comes from has recorded the person's samtycke (consent to information exchange).
-A municipality learns of an AF programme only with AF's recorded consent; AF learns of a
-municipal intervention only with the municipality's. People without consent are counted
-in the statistics only.
+consent (samtycke) of the party it comes from is valid on the as-of date and covers the
+contract's purpose (`consent_purpose`: samplanering, the parties planning together, or
+uppfoljning, following a person up). A municipality learns of an AF programme only with
+AF's consent; AF learns of a municipal intervention only with the municipality's. People
+without it, and people with a protected identity, are counted in the statistics only; a
+local agreement must allow the crossing too (`core/gates.py`, `schemas/agreements.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pa
 
+from schemas.agreements import Agreements
 from schemas.recipients import RecipientKind
+from schemas.sources import CONSENT_SCOPES
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class PublicationParameters:
 
     as_of: dt.date
     suppression_threshold: int
+    # The local agreements (`agreements.yaml`); None: there is no such file, and the
+    # agreement gate is not applied.
+    agreements: Agreements | None = None
 
 
 # A builder gets the contract's input datasets by name, the parameters and its own contract.
@@ -51,6 +58,9 @@ class Contract:
     # The internal column that must be true for a row to be published: the consent recorded
     # by the party the row's data comes from. None: no row-level data about a person.
     consent_from: str | None = None
+    # What the rows are for, the consent scope they need: 'samplanering' or 'uppfoljning'
+    # for a row-level dataset, None for an aggregate.
+    consent_purpose: str | None = None
     # The column holding the recipient's scope (kommunkod or AF office); None: every row.
     recipient_column: str | None = None
     # Column lineage of the columns not copied from the first input under the same name:
@@ -80,6 +90,10 @@ def contract_problems(contracts: Sequence[Contract]) -> list[str]:
             problems.append(f"{where}: recipient_column {declared.recipient_column!r} is not a column of its model")
         if (declared.recipient_column is None) != (declared.recipient_kind == "region"):
             problems.append(f"{where}: only the region's datasets have no recipient_column")
+        if declared.recipient_column is not None and declared.consent_purpose not in CONSENT_SCOPES:
+            problems.append(f"{where}: a row-level dataset declares its consent_purpose, one of {', '.join(CONSENT_SCOPES)}")
+        if declared.recipient_column is None and declared.consent_purpose is not None:
+            problems.append(f"{where}: an aggregate has no consent_purpose (consent plays no part in it)")
         if not declared.purpose.strip():
             problems.append(f"{where}: the purpose is empty")
         if not declared.inputs:

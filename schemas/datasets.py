@@ -23,7 +23,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.municipalities import KOMMUNKOD_PATTERN
-from schemas.sources import AF_STATUSES, DEREGISTRATION_REASONS
+from schemas.sources import AF_STATUSES, CONSENT_SCOPES, DEREGISTRATION_REASONS
 
 PSEUDONYM_PATTERN = r"^[A-Z2-7]{52}$"
 KEY_ID_PATTERN = r"^[A-Za-z0-9_.-]+\+[A-Za-z0-9_.-]+$"
@@ -50,6 +50,29 @@ class _Person(pa.DataFrameModel):
     consent: Series[bool] = pa.Field(description="Consent to information exchange between the parties is recorded")
 
 
+# A consent scope as stored: the scopes it covers, in CONSENT_SCOPES' order, joined by ','.
+ALL_SCOPES = ",".join(CONSENT_SCOPES)
+
+
+class _ConsentRecord(pa.DataFrameModel):
+    """The consent as a record and the protected identity flag (optional in a delivery:
+    without them, no period, every scope, nobody protected). Whether the consent is valid
+    on a day is `core.gates.consent_valid_on`."""
+
+    consent_valid_from: Series[pa.DateTime] = pa.Field(nullable=True, description="Consent valid from (inclusive); empty: no start")
+    consent_valid_to: Series[pa.DateTime] = pa.Field(nullable=True, description="Consent valid to (inclusive); empty: no end")
+    consent_withdrawn_on: Series[pa.DateTime] = pa.Field(nullable=True, description="Consent withdrawn on this day; empty: not withdrawn")
+    consent_scope: Series[str] = pa.Field(str_matches=r"^(samplanering|uppfoljning|samplanering,uppfoljning)$",
+                                          description="Purposes the consent covers, joined by ','")
+    protected_identity: Series[bool] = pa.Field(description="The person has a protected identity (skyddad identitet)")
+
+    @pa.dataframe_check(name="consent_period_in_order")
+    @classmethod
+    def consent_period_in_order(cls, frame: pd.DataFrame) -> pd.Series:
+        return (frame["consent_valid_from"].isna() | frame["consent_valid_to"].isna()
+                | (frame["consent_valid_from"] <= frame["consent_valid_to"]))  # fmt: skip
+
+
 class _Period(pa.DataFrameModel):
     start_date: Series[pa.DateTime] = pa.Field(description="First day (inclusive)")
     end_date: Series[pa.DateTime] = pa.Field(nullable=True, description="Last day (inclusive); empty: ongoing")
@@ -64,7 +87,7 @@ class _Period(pa.DataFrameModel):
         return frame["end_date"].isna() | (frame["end_date"] >= frame["start_date"])
 
 
-class MunicipalInterventions(_Period, _Person, _Lineage):
+class MunicipalInterventions(_ConsentRecord, _Period, _Person, _Lineage):
     """Accepted municipal interventions (insatser), one row per intervention."""
 
     kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="SCB municipality code")
@@ -77,7 +100,7 @@ class MunicipalInterventions(_Period, _Person, _Lineage):
         unique = ["source_id", "record_id"]
 
 
-class AfAssignments(_Period, _Person, _Lineage):
+class AfAssignments(_ConsentRecord, _Period, _Person, _Lineage):
     """Accepted AF programme assignments (anvisningar), one row per assignment."""
 
     assignment_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="AF's own assignment id")
@@ -92,7 +115,7 @@ class AfAssignments(_Period, _Person, _Lineage):
         unique = ["source_id", "assignment_id"]
 
 
-class AfRegistrations(_Lineage):
+class AfRegistrations(_ConsentRecord, _Lineage):
     """Accepted AF registrations (inskrivningar), one row per registration spell.
 
     Periods are whole days: the person is registered from `registration_date` up to and
@@ -164,4 +187,5 @@ REASONS: dict[tuple[str, str], str] = {
         "de-registration date {deregistration_date} before registration date {registration_date}",
     ("deregistration_reason", "reason_only_when_deregistered"):
         "a de-registration reason ({deregistration_reason}) without a de-registration date",
+    ("consent_valid_to", "consent_period_in_order"): "the consent's valid-to date is before its valid-from date",
 }

@@ -43,6 +43,12 @@ class YouthMonitor(pa.DataFrameModel):
     record_id: Series[str] = pa.Field(nullable=True, description="That municipality's most relevant record id")
     municipal_consent: Series[bool] = pa.Field(description="Consent recorded by that municipality")
     municipal_activity: Series[bool] = pa.Field(description="An intervention of that municipality goes on on the as-of date")
+    municipal_consent_for: Series[str] = pa.Field(
+        description="Scopes the municipality's consent covers on the as-of date (',' between); empty: not valid then")
+    af_consent_for: Series[str] = pa.Field(
+        description="Scopes AF's consent covers on the as-of date (',' between); empty: not valid then")
+    protected_identity: Series[bool] = pa.Field(
+        description="The person has a protected identity in some source: never in a row-level dataset")
 
     class Config:
         strict = True
@@ -62,6 +68,12 @@ class Handovers(pa.DataFrameModel):
     ends_on: Series[pa.DateTime] = pa.Field(description="Last day of what ends; kaa_slutar: the 20th birthday")
     municipal_consent: Series[bool] = pa.Field(description="Consent recorded by the municipality")
     af_consent: Series[bool] = pa.Field(description="Consent recorded by AF")
+    municipal_consent_for: Series[str] = pa.Field(
+        description="Scopes the municipality's consent covers on the as-of date (',' between); empty: not valid then")
+    af_consent_for: Series[str] = pa.Field(
+        description="Scopes AF's consent covers on the as-of date (',' between); empty: not valid then")
+    protected_identity: Series[bool] = pa.Field(
+        description="The person has a protected identity in some source: never in a row-level dataset")
 
     class Config:
         strict = True
@@ -79,6 +91,9 @@ class RegistrationTransitions(pa.DataFrameModel):
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True)
     municipal_consent: Series[bool]
     af_consent: Series[bool]
+    municipal_consent_for: Series[str]
+    af_consent_for: Series[str]
+    protected_identity: Series[bool]
 
     class Config:
         strict = True

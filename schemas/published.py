@@ -112,6 +112,9 @@ class PublicationLog(pa.DataFrameModel):
         nullable=True, description="Fingerprint of the recipient's public key (exports only)"
     )
     published_at: Series[UtcSeconds] = pa.Field(description="When (UTC, to the second)")
+    agreement_id: Series[str] = pa.Field(
+        nullable=True, description="The local agreement(s) (agreements.yaml) this recipient's rows crossed under, "
+        "',' between; empty: an aggregate, the party's own data, no rows, or no agreements file")
 
     class Config:
         strict = True

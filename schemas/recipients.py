@@ -18,8 +18,15 @@ Example (the generator writes one for the demo):
       - id: af_goteborg_city
         kind: af_office
         af_office: Arbetsförmedlingen Göteborg City
-      - id: region
+      - id: region_gr
         kind: region
+        kommuner: ["1480", "1481", "1401"]   # optional: its municipalities (default: all)
+        groupings:                           # optional: named groups of them
+          norr: ["1401"]
+
+A region recipient with `kommuner` reads only those municipalities' statistics rows (a
+region total row, which adds up every municipality, is not among them): by filtering in
+SQLite reads and exports, by row-level security on PostgreSQL, as for the other roles.
 
 In PostgreSQL each recipient is a database role named `mellanrum_<id>`.
 """
@@ -50,6 +57,27 @@ class Recipient(StrictModel):
     af_office: str | None = pydantic.Field(default=None, min_length=1, max_length=100)
     public_key: str | None = pydantic.Field(default=None, pattern=PUBLIC_KEY_PATTERN)
     description: str = ""
+    # A region's municipalities (None: every one) and named groupings of them.
+    kommuner: list[str] | None = None
+    groupings: dict[str, list[str]] = {}
+
+    @pydantic.model_validator(mode="after")
+    def _region_scope(self) -> Recipient:
+        if self.kind != "region" and (self.kommuner is not None or self.groupings):
+            raise ValueError(f"only a region recipient has kommuner and groupings, not a {self.kind} recipient")
+        for code in self.kommuner or ():
+            if code not in municipality_names():
+                raise ValueError(f"kommuner: {code!r} is not one of Sweden's 290 municipalities")
+        for name, codes in self.groupings.items():
+            outside = sorted(set(codes) - set(self.kommuner or municipality_names()))
+            if outside:
+                raise ValueError(f"groupings.{name}: {', '.join(outside)} not among the region's kommuner")
+        return self
+
+    @property
+    def region_kommuner(self) -> tuple[str, ...] | None:
+        """A region's municipalities, whose statistics rows it reads; None: every row."""
+        return tuple(self.kommuner) if self.kind == "region" and self.kommuner is not None else None
 
     @pydantic.model_validator(mode="after")
     def _scope_fits_the_kind(self) -> Recipient:

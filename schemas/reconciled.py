@@ -46,6 +46,8 @@ class _Municipal(pa.DataFrameModel):
     municipal_category: Series[str] = pa.Field(description="Catalogue category of the intervention")
     municipal_extent_pct: Series[float] = pa.Field(in_range=_EXTENT, description="Intervention extent, % of full time")
     municipal_consent: Series[bool] = pa.Field(description="Consent recorded by the municipality")
+    municipal_consent_for: Series[str] = pa.Field(
+        description="Scopes the municipality's consent covers on the as-of date (',' between); empty: not valid then")
 
 
 class _Af(pa.DataFrameModel):
@@ -56,6 +58,8 @@ class _Af(pa.DataFrameModel):
     af_office: Series[str] = pa.Field(description="AF office responsible for the assignment")
     af_extent_pct: Series[float] = pa.Field(in_range=_EXTENT, description="Assignment extent, % of full time")
     af_consent: Series[bool] = pa.Field(description="Consent recorded by AF")
+    af_consent_for: Series[str] = pa.Field(
+        description="Scopes AF's consent covers on the as-of date (',' between); empty: not valid then")
 
 
 class _Overlap(pa.DataFrameModel):
@@ -85,6 +89,8 @@ class Overlaps(_Overlap, _Af, _Municipal, _Person):
     classification: Series[str] = pa.Field(isin=CLASSES, description="conflict, parallel or complementary")
     rule_id: Series[str] = pa.Field(description="Id of the rule (rule table or extent rule) that decided the class")
     in_window: Series[bool] = pa.Field(description="The overlap touches the look-back/look-ahead window")
+    protected_identity: Series[bool] = pa.Field(
+        description="The person has a protected identity in some source: never in a row-level dataset")
 
     class Config:
         strict = True
@@ -143,6 +149,12 @@ class TransitionList(pa.DataFrameModel):
     planned_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Planned last day; empty: open-ended")
     municipal_consent: Series[bool] = pa.Field(description="Consent recorded by the municipality")
     af_consent: Series[bool] = pa.Field(description="Consent recorded by AF on that assignment")
+    municipal_consent_for: Series[str] = pa.Field(
+        description="Scopes the municipality's consent covers on the as-of date (',' between); empty: not valid then")
+    af_consent_for: Series[str] = pa.Field(
+        description="Scopes AF's consent covers on the as-of date (',' between); empty: not valid then")
+    protected_identity: Series[bool] = pa.Field(
+        description="The person has a protected identity in some source: never in a row-level dataset")
 
     class Config:
         strict = True

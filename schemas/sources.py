@@ -38,6 +38,36 @@ anything of what it points to.
 code, `Studie- och  yrkesvägledning` and `studie- och yrkesvägledning` too. Two spellings
 that match alike must map to the same value.
 
+**Consent as a record, and protected identity** (optional columns, every kind of source).
+Besides `consent` (yes/no) a source may map:
+
+- `consent_valid_from`, `consent_valid_to`: the consent's period (dates in the source's
+  `date_formats`, both days included; empty: no start, no end);
+- `consent_withdrawn_on`: the day the person withdrew it (from that day on it is no consent);
+- `consent_scope`: what it covers, `samplanering` and/or `uppfoljning` (several separated by
+  `,` `;` or `|`; local words mapped in `codes.consent_scope`); an empty cell, or no such
+  column at all, covers every scope, as before;
+- `protected_identity`: the person has a protected identity (skyddad identitet); blank is no.
+
+The consent of a row is *valid on a day* when consent is yes, the day is within its period
+and before any withdrawal. A row about a person leaves for the other party only where the
+consent of the party it comes from is valid on the as-of date and covers the dataset's
+purpose (each contract declares its own, `mellanrum contracts`). A person flagged as
+protected by any source is left out of every row-level dataset and counted in the
+statistics only. Bad cells (a date that does not parse, a period ending before it starts, a
+scope outside the list) quarantine the row with a reason naming the column, never the value.
+
+    columns:
+      Samtycke: consent
+      Samtycke från: consent_valid_from
+      Samtycke till: consent_valid_to
+      Återkallat: consent_withdrawn_on
+      Ändamål: consent_scope
+      Skyddad: protected_identity
+    codes:
+      consent_scope: {Planering: samplanering, Uppföljning: uppfoljning}
+      protected_identity: {Ja: true, Nej: false}
+
 **Delimiter** `tab` (or a real tab, `"\\t"` in double quotes, or `'\\t'` as typed in single
 quotes) declares tab-separated files.
 """
@@ -76,6 +106,12 @@ REGISTRATION_COLUMNS = (
 )  # fmt: skip
 DEREGISTRATION_REASONS = ("work", "studies", "other", "unknown")
 SOURCE_KINDS = ("municipal", "af", "af_registrations")
+# Optional on every kind of source: the consent as a record (samtycke with its period,
+# withdrawal and scope) and the protected identity flag (skyddad identitet). A delivery
+# without them is read as before: consent yes/no for every scope and no end, nobody protected.
+CONSENT_SCOPES = ("samplanering", "uppfoljning")
+CONSENT_RECORD_COLUMNS = ("consent_valid_from", "consent_valid_to", "consent_withdrawn_on", "consent_scope")
+OPTIONAL_COLUMNS = (*CONSENT_RECORD_COLUMNS, "protected_identity")
 
 DELIMITERS = ("auto", ";", ",", "\t", "|")
 # Ways to write a tab in YAML: a real tab ("\t" in double quotes), the word, or '\t' in
@@ -202,7 +238,7 @@ class Source(StrictModel):
         if self.format == "csv" and self.sheet is not None:
             raise ValueError("sheet is only for format xlsx")
         targets = list(self.columns.values())
-        allowed = set(self.canonical_columns) | set(PLAIN_IDENTITY) | set(LEVEL1_IDENTITY)
+        allowed = set(self.canonical_columns) | set(OPTIONAL_COLUMNS) | set(PLAIN_IDENTITY) | set(LEVEL1_IDENTITY)
         for their, ours in self.columns.items():
             if ours not in allowed:
                 raise ValueError(
@@ -234,8 +270,9 @@ class Source(StrictModel):
 
     @property
     def codeable_columns(self) -> tuple[str, ...]:
-        return {"municipal": ("insats_code", "consent"), "af": ("programme_code", "status", "consent"),
-                "af_registrations": ("deregistration_reason", "consent")}[self.kind]  # fmt: skip
+        own = {"municipal": ("insats_code", "consent"), "af": ("programme_code", "status", "consent"),
+               "af_registrations": ("deregistration_reason", "consent")}[self.kind]  # fmt: skip
+        return (*own, "consent_scope", "protected_identity")
 
     @property
     def identity(self) -> Literal["plain", "level1"]:
@@ -277,9 +314,12 @@ def _check_codes_against_catalogue(sources: SourcesFile, catalogue: Catalogue) -
         for column, mapping in source.codes.items():
             for their, ours in mapping.items():
                 where = f"sources[{index}] (id {source.id!r}).codes.{column}.{their}"
-                if column == "consent":
+                if column in ("consent", "protected_identity"):
                     if not isinstance(ours, bool):
-                        problems.append(f"  {where}: got {ours!r}: consent maps to true or false")
+                        problems.append(f"  {where}: got {ours!r}: {column} maps to true or false")
+                elif column == "consent_scope":
+                    if ours not in CONSENT_SCOPES:
+                        problems.append(f"  {where}: got {ours!r}: expected one of {', '.join(CONSENT_SCOPES)}")
                 elif ours not in allowed[column]:
                     problems.append(
                         f"  {where}: got {ours!r}: not in the catalogue's {column} codes "

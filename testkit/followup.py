@@ -15,7 +15,7 @@ import yaml
 
 from core.ingest import ingest_source
 from core.keys.keyring import Keyring, pseudonym_keys
-from schemas.sources import AF_COLUMNS, MUNICIPAL_COLUMNS, REGISTRATION_COLUMNS, load_sources
+from schemas.sources import AF_COLUMNS, MUNICIPAL_COLUMNS, OPTIONAL_COLUMNS, REGISTRATION_COLUMNS, load_sources
 from testkit.homes import REFERENCE
 
 _TEST_NUMBERS = tuple(json.loads((REFERENCE / "skatteverket_testpersonnummer.json").read_text(encoding="utf-8")))
@@ -63,23 +63,26 @@ class Deliveries:
     registrations: list[dict] = field(default_factory=list)
 
     def intervention(self, pnr: str, record_id: str, start: str, end: str = "", code: str = "ARBETSTRANING",
-                     consent: bool = True, kommunkod: str = "1764") -> None:  # fmt: skip
+                     consent: bool = True, kommunkod: str = "1764", **record: str) -> None:  # fmt: skip
+        """`record`: the optional columns (`OPTIONAL_COLUMNS`), as delivered text."""
         self.municipal.append({"personnummer": pnr, "record_id": record_id, "insats_code": code, "start_date": start,
                                "end_date": end, "extent_pct": "50", "consent": str(consent).lower(),
-                               "kommunkod": kommunkod})  # fmt: skip
+                               "kommunkod": kommunkod, **_record(record)})  # fmt: skip
 
     def assignment(self, pnr: str, assignment_id: str, start: str, end: str = "", code: str = "KROM",
-                   status: str = "ongoing", office: str = "Arbetsförmedlingen Karlstad", consent: bool = True) -> None:  # fmt: skip
+                   status: str = "ongoing", office: str = "Arbetsförmedlingen Karlstad", consent: bool = True,
+                   **record: str) -> None:  # fmt: skip
         self.af.append({"personnummer": pnr, "assignment_id": assignment_id, "programme_code": code,
                         "decision_date": "", "start_date": start, "end_date": end, "extent_pct": "50",
-                        "af_office": office, "status": status, "consent": str(consent).lower()})  # fmt: skip
+                        "af_office": office, "status": status, "consent": str(consent).lower(),
+                        **_record(record)})  # fmt: skip
 
     def registration(self, pnr: str, registration_id: str, start: str, end: str = "", reason: str = "",
-                     office: str = "Arbetsförmedlingen Karlstad", consent: bool = True) -> None:  # fmt: skip
+                     office: str = "Arbetsförmedlingen Karlstad", consent: bool = True, **record: str) -> None:  # fmt: skip
         self.registrations.append({"personnummer": pnr, "registration_id": registration_id, "registration_date": start,
                                    "deregistration_date": end, "deregistration_reason": reason,
                                    "jobseeker_category": "11", "af_office": office,
-                                   "consent": str(consent).lower()})  # fmt: skip
+                                   "consent": str(consent).lower(), **_record(record)})  # fmt: skip
 
     def ingest(self, folder: Path, keyring: Keyring, as_of: dt.date) -> dict[str, pd.DataFrame]:
         """Write the deliveries and a sources file into `folder`, ingest them: the accepted
@@ -89,14 +92,15 @@ class Deliveries:
         kommuner = sorted({row["kommunkod"] for row in self.municipal}) or ["1764"]
         for kommunkod in kommuner:
             rows = [{k: v for k, v in r.items() if k != "kommunkod"} for r in self.municipal if r["kommunkod"] == kommunkod]
-            _write(folder / f"k{kommunkod}.csv", rows, ("personnummer", *MUNICIPAL_COLUMNS))
-            sources.append(_source(f"k{kommunkod}", "municipal", f"k{kommunkod}.csv",
-                                   ("personnummer", *MUNICIPAL_COLUMNS), kommunkod=kommunkod))  # fmt: skip
-        _write(folder / "af.csv", self.af, ("personnummer", *AF_COLUMNS))
-        sources.append(_source("af", "af", "af.csv", ("personnummer", *AF_COLUMNS)))
-        _write(folder / "inskrivningar.csv", self.registrations, ("personnummer", *REGISTRATION_COLUMNS))
-        sources.append(_source("af_inskrivningar", "af_registrations", "inskrivningar.csv",
-                               ("personnummer", *REGISTRATION_COLUMNS)))  # fmt: skip
+            columns = ("personnummer", *MUNICIPAL_COLUMNS, *_optional(rows))
+            _write(folder / f"k{kommunkod}.csv", rows, columns)
+            sources.append(_source(f"k{kommunkod}", "municipal", f"k{kommunkod}.csv", columns, kommunkod=kommunkod))
+        columns = ("personnummer", *AF_COLUMNS, *_optional(self.af))
+        _write(folder / "af.csv", self.af, columns)
+        sources.append(_source("af", "af", "af.csv", columns))
+        columns = ("personnummer", *REGISTRATION_COLUMNS, *_optional(self.registrations))
+        _write(folder / "inskrivningar.csv", self.registrations, columns)
+        sources.append(_source("af_inskrivningar", "af_registrations", "inskrivningar.csv", columns))
         (folder / "sources.yaml").write_text(yaml.safe_dump({"version": 1, "sources": sources}), encoding="utf-8")
         loaded = load_sources(folder / "sources.yaml")
         keys = pseudonym_keys(keyring, as_of)
@@ -108,6 +112,18 @@ class Deliveries:
             name = {"municipal": "municipal", "af": "af", "af_registrations": "registrations"}[source.kind]
             out[name].append(result.accepted)
         return {name: pd.concat(frames, ignore_index=True) for name, frames in out.items()}
+
+
+def _record(record: dict) -> dict:
+    unknown = set(record) - set(OPTIONAL_COLUMNS)
+    if unknown:
+        raise TypeError(f"not an optional column: {', '.join(sorted(unknown))}")
+    return {k: str(v).lower() if isinstance(v, bool) else v for k, v in record.items()}
+
+
+def _optional(rows: list[dict]) -> tuple[str, ...]:
+    """The optional columns any row gives: a delivery without them has no such column."""
+    return tuple(c for c in OPTIONAL_COLUMNS if any(c in row for row in rows))
 
 
 def _write(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:

@@ -19,7 +19,8 @@ from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
 from core.synthetic.registrations import REGISTRATION_SOURCE, draw_registrations, plant_kaa, registration_text
 from core.synthetic.registrations import truth as followup_truth
-from core.synthetic.rendering import readme, recipients_yaml, sources_yaml
+from core.contracts import CONTRACTS
+from core.synthetic.rendering import agreements_yaml, readme, recipients_yaml, sources_yaml
 from core.synthetic.systems import (
     AF_SOURCE,
     Source,
@@ -31,7 +32,7 @@ from schemas.errors import MellanrumError
 from schemas.municipalities import GOTEBORGSREGIONEN
 
 # What generate writes into DIR (and clears there first).
-GENERATED_ENTRIES = ("sources.yaml", "recipients.yaml", "README.txt", "kommun", "af", "truth")
+GENERATED_ENTRIES = ("sources.yaml", "recipients.yaml", "agreements.yaml", "README.txt", "kommun", "af", "truth")
 
 MIN_PEOPLE = 100  # room for every planted case, and a few people in every kommun
 
@@ -144,6 +145,8 @@ def build_inbox(
             files[f"truth/{name}.csv"] = _csv_text(frame)
     files["sources.yaml"] = sources_yaml(declared)
     files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
+    files["agreements.yaml"] = agreements_yaml([source.kommunkod for source in sources], as_of,
+                                               [c.name for c in CONTRACTS if c.recipient_column is not None])  # fmt: skip
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))

@@ -65,6 +65,23 @@ def recipients_yaml(municipalities: Sequence[str]) -> bytes:
     return (_RECIPIENTS_HEADER + body).encode("utf-8")
 
 
+_AGREEMENTS_HEADER = """\
+# Local agreements for a synthetic inbox (`mellanrum generate`): one agreement between every
+# municipality, AF and the region, allowing every row-level dataset. Without this file the
+# agreement gate is not applied (docs/runbook.md, "What may leave").
+"""
+
+
+def agreements_yaml(municipalities: Sequence[str], as_of: dt.date, contracts: Sequence[str]) -> bytes:
+    """agreements.yaml: one agreement in force from a year before `as_of` to two years after."""
+    agreement = {"id": "samverkan_demo", "name": "Samverkansöverenskommelse (synthetic)",
+                 "parties": [*municipalities, "AF", "region"],
+                 "valid_from": as_of.replace(year=as_of.year - 1, day=1).isoformat(),
+                 "valid_to": as_of.replace(year=as_of.year + 2, day=1).isoformat(), "contracts": list(contracts)}  # fmt: skip
+    body = yaml.safe_dump({"version": 1, "agreements": [agreement]}, sort_keys=False, allow_unicode=True, width=120)
+    return (_AGREEMENTS_HEADER + body).encode("utf-8")
+
+
 def readme(seed: int, as_of: dt.date, people: int, made_up: int) -> bytes:
     """README.txt: one paragraph on what the inbox is, and that nobody real is in it."""
     made_up_note = (

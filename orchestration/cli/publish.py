@@ -14,6 +14,17 @@ from schemas.published_followup import FrozenTransitionList
 from orchestration.cli.options import ISO_DATE, as_date, echo_table, home_option, sources_option
 
 
+def _gates(declared) -> str:
+    """The gates a contract's rows pass (core/gates.py), in words."""
+    if declared.recipient_column is None:
+        return "none (counts everyone)"
+    gates = ["protected identity"]
+    if declared.consent_from:
+        gates.append(f"consent valid for {declared.consent_purpose}")
+        gates.append("local agreement")
+    return click.wrap_text(", ".join(gates), 30)
+
+
 @click.command()
 def contracts() -> None:
     """Print the publication contracts: every dataset that leaves the pipeline.
@@ -22,7 +33,12 @@ def contracts() -> None:
     per named event.
 
     Each names the kind of recipient, its purpose, the consent it needs and its columns;
-    no other column can be published (core/contracts.py, schemas/published.py).
+    no other column can be published (core/contracts.py, schemas/published.py). The gates
+    column says what a row-level dataset's rows must pass (core/gates.py): no protected
+    identity; the consent of the party the data comes from valid on the as-of date and
+    covering the dataset's scope; a local agreement in force naming the recipient's party,
+    the data's party and the dataset (agreements.yaml beside recipients.yaml; without the
+    file that gate is off). Aggregates pass no gate: they count everyone.
     """
     echo_table([
         {
@@ -30,6 +46,7 @@ def contracts() -> None:
             "version": c.version,
             "recipient": c.recipient_kind + (f" (own rows by {c.recipient_column})" if c.recipient_column else ""),
             "consent": f"recorded by {c.consent_from.removesuffix('_consent')}" if c.consent_from else "-",
+            "gates": _gates(c),
             "purpose": click.wrap_text(c.purpose, 50),
             "columns": click.wrap_text(", ".join(c.columns), 40),
         }
@@ -39,6 +56,7 @@ def contracts() -> None:
         "version": "1.0.0",
         "recipient": "af_office (own rows by af_office)",
         "consent": "recorded by municipal",
+        "gates": "protected identity, consent valid for samplanering",
         "purpose": click.wrap_text("A transition list frozen for a named event (mellanrum publish --freeze): "
                                    "published once, never replaced by a nightly run.", 50),
         "columns": click.wrap_text(", ".join(FrozenTransitionList.to_schema().columns), 40),

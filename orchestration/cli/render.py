@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from core.gates import GATES
 from orchestration.cli.options import echo_table
+from schemas.agreements import NO_AGREEMENTS_FILE
 
 if TYPE_CHECKING:  # the reports' module loads Dagster; rendering needs only their fields
     from orchestration.app.runs import NightReport, ReconcileReport, StageOutcome
@@ -92,12 +94,18 @@ def publication(outcome: StageOutcome, database: str) -> None:
     rows = [
         {"dataset": name, "rows": facts["dagster/row_count"], "recipients": facts["recipients"],
          "rows without a registered recipient": facts["rows_without_registered_recipient"],
+         **{f"withheld: {gate.replace('_', ' ')}": facts.get(f"withheld_{gate}", 0) for gate in GATES},
          "checksum": facts["checksum"][:16] + "…"}
         for name, facts in outcome.metadata.items() if "checksum" in facts
     ]  # fmt: skip
     echo_table(rows)
     as_of = next(iter(outcome.metadata.values()))["as_of"]
     click.echo(f"\npublished as of {as_of} to {database}")
+    agreements = next((facts["agreements"] for facts in outcome.metadata.values() if "agreements" in facts), None)
+    if agreements == NO_AGREEMENTS_FILE:
+        click.echo(f"NOTE: {NO_AGREEMENTS_FILE}", err=True)
+    elif agreements not in (None, "every row covered"):
+        click.echo(f"WITHHELD for want of a local agreement in force: {agreements}", err=True)
     kept = {name: facts["kept_previous"] for name, facts in outcome.metadata.items()
             if facts.get("kept_previous", "none") != "none"}  # fmt: skip
     if kept:

@@ -75,8 +75,8 @@ def published_at_type(engine) -> str:
 
 
 def old_log(engine, rows: list[tuple[str, str]]) -> None:
-    """A log as the earlier version wrote it: published_at (and as_of) a DATE."""
-    columns = list(PublicationLog.to_schema().columns)
+    """A log as the earlier version wrote it: published_at (and as_of) a DATE, no agreement_id."""
+    columns = [c for c in PublicationLog.to_schema().columns if c != "agreement_id"]
     kinds = {"as_of": "DATE", "published_at": "DATE", "row_count": "BIGINT"}
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

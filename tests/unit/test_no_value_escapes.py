@@ -194,6 +194,10 @@ def test_model_problems_show_no_value_and_no_scientific_notation(witness):
         "end_date": pd.to_datetime(["2025-01-01"] * count).astype("datetime64[s]"),
         "extent_pct": [1003110000.0, 1.5e20, 140.0], "kommunkod": "1480", "record_id": ["a", "b", "c"],
         "insats_code": "AT", "category": "work_training",
+        "consent_valid_from": pd.to_datetime([None] * count).astype("datetime64[s]"),
+        "consent_valid_to": pd.to_datetime([None] * count).astype("datetime64[s]"),
+        "consent_withdrawn_on": pd.to_datetime([None] * count).astype("datetime64[s]"),
+        "consent_scope": "samplanering,uppfoljning", "protected_identity": False,
     })  # fmt: skip
     found = model_problems(frame, MunicipalInterventions)
     witness.show(found)

@@ -60,8 +60,15 @@ def storage_types(model) -> dict:
 MUNICIPAL_TYPES, AF_TYPES = storage_types(MunicipalInterventions), storage_types(AfAssignments)
 
 
+# The consent record as a delivery without those columns gives it: no dates, every scope, not protected.
+RECORD_DEFAULTS = {"consent_valid_from": None, "consent_valid_to": None, "consent_withdrawn_on": None,
+                   "consent_scope": "samplanering,uppfoljning", "protected_identity": False}  # fmt: skip
+
+
 def typed(records: list[dict], types: dict) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.array([r[name] for r in records], dtype=dtype) for name, dtype in types.items()})
+    return pd.DataFrame({name: pd.array([r.get(name, RECORD_DEFAULTS.get(name)) if name in RECORD_DEFAULTS
+                                         else r[name] for r in records], dtype=dtype)
+                         for name, dtype in types.items()})  # fmt: skip
 
 
 def municipal_frame(*rows: dict) -> pd.DataFrame:
@@ -483,8 +490,10 @@ def oracle_transition_list(municipal, af, as_of, cut_off) -> set[tuple]:
             j, a = min(ended, key=lambda ja: (-date(ja[1]["end"]).toordinal(), f"A{ja[0]}"))
         else:
             continue
+        every = "samplanering,uppfoljning"  # a delivery without a consent record: every scope, no end
         found.add((f"A{j}", a["office"], m["kommunkod"], CATALOGUE.intervention_categories[m["code"]], end,
-                   m["consent"], a["consent"]))  # fmt: skip
+                   m["consent"], a["consent"], every if m["consent"] else "", every if a["consent"] else "",
+                   False))  # fmt: skip
     return found
 
 

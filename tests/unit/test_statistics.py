@@ -60,7 +60,7 @@ def kommun(code: str, *counts_by_combination: tuple[tuple, int], month: str = "2
 
 def full_overlaps(cells: dict[tuple, int]) -> pd.DataFrame:
     """A complete, valid `Overlaps` dataset (pseudonyms, ids, flags) with those cells, with
-    every other overlap outside the window and without consent."""
+    every other overlap outside the window and without consent, and every third person protected."""
     frame = overlaps(cells)
     n = len(frame)
     person = [base64.b32encode(hashlib.sha256(f"person {i}".encode()).digest()).decode().rstrip("=") for i in range(n)]
@@ -76,6 +76,9 @@ def full_overlaps(cells: dict[tuple, int]) -> pd.DataFrame:
         "overlap_end": frame["overlap_start"] + pd.Timedelta(days=3), "overlap_days": 4,
         "combined_extent_pct": 100.0, "interruption_risk": False, "upcoming": False,
         "classification": frame["classification"], "rule_id": "R1", "in_window": every_other,
+        "municipal_consent_for": ["samplanering,uppfoljning" if c else "" for c in every_other],
+        "af_consent_for": ["samplanering,uppfoljning" if c else "" for c in every_other],
+        "protected_identity": [i % 3 == 0 for i in range(n)],  # protected people are counted too
     })  # fmt: skip
     return Overlaps.validate(full)
 

@@ -69,11 +69,16 @@ def test_model_problems_use_the_plain_words_reasons():
         "assignment_id": ["A1", "A2", "A3"], "programme_code": "KROM", "category": "matching",
         "decision_date": pd.to_datetime(["2021-01-01"] * 3).astype("datetime64[s]"),
         "af_office": "Göteborg", "status": "ongoing",
+        "consent_valid_from": pd.to_datetime([None, None, "2026-12-01"]).astype("datetime64[s]"),
+        "consent_valid_to": pd.to_datetime([None, None, "2026-11-30"]).astype("datetime64[s]"),
+        "consent_withdrawn_on": pd.to_datetime([None] * 3).astype("datetime64[s]"),
+        "consent_scope": "samplanering,uppfoljning", "protected_identity": False,
     })  # fmt: skip
     found = model_problems(frame, AfAssignments).sort_values("row")
-    assert found["row"].tolist() == [0, 1]
+    assert found["row"].tolist() == [0, 1, 2]
     assert found["reason"].tolist() == [
-        "end date 2021-03-01 before start 2021-04-01", "extent 150 % is outside the range above 0 up to 100 %"]  # fmt: skip
+        "end date 2021-03-01 before start 2021-04-01", "extent 150 % is outside the range above 0 up to 100 %",
+        "the consent's valid-to date is before its valid-from date"]  # fmt: skip
 
 
 def test_age_bands_at_the_reference_date():
