@@ -44,7 +44,6 @@ from core.publish import (
     conform,
 )
 from core.store import DatasetFiles
-from assets.configs import reconcile_run_config
 from orchestration.app.runs import (
     StageOutcome,
     open_instance,
@@ -620,7 +619,7 @@ def test_a_night_without_a_registration_source_reconciles_and_publishes_with_the
     declared["sources"] = [s for s in declared["sources"] if s["kind"] != "af_registrations"]
     (home / "inbox" / "sources.yaml").write_text(yaml.safe_dump(declared, allow_unicode=True), encoding="utf-8")
     defs, instance = definitions(home), open_instance(Settings.of(home=home))
-    reconciled = reconcile_stored(defs, instance, reconcile_run_config(AS_OF))
+    reconciled = reconcile_stored(defs, instance, AS_OF)
     assert reconciled.ok, reconciled.error
     published = publish_latest(defs, instance)
     assert published.ok, published.error
