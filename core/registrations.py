@@ -327,22 +327,7 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
     ending = np.flatnonzero((m_end >= d - HANDOVER_DAYS) & (m_end <= d + HANDOVER_DAYS))
     ends = pd.DataFrame({"index": ending, "person": m_person[ending], "end": m_end[ending]})
     ends = ends[_nothing_next(ends, af_periods)].merge(current, on="person")
-    rows = municipal.iloc[ends["index"].to_numpy()]
-    found.append(pd.DataFrame({
-        "kind": "insats_slut_utan_af",
-        "af_office": ends["af_office"].to_numpy(dtype=object),
-        "kommunkod": rows["kommunkod"].to_numpy(dtype=object),
-        "record_id": rows["record_id"].to_numpy(dtype=object),
-        "registration_id": ends["registration_id"].to_numpy(dtype=object),
-        "assignment_id": None,
-        "category": rows["category"].to_numpy(dtype=object),
-        "ends_on": _dates(ends["end"].to_numpy()),
-        "municipal_consent": rows["consent"].to_numpy(dtype=bool),
-        "af_consent": ends["consent"].to_numpy(dtype=bool),
-        "municipal_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
-        "af_consent_for": ends[CONSENT_FOR].to_numpy(dtype=object),
-        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | ends[PROTECTED].to_numpy(dtype=bool),
-    }))
+    found.append(_to_af_office("insats_slut_utan_af", municipal, ends, _dates(ends["end"].to_numpy())))
 
     # af_slut_utan_fortsattning
     a_end = _days(af["end_date"])
@@ -373,22 +358,8 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
     kaa_rows = pd.DataFrame({"index": kaa, "person": m_person[kaa]}).merge(current, on="person")
     turns = _days(kaa_rows["turns_20_on"])
     kaa_rows = kaa_rows[(turns >= d) & (turns <= d + KAA_NOTICE_DAYS)]
-    rows = municipal.iloc[kaa_rows["index"].to_numpy()]
-    found.append(pd.DataFrame({
-        "kind": "kaa_slutar",
-        "af_office": kaa_rows["af_office"].to_numpy(dtype=object),
-        "kommunkod": rows["kommunkod"].to_numpy(dtype=object),
-        "record_id": rows["record_id"].to_numpy(dtype=object),
-        "registration_id": kaa_rows["registration_id"].to_numpy(dtype=object),
-        "assignment_id": None,
-        "category": rows["category"].to_numpy(dtype=object),
-        "ends_on": pd.to_datetime(kaa_rows["turns_20_on"]).to_numpy().astype("datetime64[s]"),
-        "municipal_consent": rows["consent"].to_numpy(dtype=bool),
-        "af_consent": kaa_rows["consent"].to_numpy(dtype=bool),
-        "municipal_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
-        "af_consent_for": kaa_rows[CONSENT_FOR].to_numpy(dtype=object),
-        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | kaa_rows[PROTECTED].to_numpy(dtype=bool),
-    }))
+    found.append(_to_af_office("kaa_slutar", municipal, kaa_rows,
+                               pd.to_datetime(kaa_rows["turns_20_on"]).to_numpy().astype("datetime64[s]")))  # fmt: skip
     table = pd.concat(found, ignore_index=True)
     columns = list(Handovers.to_schema().columns)
     table["ends_on"] = pd.to_datetime(table["ends_on"]).astype("datetime64[s]")
@@ -398,6 +369,27 @@ def handovers(municipal: pd.DataFrame, af: pd.DataFrame, registrations: pd.DataF
     assert set(table["kind"]) <= set(HANDOVER_KINDS)
     return validated(table[columns], Handovers)
 
+
+
+def _to_af_office(kind: str, municipal: pd.DataFrame, matched: pd.DataFrame, ends_on: np.ndarray) -> pd.DataFrame:
+    """Hand-overs of `kind` to the AF office: `matched` holds the municipal row's position
+    (`index`) beside the person's current registration (office, id, AF's consent)."""
+    rows = municipal.iloc[matched["index"].to_numpy()]
+    return pd.DataFrame({
+        "kind": kind,
+        "af_office": matched["af_office"].to_numpy(dtype=object),
+        "kommunkod": rows["kommunkod"].to_numpy(dtype=object),
+        "record_id": rows["record_id"].to_numpy(dtype=object),
+        "registration_id": matched["registration_id"].to_numpy(dtype=object),
+        "assignment_id": None,
+        "category": rows["category"].to_numpy(dtype=object),
+        "ends_on": ends_on,
+        "municipal_consent": rows["consent"].to_numpy(dtype=bool),
+        "af_consent": matched["consent"].to_numpy(dtype=bool),
+        "municipal_consent_for": rows[CONSENT_FOR].to_numpy(dtype=object),
+        "af_consent_for": matched[CONSENT_FOR].to_numpy(dtype=object),
+        "protected_identity": rows[PROTECTED].to_numpy(dtype=bool) | matched[PROTECTED].to_numpy(dtype=bool),
+    })  # fmt: skip
 
 def youth_statuses() -> tuple[str, ...]:
     return YOUTH_STATUSES
