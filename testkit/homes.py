@@ -43,3 +43,13 @@ def synthetic_numbers() -> set[str]:
     for name in ("skatteverket_testpersonnummer.json", "skatteverket_testsamordningsnummer.json"):
         numbers.update(json.loads((REFERENCE / name).read_text(encoding="utf-8")))
     return numbers
+
+
+def use_home(env, home: Path) -> None:
+    """Point a command's environment (`env`: pytest's MonkeyPatch) at `home` alone: its
+    passphrase and MELLANRUM_HOME set, every other path from the environment unset."""
+    for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
+                 "DAGSTER_HOME"):  # fmt: skip
+        env.delenv(name, raising=False)
+    env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
+    env.setenv("MELLANRUM_HOME", str(home))

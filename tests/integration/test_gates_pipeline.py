@@ -18,7 +18,7 @@ from orchestration.cli import render
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from schemas.agreements import NO_AGREEMENTS_FILE
-from testkit.homes import PASSPHRASE, copy_home
+from testkit.homes import copy_home, use_home
 
 ROW_LEVEL = [c.name for c in CONTRACTS if c.recipient_column is not None]
 
@@ -27,11 +27,7 @@ ROW_LEVEL = [c.name for c in CONTRACTS if c.recipient_column is not None]
 def home(tmp_path_factory, nightly_home):
     home = copy_home(nightly_home, tmp_path_factory.mktemp("gates") / "home")
     with pytest.MonkeyPatch.context() as env:
-        for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
-                     "DAGSTER_HOME"):  # fmt: skip
-            env.delenv(name, raising=False)
-        env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
-        env.setenv("MELLANRUM_HOME", str(home))
+        use_home(env, home)
         yield home
 
 

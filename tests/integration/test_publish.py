@@ -60,7 +60,7 @@ from schemas.published import PublicationLog
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
 from schemas.sources import load_sources
-from testkit.homes import AS_OF, NIGHT, PASSPHRASE, copy_home
+from testkit.homes import AS_OF, NIGHT, PASSPHRASE, copy_home, use_home
 from testkit.leakscan import scan
 
 GOTEBORG = "1480"
@@ -74,11 +74,7 @@ def home(tmp_path_factory, nightly_home):
     publishes again where it needs to."""
     home = copy_home(nightly_home, tmp_path_factory.mktemp("publish") / "home")
     with pytest.MonkeyPatch.context() as env:
-        for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL",
-                     "DAGSTER_HOME"):  # fmt: skip
-            env.delenv(name, raising=False)
-        env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
-        env.setenv("MELLANRUM_HOME", str(home))
+        use_home(env, home)
         yield home
 
 
@@ -589,10 +585,7 @@ def test_on_sqlite_the_published_file_holds_only_what_may_be_published(home, sql
 def test_a_quarantined_registration_reaches_the_stewards_table_as_the_other_sources_quarantine_does(
         nightly_home, tmp_path, monkeypatch):  # fmt: skip
     home = copy_home(nightly_home, tmp_path / "home")
-    for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("MELLANRUM_HOME", str(home))
+    use_home(monkeypatch, home)
     files = DatasetFiles(home / "storage")
     # A row as the ingest quarantines it (the shape of a municipal one), in the registration source's partition.
     row = files.load("municipal_quarantine").iloc[:1].assign(source_id="af_inskrivningar", file="af/inskrivningar.csv",
@@ -611,10 +604,7 @@ def test_a_quarantined_registration_reaches_the_stewards_table_as_the_other_sour
 def test_a_night_without_a_registration_source_reconciles_and_publishes_with_the_registration_lists_empty(
         nightly_home, tmp_path, monkeypatch):  # fmt: skip
     home = copy_home(nightly_home, tmp_path / "home")
-    for name in ("MELLANRUM_SOURCES", "MELLANRUM_KEYRING", "MELLANRUM_RECIPIENTS", "MELLANRUM_DATABASE_URL", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("MELLANRUM_HOME", str(home))
+    use_home(monkeypatch, home)
     declared = yaml.safe_load((home / "inbox" / "sources.yaml").read_text(encoding="utf-8"))
     declared["sources"] = [s for s in declared["sources"] if s["kind"] != "af_registrations"]
     (home / "inbox" / "sources.yaml").write_text(yaml.safe_dump(declared, allow_unicode=True), encoding="utf-8")
