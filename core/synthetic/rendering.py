@@ -101,8 +101,12 @@ def readme(seed: int, as_of: dt.date, people: int, made_up: int) -> bytes:
         "published test personnummer and samordningsnummer, reserved for testing and never "
         f"assigned to anyone, so these files never describe real people.{made_up_note} "
         "sources.yaml declares each municipality's delivery under kommun/ and AF's assignments "
-        "under af/, each in its own messy format; truth/ holds what was planted, by record and "
+        "under af/, each in its own messy format, with consent records (periods, withdrawals, "
+        "scopes) and a few people with a protected identity; recipients.yaml adds two regions "
+        "scoped to their municipalities, agreements.yaml one agreement in force, one expired and "
+        "a municipality without any. truth/ holds what was planted, by record and "
         "assignment ids only: the overlaps the pipeline must find, the bad rows it must "
-        "quarantine (file and line) and the expected row counts per source.\n"
+        "quarantine (file and line), the expected row counts per source, each row's consent on "
+        "the as-of date and who is protected, the agreements and the regions' municipalities.\n"
     )
     return text.encode("utf-8")
