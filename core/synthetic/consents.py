@@ -65,7 +65,7 @@ def _variants(rows: pd.DataFrame, delivers: np.ndarray, rng, offset: int) -> np.
     labels, weights = list(_REGULAR_WEIGHTS), np.array(list(_REGULAR_WEIGHTS.values()))
     drawn = np.array(labels, dtype=object)[rng.choice(len(labels), len(rows), p=weights / weights.sum())]
     planted = (rows["case_id"] != "").to_numpy()
-    number = np.array([int(c[1:]) if c else 0 for c in rows["case_id"]])
+    number = pd.to_numeric(rows["case_id"].str[1:], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     cycled = np.array(_PLANTED_VARIANTS, dtype=object)[(number + offset) % len(_PLANTED_VARIANTS)]
     chosen = np.where(planted, cycled, drawn)
     return np.where(rows["consent"].to_numpy(dtype=bool) & delivers, chosen, "plain")
@@ -95,7 +95,7 @@ def _record(variants: np.ndarray, planted: np.ndarray, as_of: dt.date, rng) -> p
     withdrawn = np.select([is_["withdrawn"], is_["withdrawn_later"]],
                           [edge(-rng.integers(0, 31, n) * (rng.random(n) > 0.2), 0),
                            edge(rng.integers(1, 61, n), 1)], np.nan)  # fmt: skip
-    scope = np.array([VARIANTS[v][2] for v in variants], dtype=object)
+    scope = pd.Series(variants).map({label: v[2] for label, v in VARIANTS.items()}).to_numpy(dtype=object)
     return pd.DataFrame({"consent_valid_from": days(start), "consent_valid_to": days(end),
                          "consent_withdrawn_on": days(withdrawn), "consent_scope": scope})  # fmt: skip
 
@@ -141,8 +141,8 @@ def consent_truth(interventions: pd.DataFrame, assignments: pd.DataFrame, regist
     rows = pd.concat([f[["source_id", "id", "person", "consent", "variant", "protected_identity", "af_office"]]
                       for f in frames], ignore_index=True)  # fmt: skip
     consent = rows["consent"].to_numpy(dtype=bool)
-    state = np.where(consent, rows["variant"].map(lambda v: VARIANTS[v][0]), "missing")
-    scopes = np.where(consent, rows["variant"].map(lambda v: VARIANTS[v][1]), "")
+    state = np.where(consent, rows["variant"].map({label: v[0] for label, v in VARIANTS.items()}), "missing")
+    scopes = np.where(consent, rows["variant"].map({label: v[1] for label, v in VARIANTS.items()}), "")
     flagged = set(rows.loc[rows["protected_identity"].to_numpy(dtype=bool), "person"])
     truth = pd.DataFrame({
         "source_id": rows["source_id"], "record_id": rows["id"],

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from schemas.catalogue import default_catalogue
@@ -78,15 +79,16 @@ def _samplanering_cases(overlaps: pd.DataFrame, as_of: dt.date, window: tuple[in
     complementary by the rule table, unless over full time together."""
     planted = overlaps[overlaps["kind"] == "municipal_af"]
     catalogue = default_catalogue()
-    rule = {(r.municipal, r.af): r.classification for r in default_rules().rules}
+    rule = pd.Series({(r.municipal, r.af): r.classification for r in default_rules().rules})
     first, last = as_of - dt.timedelta(days=window[0]), as_of + dt.timedelta(days=window[1])
-    keep = []
-    for row in planted.itertuples():
-        end = dt.date.fromisoformat(row.overlap_end) if row.overlap_end else None
-        touches = dt.date.fromisoformat(row.overlap_start) <= last and (end is None or end >= first)
-        table = rule[(catalogue.intervention_categories[row.code], catalogue.programme_categories[row.other_code])]
-        keep.append(touches and (float(row.combined_extent) > 100 or table != "complementary"))
-    return planted[keep]
+    start = pd.to_datetime(planted["overlap_start"])
+    end = pd.to_datetime(planted["overlap_end"].replace("", None))
+    touches = (start <= pd.Timestamp(last)) & (end.isna() | (end >= pd.Timestamp(first)))
+    pairs = pd.MultiIndex.from_arrays([planted["code"].map(catalogue.intervention_categories),
+                                       planted["other_code"].map(catalogue.programme_categories)])  # fmt: skip
+    table = rule.reindex(pairs).to_numpy()
+    full_time = planted["combined_extent"].astype(float) > 100
+    return planted[(touches & (full_time | (table != "complementary"))).to_numpy(dtype=bool)]
 
 
 def candidates(folder: Path, kommun_of: Mapping[str, str], as_of: dt.date,
@@ -108,7 +110,8 @@ def candidates(folder: Path, kommun_of: Mapping[str, str], as_of: dt.date,
                              "person_record": person[1], "kommun": kommun})  # fmt: skip
 
     def af_office(ids: pd.Series, source: str) -> pd.Series:
-        return pd.Series([office.get((source, i), "") for i in ids], index=ids.index)
+        keys = pd.MultiIndex.from_arrays([pd.Series(source, index=ids.index), ids])
+        return pd.Series(office.reindex(keys).fillna("").to_numpy(), index=ids.index)
 
     municipal = handovers[handovers["kind"] != "af_slut_utan_fortsattning"]
     af_ends = handovers[handovers["kind"] == "af_slut_utan_fortsattning"]
@@ -163,8 +166,7 @@ def gates_failed(rows: pd.DataFrame, records: pd.DataFrame, agreements: pd.DataF
         "protected_identity": (person["protected"] == "true").to_numpy(),
         "consent_missing": ~own & (state == "missing"),
         "consent_expired_or_withdrawn": ~own & pd.Series(state).isin(_NOT_VALID).to_numpy(),
-        "consent_out_of_scope": ~own & (state == "valid") & ~pd.Series(scopes).str.split(",").map(
-            lambda s: purpose in s).to_numpy(dtype=bool),
+        "consent_out_of_scope": ~own & (state == "valid") & ~np.isin(scopes, [purpose, "samplanering,uppfoljning"]),
         "no_agreement": ~own & ~rows["kommun"].isin(in_force).to_numpy(),
     }, index=rows.index)  # fmt: skip
 
