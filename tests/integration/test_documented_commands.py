@@ -750,6 +750,9 @@ def reads_only_its_own_rows(server, recipient) -> bool:
                 if declared.recipient_column:
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {declared.recipient_column} "
                                                      "= :scope"), {"scope": recipient.scope}).scalar_one()  # fmt: skip
+                elif recipient.region_kommuner is not None:  # a scoped region: its municipalities' rows only
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE kommunkod = ANY(:kommuner)"),
+                                             {"kommuner": list(recipient.region_kommuner)}).scalar_one()  # fmt: skip
                 else:
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
                 if seen != own:
