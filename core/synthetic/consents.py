@@ -10,8 +10,9 @@ prime to the nine geometries and four consent combinations, so that every varian
 every geometry), the other rows draw them. A system that does not deliver the record
 (`delivers_record`) keeps today's single consent column: its rows are `plain`.
 
-Protected people (skyddad identitet): about one in sixty people, at least two of them in
-planted overlap cases, flagged in their municipal rows (every other one) or in their AF
+Protected people (skyddad identitet): about one in sixty people, at least three of them in
+planted overlap cases that would otherwise be published (their consent records kept plain,
+so that the protected-identity gate alone withholds them), flagged in their municipal rows (every other one) or in their AF
 assignments (the others), where that source delivers the flag. Protection is the person's:
 the truth marks every row of a person flagged in any accepted row.
 
@@ -101,9 +102,9 @@ def _record(variants: np.ndarray, planted: np.ndarray, as_of: dt.date, rng) -> p
 
 
 def pick_protected(people: pd.DataFrame, planted: np.ndarray, rng) -> np.ndarray:
-    """About PROTECTED_SHARE of the people (at least three), two of them from `planted`."""
-    count = max(3, round(PROTECTED_SHARE * len(people)))
-    from_planted = rng.choice(planted, min(2, len(planted)), replace=False) if len(planted) else planted
+    """About PROTECTED_SHARE of the people (at least four), three of them from `planted`."""
+    count = max(4, round(PROTECTED_SHARE * len(people)))
+    from_planted = rng.choice(planted, min(3, len(planted)), replace=False) if len(planted) else planted
     others = np.setdiff1d(np.arange(len(people)), from_planted)
     return np.sort(np.r_[from_planted, rng.choice(others, count - len(from_planted), replace=False)])
 
@@ -116,7 +117,8 @@ def plant_consents(interventions: pd.DataFrame, assignments: pd.DataFrame, expor
     for rows, offset, side in ((interventions, 0, 0), (assignments, 3, 1)):
         sources = rows["source_id"] if "source_id" in rows.columns else pd.Series(AF_SOURCE.id, index=rows.index)
         delivers = sources.map({s: delivers_record(e) for s, e in exports.items()}).fillna(False).to_numpy(dtype=bool)
-        variants = _variants(rows, delivers, rng, offset)
+        # A protected person's consent stays plain: the protected-identity gate alone withholds them.
+        variants = np.where(np.isin(rows["person"].to_numpy(), protected), "plain", _variants(rows, delivers, rng, offset))
         record = _record(variants, (rows["case_id"] != "").to_numpy(), as_of, rng).set_axis(rows.index)
         # Every other protected person (by position) is flagged by the municipality, the others by AF.
         flag_here = np.isin(rows["person"].to_numpy(), protected[side::2])

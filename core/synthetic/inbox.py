@@ -111,8 +111,16 @@ def build_inbox(
     if registrations:
         interventions, kaa_people = plant_kaa(population.people, interventions, as_of, _rng(seed, "kaa"))
     consents = _rng(seed, "consents")
-    planted = interventions.loc[interventions["case_id"] != "", "person"].unique()
-    protected = pick_protected(population.people, np.sort(planted), consents)
+    # Protected people among the planted overlaps that would otherwise be published (both
+    # consents, over full time, touching the window), so that the protected-identity gate alone
+    # withholds them; their consent records are kept plain (`plant_consents`).
+    cases = planted_overlaps(population, as_of)
+    touching = (cases["overlap_start"] <= pd.Timestamp(as_of) + pd.Timedelta(days=180)) & (
+        cases["overlap_end"].isna() | (cases["overlap_end"] >= pd.Timestamp(as_of) - pd.Timedelta(days=90)))
+    shown = cases[(cases["kind"] == "municipal_af") & cases["consent"].astype(bool) & cases["other_consent"].astype(bool)
+                  & (cases["combined_extent"] > 100) & touching]  # fmt: skip
+    case_people = population.interventions.drop_duplicates("case_id").set_index("case_id")["person"]
+    protected = pick_protected(population.people, np.sort(case_people.reindex(shown["case_id"]).to_numpy()), consents)
     interventions, assignments = plant_consents(
         interventions, population.assignments, {source.id: source.export for source in [*sources, AF_SOURCE]},
         protected, as_of, consents,
