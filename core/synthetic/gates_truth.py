@@ -74,6 +74,19 @@ def _read(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / f"{name}.csv", dtype=str, keep_default_na=False)
 
 
+# The lists' truth columns, for an inbox generated without registrations (no such files:
+# those lists are empty, as the pipeline's are without a registration source).
+_LISTS = {"transition_list": ["registration_id", "af_office", "kommunkod", "record_id", "planned_end"],
+          "youth_monitor": ["registration_id", "af_office", "status", "days_to_start", "kommunkod", "record_id",
+                            "af_consent"],
+          "handovers": ["kind", "kommunkod", "record_id", "id", "ends_on"]}  # fmt: skip
+
+
+def _read_list(folder: Path, name: str) -> pd.DataFrame:
+    path = Path(folder) / f"{name}.csv"
+    return _read(folder, name) if path.exists() else pd.DataFrame({c: pd.Series(dtype=str) for c in _LISTS[name]})
+
+
 def _samplanering_cases(overlaps: pd.DataFrame, as_of: dt.date, window: tuple[int, int]) -> pd.DataFrame:
     """The planted municipal × AF overlaps touching the window and needing action: not
     complementary by the rule table, unless over full time together."""
@@ -102,7 +115,7 @@ def candidates(folder: Path, kommun_of: Mapping[str, str], as_of: dt.date,
     office = records.set_index(["source_id", "record_id"])["af_office"]
     cases = _samplanering_cases(_read(folder, "overlaps"), as_of, window)
     cases = cases.assign(kommunkod=cases["source_id"].map(kommun_of))
-    transitions, youth, handovers = (_read(folder, n) for n in ("transition_list", "youth_monitor", "handovers"))
+    transitions, youth, handovers = (_read_list(folder, n) for n in ("transition_list", "youth_monitor", "handovers"))
     registrations = "af_inskrivningar"
 
     def frame(columns: dict, data: tuple, person: tuple, kommun) -> pd.DataFrame:
