@@ -12,6 +12,7 @@ from assets.names import AF_ASSIGNMENTS, FREEZE_JOB, FREEZE_NODE, MUNICIPAL_INTE
 from assets.reconcile import _load_stored, _reconcile, _registrations
 from assets.resources import DatasetStore, PublicationDatabase, RecipientsResource, RunDefaults
 from core.freeze import frozen_rows, frozen_table, publish_frozen
+from schemas.agreements import NO_AGREEMENTS_FILE
 from schemas.errors import MellanrumError, withheld
 from schemas.sources import Sources
 
@@ -30,11 +31,14 @@ def frozen_transition_list(context: dg.OpExecutionContext, config: FreezeConfig,
     municipal = _load_stored(datasets, sources, "municipal", MUNICIPAL_INTERVENTIONS)
     af = _load_stored(datasets, sources, "af", AF_ASSIGNMENTS)
     result = _reconcile(reconcile_config, municipal, af, sources, defaults, registrations=_registrations(datasets, sources))
-    rows = frozen_rows(result.transition_list, config.name, as_of, result.cut_off)
+    agreements = recipients.load_agreements()
+    if agreements is None:
+        context.log.warning(NO_AGREEMENTS_FILE)
+    rows = frozen_rows(result.transition_list, config.name, as_of, result.cut_off, agreements)
     try:
         log = publish_frozen(database.engine(), recipients.load(), config.name, rows, as_of=as_of,
                              key_ids=result.key_ids or ("none",), run_id=context.run_id,
-                             published_at=dt.datetime.now(dt.UTC))  # fmt: skip
+                             published_at=dt.datetime.now(dt.UTC), agreements=agreements)  # fmt: skip
     except MellanrumError:
         raise
     except Exception as problem:  # noqa: BLE001 (a database error may carry a row's values)

@@ -85,6 +85,7 @@ from core.synthetic.registrations import truth as registration_truth
 from core.synthetic.truth import _csv_text
 from schemas.municipalities import municipality_names
 from schemas.personnummer import birth_dates
+from schemas.sources import OPTIONAL_COLUMNS
 
 AS_OF = dt.date(2026, 11, 23)
 MUNICIPAL_RECORDS_PER_PERSON = 1.3
@@ -450,7 +451,7 @@ def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: di
     relative = source.file(AS_OF)
     csv_relative = relative
     names = [their for their, _ in export.columns]
-    columns = [fields[ours] for _, ours in export.columns]
+    columns = [_field(fields, ours, rows) for _, ours in export.columns]
     path = folder / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     if export.format == "xlsx":
@@ -465,6 +466,15 @@ def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: di
     sizes[export.format] = sizes.get(export.format, 0) + path.stat().st_size
     return SourceFacts(source.id, "municipal", source.kommunkod, system_name(export), export.format, [relative],
                        [csv_relative], rows, rows - len(bad), len(bad)), accepted  # fmt: skip
+
+
+def _field(fields: dict[str, np.ndarray], ours: str, rows: int) -> np.ndarray:
+    """A delivered column; the consent record and protected flag that the generator's systems
+    now carry are delivered blank here (consent yes/no for every scope, nobody protected), so
+    the bench's truth and its alternatives stay as they were."""
+    if ours not in fields and ours in OPTIONAL_COLUMNS:
+        return np.full(rows, "", dtype=object)
+    return fields[ours]
 
 
 def asdict_shallow(export: Export) -> dict:
@@ -515,7 +525,7 @@ def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: i
                 bad_total += len(bad)
                 if person is not None:
                     accepted.append(kept.drop(index=bad))
-                columns = [fields[ours] for _, ours in export.columns]
+                columns = [_field(fields, ours, count) for _, ours in export.columns]
                 out.write(_csv_bytes(names, columns, export, header=low == bounds[part]))
         relatives.append(relative)
         sizes["csv"] = sizes.get("csv", 0) + path.stat().st_size

@@ -3,8 +3,10 @@ published once as a dated table of its own that no nightly publication replaces.
 
 `mellanrum publish --freeze krom-2026-09-29 --cut-off 2026-09-29` (or the Dagster job
 `freeze_transition_list` from the launchpad) reconciles the stored data as of the day with
-that cut-off and publishes the consented rows (municipal consent, as for the nightly list)
-as `af_pagaende_insatser_fryst_<name>` (hyphens become underscores), readable by each AF
+that cut-off and publishes the rows the gates let through, as for the nightly list (no
+protected person; the municipality's consent valid for samplanering; a local agreement in
+force allowing `af_pagaende_insatser` between the municipality and AF, the list it is a
+frozen copy of, whose agreement id the log records) as `af_pagaende_insatser_fryst_<name>` (hyphens become underscores), readable by each AF
 office's role for its own rows, with one publication log entry per AF office. A name that
 was frozen before is refused: a frozen list is never replaced, so it stays byte-identical
 however many nightly runs follow (they replace only the contracts' datasets).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from core.database import PUBLISHED, Dataset, replace_publication
 from core.gates import withheld_by
 from core.ingest import cast_to_model
 from core.publish import conform, log_rows
+from schemas.agreements import Agreements
 from schemas.contracts import Contract
 from schemas.errors import ConfigError, MellanrumError
 from schemas.published_followup import FrozenTransitionList
@@ -32,6 +36,7 @@ from schemas.recipients import Recipients
 
 FREEZE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 FROZEN_PREFIX = "af_pagaende_insatser_fryst_"
+FROZEN_FROM = "af_pagaende_insatser"  # the contract a frozen list copies: its agreements cover it
 
 
 class AlreadyFrozen(MellanrumError):
@@ -56,11 +61,20 @@ def frozen_contract(name: str) -> Contract:
     )  # fmt: skip
 
 
-def frozen_rows(transition_list: pd.DataFrame, name: str, as_of: dt.date, cut_off: dt.date) -> pd.DataFrame:
+def _under_agreements(declared: Contract) -> Contract:
+    """The frozen list's declaration as the agreement gate reads it: agreements name the
+    contract the list is a frozen copy of, not each frozen table."""
+    return replace(declared, name=FROZEN_FROM)
+
+
+def frozen_rows(transition_list: pd.DataFrame, name: str, as_of: dt.date, cut_off: dt.date,
+                agreements: Agreements | None = None) -> pd.DataFrame:  # fmt: skip
     """The list's rows the gates let through (no protected identity, the municipality's consent
-    valid on `as_of` for samplanering: as for the nightly list), each once, stamped with the freeze."""
+    valid on `as_of` for samplanering, an agreement in force allowing `af_pagaende_insatser`
+    between the municipality and AF, as for the nightly list; None: no agreements file, that
+    gate off), each once, stamped with the freeze."""
     declared = frozen_contract(name)
-    withheld = withheld_by(transition_list, declared, as_of, agreements=None)
+    withheld = withheld_by(transition_list, _under_agreements(declared), as_of, agreements)
     consented = transition_list[~np.logical_or.reduce(list(withheld.values()))]
     rows = consented.assign(freeze=name, as_of=pd.Timestamp(as_of), cut_off=pd.Timestamp(cut_off))
     rows = rows[declared.columns].drop_duplicates()
@@ -73,14 +87,16 @@ def is_frozen(engine: Engine, name: str) -> bool:
 
 
 def publish_frozen(engine: Engine, recipients: Recipients, name: str, rows: pd.DataFrame, *, as_of: dt.date,
-                   key_ids: Sequence[str], run_id: str, published_at: dt.datetime) -> pd.DataFrame:  # fmt: skip
-    """Publish a frozen list once (refused if `name` was frozen before); returns its log rows."""
+                   key_ids: Sequence[str], run_id: str, published_at: dt.datetime,
+                   agreements: Agreements | None = None) -> pd.DataFrame:  # fmt: skip
+    """Publish a frozen list once (refused if `name` was frozen before); returns its log rows,
+    each with the agreement(s) its office's rows crossed under."""
     if is_frozen(engine, name):
         raise AlreadyFrozen(f"the list {name!r} was frozen before ({frozen_table(name)}): a frozen list is never "
                             "replaced; freeze under another name")  # fmt: skip
     declared = frozen_contract(name)
-    log = log_rows({declared.name: rows}, {declared.name: declared}, recipients.all, run_id=run_id, as_of=as_of,
-                   key_ids=key_ids, published_at=published_at)  # fmt: skip
+    log = log_rows({declared.name: rows}, {declared.name: _under_agreements(declared)}, recipients.all, run_id=run_id,
+                   as_of=as_of, key_ids=key_ids, published_at=published_at, agreements=agreements)  # fmt: skip
     replace_publication(engine, [Dataset(declared.name, PUBLISHED, FrozenTransitionList, rows, "af_office",
                                          "af_office")], log, recipients)  # fmt: skip
     return log

@@ -12,6 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.synthetic.consents import (
+    agreement_plan,
+    agreement_truth,
+    consent_truth,
+    pick_protected,
+    plant_consents,
+    region_plan,
+    region_truth,
+)
 from core.synthetic.defects import DEFECT_KINDS
 from core.synthetic.deliveries import Delivery, deliver
 from core.synthetic.people import draw_people
@@ -101,8 +110,23 @@ def build_inbox(
     kaa_people = np.array([], dtype=np.int64)
     if registrations:
         interventions, kaa_people = plant_kaa(population.people, interventions, as_of, _rng(seed, "kaa"))
+    consents = _rng(seed, "consents")
+    # Protected people among the planted overlaps that would otherwise be published (both
+    # consents, over full time, touching the window), so that the protected-identity gate alone
+    # withholds them; their consent records are kept plain (`plant_consents`).
+    cases = planted_overlaps(population, as_of)
+    touching = (cases["overlap_start"] <= pd.Timestamp(as_of) + pd.Timedelta(days=180)) & (
+        cases["overlap_end"].isna() | (cases["overlap_end"] >= pd.Timestamp(as_of) - pd.Timedelta(days=90)))
+    shown = cases[(cases["kind"] == "municipal_af") & cases["consent"].astype(bool) & cases["other_consent"].astype(bool)
+                  & (cases["combined_extent"] > 100) & touching]  # fmt: skip
+    case_people = population.interventions.drop_duplicates("case_id").set_index("case_id")["person"]
+    protected = pick_protected(population.people, np.sort(case_people.reindex(shown["case_id"]).to_numpy()), consents)
+    interventions, assignments = plant_consents(
+        interventions, population.assignments, {source.id: source.export for source in [*sources, AF_SOURCE]},
+        protected, as_of, consents,
+    )
     rows_of = {source.id: interventions[interventions.source_id == source.id] for source in sources}
-    rows_of[AF_SOURCE.id] = population.assignments
+    rows_of[AF_SOURCE.id] = assignments
 
     files: dict[str, bytes] = {}
     summaries, bad_rows, counts = [], [], []
@@ -125,28 +149,33 @@ def build_inbox(
 
     overlaps = planted_overlaps(population, as_of)
     declared = [*sources, AF_SOURCE]
+    # The rows the pipeline accepts: the planted bad rows left out (a duplicate's first copy stays).
+    bad = pd.concat(bad_rows, ignore_index=True)
+    bad = bad[bad["kind"] != "duplicate_row"]
+    accepted_m = interventions[~pd.MultiIndex.from_frame(interventions[["source_id", "record_id"]]).isin(
+        pd.MultiIndex.from_frame(bad[["source_id", "record_id"]]))]
+    accepted_m = accepted_m.assign(kommunkod=accepted_m["source_id"].map({x.id: x.kommunkod for x in sources}))
+    accepted_a = assignments[~assignments["assignment_id"].isin(bad.loc[bad["source_id"] == AF_SOURCE.id, "record_id"])]
+    drawn = None
     if registrations:
         declared.append(REGISTRATION_SOURCE)
-        drawn = draw_registrations(population.people, interventions, population.assignments, as_of,
+        drawn = draw_registrations(population.people, interventions, assignments, as_of,
                                    _rng(seed, "registrations"), always=kaa_people)  # fmt: skip
         file = REGISTRATION_SOURCE.file(as_of)
         files[file] = registration_text(drawn, population.people["personnummer"].iloc[drawn["person"]])
         counts.append({"source_id": REGISTRATION_SOURCE.id, "file": file, "rows": len(drawn),
                        "expected_accepted": len(drawn), "expected_quarantined": 0})  # fmt: skip
         summaries.append(SourceSummary(REGISTRATION_SOURCE.id, file, "csv", "utf-8", ";", len(drawn), 0))
-        bad = pd.concat(bad_rows, ignore_index=True)
-        bad = bad[bad["kind"] != "duplicate_row"]
-        accepted_m = interventions[~pd.MultiIndex.from_frame(interventions[["source_id", "record_id"]]).isin(
-            pd.MultiIndex.from_frame(bad[["source_id", "record_id"]]))]
-        accepted_m = accepted_m.assign(kommunkod=accepted_m["source_id"].map({x.id: x.kommunkod for x in sources}))
-        accepted_a = population.assignments[~population.assignments["assignment_id"].isin(
-            bad.loc[bad["source_id"] == AF_SOURCE.id, "record_id"])]
         for name, frame in followup_truth(population.people, accepted_m, accepted_a, drawn, as_of).items():
             files[f"truth/{name}.csv"] = _csv_text(frame)
     files["sources.yaml"] = sources_yaml(declared)
     files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
     files["agreements.yaml"] = agreements_yaml([source.kommunkod for source in sources], as_of,
                                                [c.name for c in CONTRACTS if c.recipient_column is not None])  # fmt: skip
+    codes = [source.kommunkod for source in sources]
+    files["truth/consent.csv"] = _csv_text(consent_truth(accepted_m, accepted_a, drawn, REGISTRATION_SOURCE.id))
+    files["truth/agreements.csv"] = _csv_text(agreement_truth(codes, agreement_plan(codes, as_of), as_of))
+    files["truth/regions.csv"] = _csv_text(region_truth(region_plan()))
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))

@@ -157,7 +157,9 @@ def plant_cases(
     """Municipal × AF overlaps, people in two municipalities at once, and cancelled decoys
     (a cancelled AF assignment inside an intervention, which is no overlap)."""
     count = len(people)
-    municipal_af_count = max(2 * len(_MUNICIPAL_AF_GEOMETRIES), round(0.05 * count))
+    # Each geometry at least five times: the consent combinations and the consent records'
+    # variants (`consents`) withhold most of them, and a small inbox must still publish some.
+    municipal_af_count = max(5 * len(_MUNICIPAL_AF_GEOMETRIES), round(0.05 * count))
     two_count = max(len(_TWO_MUNICIPALITIES_GEOMETRIES), round(0.01 * count)) if len(by_kommun) > 1 else 0
     decoy_count = max(2, round(0.002 * count))
 

@@ -194,7 +194,7 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
                 end = _d(m.end_date)
                 if _d(m.start_date) <= as_of and (end is None or end > as_of):
                     transitions.append({"registration_id": current["id"], "af_office": current["office"],
-                                        "kommunkod": m.kommunkod, "planned_end": end,
+                                        "kommunkod": m.kommunkod, "record_id": m.record_id, "planned_end": end,
                                         "municipal_consent": bool(m.consent), "af_consent": current["consent"]})  # fmt: skip
         starts = [_d(a.start_date) for a in a_rows] + [_d(m.start_date) for m in m_rows]
         kommuner = _records(m_rows, as_of)

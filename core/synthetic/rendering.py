@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import yaml
 
+from core.synthetic.consents import agreement_plan, region_plan
 from core.synthetic.people import _offices_of
 from core.synthetic.systems import EXTRA_FIELDS, Source, slug
 
@@ -48,7 +49,8 @@ def sources_yaml(sources: Sequence[Source]) -> bytes:
 
 _RECIPIENTS_HEADER = """\
 # Recipients of the published datasets for a synthetic inbox (`mellanrum generate`):
-# each municipality, each AF office that serves them, and the regional federation.
+# each municipality, each AF office that serves them, the regional federation (every
+# municipality's statistics) and two regions scoped to their municipalities, with groupings.
 # Register a recipient's public key (`mellanrum recipient-key new`) to export to it.
 """
 
@@ -60,25 +62,27 @@ def recipients_yaml(municipalities: Sequence[str]) -> bytes:
         *({"id": f"af_{slug(office.removeprefix('Arbetsförmedlingen '))}", "kind": "af_office", "af_office": office}
           for office in offices),
         {"id": "region", "kind": "region", "description": "Göteborgsregionen (GR) and DUA follow-up"},
+        *region_plan(),
     ]  # fmt: skip
     body = yaml.safe_dump({"version": 1, "recipients": recipients}, sort_keys=False, allow_unicode=True, width=120)
     return (_RECIPIENTS_HEADER + body).encode("utf-8")
 
 
 _AGREEMENTS_HEADER = """\
-# Local agreements for a synthetic inbox (`mellanrum generate`): one agreement between every
-# municipality, AF and the region, allowing every row-level dataset. Without this file the
-# agreement gate is not applied (docs/runbook.md, "What may leave").
+# Local agreements for a synthetic inbox (`mellanrum generate`), each allowing every row-level
+# dataset: one in force between AF, the region and the municipalities but the last two; the
+# second to last has its own agreement with AF, expired; the last has none, so its rows to and
+# from AF are withheld (truth/agreements.csv). Without this file the agreement gate is not
+# applied (docs/runbook.md, "What may leave").
 """
 
 
 def agreements_yaml(municipalities: Sequence[str], as_of: dt.date, contracts: Sequence[str]) -> bytes:
-    """agreements.yaml: one agreement in force from a year before `as_of` to two years after."""
-    agreement = {"id": "samverkan_demo", "name": "Samverkansöverenskommelse (synthetic)",
-                 "parties": [*municipalities, "AF", "region"],
-                 "valid_from": as_of.replace(year=as_of.year - 1, day=1).isoformat(),
-                 "valid_to": as_of.replace(year=as_of.year + 2, day=1).isoformat(), "contracts": list(contracts)}  # fmt: skip
-    body = yaml.safe_dump({"version": 1, "agreements": [agreement]}, sort_keys=False, allow_unicode=True, width=120)
+    """agreements.yaml from `agreement_plan`: one in force from a year before `as_of` to two
+    years after, one expired, and a municipality without any."""
+    agreements = [{**a, "valid_from": a["valid_from"].isoformat(), "valid_to": a["valid_to"].isoformat(),
+                   "contracts": list(contracts)} for a in agreement_plan(municipalities, as_of)]  # fmt: skip
+    body = yaml.safe_dump({"version": 1, "agreements": agreements}, sort_keys=False, allow_unicode=True, width=120)
     return (_AGREEMENTS_HEADER + body).encode("utf-8")
 
 
@@ -97,8 +101,12 @@ def readme(seed: int, as_of: dt.date, people: int, made_up: int) -> bytes:
         "published test personnummer and samordningsnummer, reserved for testing and never "
         f"assigned to anyone, so these files never describe real people.{made_up_note} "
         "sources.yaml declares each municipality's delivery under kommun/ and AF's assignments "
-        "under af/, each in its own messy format; truth/ holds what was planted, by record and "
+        "under af/, each in its own messy format, with consent records (periods, withdrawals, "
+        "scopes) and a few people with a protected identity; recipients.yaml adds two regions "
+        "scoped to their municipalities, agreements.yaml one agreement in force, one expired and "
+        "a municipality without any. truth/ holds what was planted, by record and "
         "assignment ids only: the overlaps the pipeline must find, the bad rows it must "
-        "quarantine (file and line) and the expected row counts per source.\n"
+        "quarantine (file and line), the expected row counts per source, each row's consent on "
+        "the as-of date and who is protected, the agreements and the regions' municipalities.\n"
     )
     return text.encode("utf-8")

@@ -13,7 +13,8 @@ from functools import cache
 
 from schemas.municipalities import municipality_names
 
-DATE_FIELDS = ("decision_date", "start_date", "end_date")
+DATE_FIELDS = ("decision_date", "start_date", "end_date", "consent_valid_from", "consent_valid_to",
+               "consent_withdrawn_on")  # fmt: skip
 EXTRA_FIELDS = ("handlaggare", "kommentar", "enhet")  # columns we do not map
 
 
@@ -67,7 +68,9 @@ CASE_SYSTEMS: dict[str, Export] = {
         columns=(
             ("Personnummer", "personnummer"), ("Ärende-ID", "record_id"), ("Insats", "insats_code"),
             ("Startdatum", "start_date"), ("Slutdatum", "end_date"), ("Omfattning (%)", "extent_pct"),
-            ("Samtycke", "consent"), ("Handläggare", "handlaggare"), ("Kommentar", "kommentar"),
+            ("Samtycke", "consent"), ("Samtycke från", "consent_valid_from"), ("Samtycke till", "consent_valid_to"),
+            ("Återkallat", "consent_withdrawn_on"), ("Ändamål", "consent_scope"), ("Skyddad", "protected_identity"),
+            ("Handläggare", "handlaggare"), ("Kommentar", "kommentar"),
         ),
         codes={
             "insats_code": {
@@ -78,6 +81,8 @@ CASE_SYSTEMS: dict[str, Export] = {
                 "SFI": "SFI", "Komvux": "KOMVUX", "Aktivitetsansvar": "KAA",
             },
             "consent": _JA_NEJ,
+            "consent_scope": {"Planering": "samplanering", "Uppföljning": "uppfoljning"},
+            "protected_identity": _JA_NEJ,
         },
         unknown_code="Språkpraktik",
         number_style="YYYYMMDD-NNNN",
@@ -94,7 +99,9 @@ CASE_SYSTEMS: dict[str, Export] = {
         columns=(
             ("Löpnummer", "record_id"), ("Personnr", "personnummer"), ("Insatskod", "insats_code"),
             ("Från", "start_date"), ("Till", "end_date"), ("Sysselsättningsgrad", "extent_pct"),
-            ("Samtycke informationsutbyte", "consent"), ("Kommentar", "kommentar"),
+            ("Samtycke informationsutbyte", "consent"), ("Samtycke fr.o.m.", "consent_valid_from"),
+            ("Samtycke t.o.m.", "consent_valid_to"), ("Samtycke återkallat", "consent_withdrawn_on"),
+            ("Samtycke avser", "consent_scope"), ("Skyddad identitet", "protected_identity"), ("Kommentar", "kommentar"),
         ),
         codes={
             "insats_code": {
@@ -103,6 +110,8 @@ CASE_SYSTEMS: dict[str, Export] = {
                 "SFI": "SFI", "KVX": "KOMVUX", "KAA": "KAA",
             },
             "consent": _J_N,
+            "consent_scope": {"SAMPL": "samplanering", "UPPF": "uppfoljning"},
+            "protected_identity": _J_N,
         },
         unknown_code="AT9",
         number_style="YYMMDDNNNN",
@@ -120,7 +129,9 @@ CASE_SYSTEMS: dict[str, Export] = {
         columns=(
             ("Födelsenummer", "personnummer"), ("Ärendenummer", "record_id"), ("Handläggare", "handlaggare"),
             ("Insatstyp", "insats_code"), ("Insats från", "start_date"), ("Insats till", "end_date"),
-            ("Omfattning", "extent_pct"), ("Samtycke", "consent"),
+            ("Omfattning", "extent_pct"), ("Samtycke", "consent"), ("Samtycke giltigt från", "consent_valid_from"),
+            ("Samtycke giltigt till", "consent_valid_to"), ("Återkallelse", "consent_withdrawn_on"),
+            ("Syfte", "consent_scope"), ("Sekretessmarkering", "protected_identity"),
         ),
         codes={
             "insats_code": {
@@ -129,6 +140,7 @@ CASE_SYSTEMS: dict[str, Export] = {
                 "Coachning": "JOBBCOACHNING", "Sfi": "SFI", "KAA": "KAA",
             },
             "consent": {"1": True, "0": False},
+            "protected_identity": {"1": True, "0": False},
         },
         unknown_code="Friskvård",
         number_style="YYYYMMDDNNNN",
@@ -145,7 +157,9 @@ CASE_SYSTEMS: dict[str, Export] = {
         columns=(
             ("Ärende-ID", "record_id"), ("Personnummer", "personnummer"), ("Enhet", "enhet"),
             ("Insatskod", "insats_code"), ("Startdatum", "start_date"), ("Slutdatum", "end_date"),
-            ("Omfattning (%)", "extent_pct"), ("Samtycke", "consent"), ("Handläggare", "handlaggare"),
+            ("Omfattning (%)", "extent_pct"), ("Samtycke", "consent"), ("Samtycke från", "consent_valid_from"),
+            ("Samtycke till", "consent_valid_to"), ("Återkallat", "consent_withdrawn_on"),
+            ("Ändamål", "consent_scope"), ("Skyddad", "protected_identity"), ("Handläggare", "handlaggare"),
         ),
         codes={
             "insats_code": {
@@ -154,6 +168,8 @@ CASE_SYSTEMS: dict[str, Export] = {
                 "SFI": "SFI", "KOMVUX": "KOMVUX", "KAA": "KAA",
             },
             "consent": _JA_NEJ,
+            "consent_scope": {"Samplanering": "samplanering", "Uppföljning": "uppfoljning"},
+            "protected_identity": _JA_NEJ,
         },
         unknown_code="ARBTR2",
         number_style="YYYYMMDD-NNNN",
@@ -192,8 +208,10 @@ CASE_SYSTEMS: dict[str, Export] = {
         columns=(
             ("Personnummer", "personnummer"), ("Ärendenr", "record_id"), ("Insats", "insats_code"),
             ("Startdatum", "start_date"), ("Slutdatum", "end_date"), ("Omfattning i procent", "extent_pct"),
-            ("Samtycke till informationsutbyte", "consent"), ("Handläggare", "handlaggare"),
-            ("Kommentar", "kommentar"),
+            ("Samtycke till informationsutbyte", "consent"), ("Samtycke gäller från", "consent_valid_from"),
+            ("Samtycke gäller till", "consent_valid_to"), ("Återkallat den", "consent_withdrawn_on"),
+            ("Samtycket avser", "consent_scope"), ("Skyddad folkbokföring", "protected_identity"),
+            ("Handläggare", "handlaggare"), ("Kommentar", "kommentar"),
         ),
         # An old and a new code for work training side by side, and consent typed by hand.
         codes={
@@ -202,6 +220,8 @@ CASE_SYSTEMS: dict[str, Export] = {
                 "EXTRA": "EXTRATJANST", "SYV": "SYV", "Jobbspår": "JOBBSPAR", "SFI": "SFI", "KAA": "KAA",
             },
             "consent": {"Ja": True, "J": True, "Nej": False, "N": False},
+            "consent_scope": {"Samplanering": "samplanering", "Uppföljning": "uppfoljning"},
+            "protected_identity": {"Ja": True, "J": True, "Nej": False, "N": False},
         },
         unknown_code="Språkstöd",
         number_style="YYMMDD-NNNN",
@@ -232,7 +252,9 @@ AF_EXPORT = Export(
         ("Personnummer", "personnummer"), ("Anvisnings-ID", "assignment_id"), ("Program", "programme_code"),
         ("Beslutsdatum", "decision_date"), ("Startdatum", "start_date"), ("Slutdatum", "end_date"),
         ("Omfattning (%)", "extent_pct"), ("Arbetsförmedlingskontor", "af_office"), ("Status", "status"),
-        ("Samtycke", "consent"),
+        ("Samtycke", "consent"), ("Samtycke från", "consent_valid_from"), ("Samtycke till", "consent_valid_to"),
+        ("Samtycke återkallat", "consent_withdrawn_on"), ("Samtycke avser", "consent_scope"),
+        ("Skyddad identitet", "protected_identity"),
     ),
     codes={
         "programme_code": {
@@ -246,6 +268,8 @@ AF_EXPORT = Export(
             "Planerad": "planned", "Pågående": "ongoing", "Avslutad": "ended", "Avbruten": "cancelled",
         },
         "consent": _JA_NEJ,
+        "consent_scope": {"Gemensam planering": "samplanering", "Uppföljning": "uppfoljning"},
+        "protected_identity": _JA_NEJ,
     },
     unknown_code="Stöd och matchning",  # the programme KROM replaced: a stale name
     number_style="YYYYMMDDNNNN",

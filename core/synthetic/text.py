@@ -76,11 +76,22 @@ def _extra_text(field: str, count: int, rng) -> np.ndarray:
     return rng.choice(_UNITS, count)
 
 
+def scope_text(scopes: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
+    """Consent scopes ('samplanering,uppfoljning', one of them, or '') in the source's words,
+    several separated by '|'; a source without a mapping writes ours."""
+    words = {ours: theirs for theirs, ours in reversed(list(mapping.items()))}
+    texts = {value: "|".join(words.get(part, part) for part in value.split(",")) if value else ""
+             for value in scopes.unique()}  # fmt: skip
+    return scopes.map(texts).astype(str)
+
+
 def render(rows: pd.DataFrame, export: Export, rng) -> pd.DataFrame:
     """Text of every column, keyed by our field names, one row per canonical row."""
     text = {}
     for _, field in export.columns:
-        if field in export.codes:
+        if field == "consent_scope":
+            text[field] = scope_text(rows[field], export.codes.get(field, {}))
+        elif field in export.codes:
             text[field] = _local_words(rows[field], export.codes[field], rng)
         elif field in DATE_FIELDS:
             text[field] = date_text(rows[field], export.date_format)

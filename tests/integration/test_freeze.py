@@ -73,6 +73,11 @@ def test_a_frozen_list_survives_three_nightly_runs_byte_identical_and_is_logged_
     frozen_log = log[log["dataset"] == TABLE]
     assert frozen_log["run_id"].nunique() == 1
     assert len(frozen_log) == frozen_log["recipient"].nunique() * frozen_log["key_id"].nunique() > 0
+    # The agreement gate, as for the nightly list: the generated expired agreement's and the
+    # uncovered municipality's rows stay out, and the log names the agreement in force.
+    agreements = pd.read_csv(home / "inbox" / "truth" / "agreements.csv", dtype=str, keep_default_na=False)
+    assert not set(rows["kommunkod"]) & set(agreements.loc[agreements["in_force"] == "false", "kommunkod"])
+    assert set(frozen_log.loc[frozen_log["row_count"] > 0, "agreement_id"]) == {"samverkan_demo"}
 
 
 def test_the_same_name_again_is_refused_and_changes_nothing(frozen):

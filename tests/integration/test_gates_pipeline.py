@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -58,11 +59,24 @@ def rows(home: Path, table: str) -> int:
     return count
 
 
-def test_the_generated_agreement_covers_every_row_and_the_log_names_it(home, agreements):
+def test_the_generated_agreements_withhold_only_the_expired_and_the_uncovered_and_the_log_names_the_one_in_force(
+        home, agreements):  # fmt: skip
+    """The generator's agreements.yaml: one in force (samverkan_demo), one expired, one
+    municipality without any (truth/agreements.csv). The exact counts per gate against the
+    truth: tests/integration/test_gates_truth.py."""
     outcome = publish(home)
     facts = outcome.metadata
-    assert all(facts[name]["agreements"] == "every row covered" for name in ROW_LEVEL)
-    assert all(facts[name]["withheld_no_agreement"] == 0 for name in ROW_LEVEL)
+    truth = pd.read_csv(home / "inbox" / "truth" / "agreements.csv", dtype=str, keep_default_na=False)
+    expired = truth.loc[(truth.in_force == "false") & (truth.agreement_id != ""), ["kommunkod", "agreement_id"]]
+    uncovered = truth.loc[truth.agreement_id == "", "kommunkod"]
+    assert len(expired) == len(uncovered) == 1
+    status = facts["kommun_samplanering"]["agreements"]
+    assert all(facts[name]["agreements"] == status for name in ROW_LEVEL)
+    assert f"agreement {expired.agreement_id.iloc[0]} " in status and "not in force" in status
+    assert f"no agreement names {uncovered.iloc[0]} and AF" in status or f"no agreement names AF and {uncovered.iloc[0]}" in status
+    assert "samverkan_demo" not in status  # the agreement in force withholds nothing
+    assert sum(facts[name]["withheld_no_agreement"] for name in ROW_LEVEL) > 0
+    assert facts["unga_90_dagar"]["withheld_no_agreement"] == 0  # AF's own data to its own offices needs none
     assert facts["kommun_samplanering"]["withheld_consent_missing"] > 0  # the generator plants no-consent rows
     engine = create_engine(f"sqlite:///{home / 'published.sqlite'}")
     with engine.connect() as connection:
@@ -76,8 +90,11 @@ def test_the_generated_agreement_covers_every_row_and_the_log_names_it(home, agr
 def test_an_expired_agreement_withholds_every_row_level_row_and_the_summary_names_it(home, agreements, capsys):
     path = agreements
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    publish(home)
+    first = publish(home)
     before = {name: rows(home, name) for name in ROW_LEVEL}
+    # Rows the generated expired agreement and the uncovered municipality already withhold.
+    already = {name: first.metadata[name]["withheld_no_agreement"] for name in ROW_LEVEL}
+    assert sum(already.values()) > 0
     assert before["kommun_samplanering"] > 0
     spec["agreements"][0]["valid_from"], spec["agreements"][0]["valid_to"] = "2025-01-01", "2025-12-31"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
@@ -86,7 +103,7 @@ def test_an_expired_agreement_withholds_every_row_level_row_and_the_summary_name
         facts = outcome.metadata[name]
         assert rows(home, name) == 0 or name == "unga_90_dagar", name  # AF's own list to its offices needs none
         if name != "unga_90_dagar":
-            assert facts["withheld_no_agreement"] == before[name], name
+            assert facts["withheld_no_agreement"] == before[name] + already[name], name
     render.publication(outcome, "published.sqlite")
     said = capsys.readouterr()
     assert "WITHHELD for want of a local agreement in force" in said.err

@@ -57,6 +57,7 @@ from orchestration.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.contracts import Contract, PublicationParameters
 from schemas.published import PublicationLog
+from schemas.agreements import load_agreements
 from schemas.recipients import load_recipients
 from schemas.rules import default_rules
 from schemas.sources import load_sources
@@ -96,9 +97,12 @@ def followup(home):
 
 
 @pytest.fixture(scope="module")
-def expected(internal, followup):
+def expected(home, internal, followup):
+    """What the publication must hold: the contracts' datasets under the gates, with the
+    inbox's agreements (the generated one in force, one expired, a municipality without)."""
     overlaps, transition_list = internal
-    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold)
+    agreements = load_agreements(home / "inbox" / "agreements.yaml", [c.name for c in CONTRACTS])
+    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold, agreements)
     return build_datasets({"overlaps": overlaps, "transition_list": transition_list, **followup}, CONTRACTS,
                           parameters)  # fmt: skip
 
@@ -132,9 +136,28 @@ def planted_for_samplanering(home) -> pd.DataFrame:
     return planted.assign(kommunkod=planted.source_id.map(kommunkod))
 
 
+def in_force(home) -> set[str]:
+    """The municipalities whose agreement with AF is in force, from the generator's truth."""
+    agreements = pd.read_csv(home / "inbox" / "truth" / "agreements.csv", dtype=str, keep_default_na=False)
+    return set(agreements.loc[agreements.in_force == "true", "kommunkod"])
+
+
+def may_leave(home, planted: pd.DataFrame, source: str, record: str) -> pd.Series:
+    """Per planted overlap, whether the truth lets it leave for samplanering with the consent of
+    the record (`source`, `record` columns): valid on the as-of date for samplanering, the
+    person not protected, the municipality's agreement in force."""
+    truth = pd.read_csv(home / "inbox" / "truth" / "consent.csv", dtype=str, keep_default_na=False)
+    facts = truth.set_index(["source_id", "record_id"]).reindex(pd.MultiIndex.from_arrays([planted[source],
+                                                                                          planted[record]]))  # fmt: skip
+    consented = facts.scopes.str.split(",").map(lambda scopes: "samplanering" in scopes).to_numpy(dtype=bool)
+    return pd.Series(consented & (facts.protected == "false").to_numpy() & planted.kommunkod.isin(in_force(home)).to_numpy(),
+                     index=planted.index)  # fmt: skip
+
+
 def test_each_municipalitys_rows_are_its_planted_overlaps_with_afs_consent(home, expected):
     planted = planted_for_samplanering(home)
-    wanted = planted[planted.other_consent == "true"]
+    wanted = planted[may_leave(home, planted, "other_source_id", "other_record_id")]
+    assert (wanted.other_consent == "true").all()
     published = expected["kommun_samplanering"]
     assert len(published) == len(wanted) > 0
     for code in sorted(set(wanted.kommunkod) | set(published.kommunkod)):
@@ -145,7 +168,8 @@ def test_each_municipalitys_rows_are_its_planted_overlaps_with_afs_consent(home,
 
 def test_af_rows_are_the_planted_overlaps_with_the_municipalitys_consent(home, expected):
     planted = planted_for_samplanering(home)
-    wanted = planted[planted.consent == "true"]
+    wanted = planted[may_leave(home, planted, "source_id", "record_id")]
+    assert (wanted.consent == "true").all()
     published = expected["af_samplanering"]
     assert len(published) == len(wanted) > 0
     assert sorted(zip(published.assignment_id, published.programme_code, published.kommunkod)) == sorted(
@@ -157,16 +181,22 @@ def test_each_dataset_holds_exactly_its_contracts_columns(expected):
         assert list(expected[declared.name].columns) == declared.columns
 
 
-def test_samplanering_rows_follow_window_class_and_the_disclosing_partys_consent(internal, expected):
+def for_samplanering(consent_for: pd.Series) -> pd.Series:
+    return consent_for.fillna("").str.split(",").map(lambda scopes: "samplanering" in scopes).astype(bool)
+
+
+def test_samplanering_rows_follow_window_class_and_the_disclosing_partys_consent(home, internal, expected):
     overlaps, _ = internal
+    covered = overlaps.kommunkod.isin(in_force(home)) & ~overlaps.protected_identity
     for name, consent in (("kommun_samplanering", "af_consent"), ("af_samplanering", "municipal_consent")):
-        chosen = overlaps[overlaps.in_window & (overlaps.classification != "complementary") & overlaps[consent]]
+        valid = overlaps[consent] & for_samplanering(overlaps[f"{consent}_for"])
+        chosen = overlaps[overlaps.in_window & (overlaps.classification != "complementary") & valid & covered]
         assert 0 < len(chosen) < len(overlaps)
         key = "record_id" if name == "kommun_samplanering" else "assignment_id"
         assert sorted(expected[name][key]) == sorted(chosen[key])
 
 
-def test_no_samplanering_row_crosses_without_consent(internal, expected):
+def test_no_samplanering_row_crosses_without_consent(home, internal, expected):
     overlaps, transition_list = internal
     without_af_consent = set(overlaps.loc[~overlaps.af_consent, "record_id"])
     without_municipal_consent = set(overlaps.loc[~overlaps.municipal_consent, "assignment_id"])
@@ -174,7 +204,9 @@ def test_no_samplanering_row_crosses_without_consent(internal, expected):
     assert not without_af_consent & set(expected["kommun_samplanering"].record_id)
     assert not without_municipal_consent & set(expected["af_samplanering"].assignment_id)
     listed = expected["af_pagaende_insatser"]
-    assert len(listed) == len(transition_list[transition_list.municipal_consent].drop_duplicates(
+    valid = transition_list.municipal_consent & for_samplanering(transition_list.municipal_consent_for)
+    covered = transition_list.kommunkod.isin(in_force(home)) & ~transition_list.protected_identity
+    assert len(listed) == len(transition_list[valid & covered].drop_duplicates(
         subset=contract("af_pagaende_insatser").columns))  # fmt: skip
 
 
@@ -509,7 +541,9 @@ def test_a_new_contract_is_published_from_its_declaration_alone(home, internal, 
     assert outcome.ok, outcome.error
     engine = create_engine(f"sqlite:///{tmp_path / 'toy.sqlite'}")
     published = read_rows(engine, "toy_counts", ToyCounts)
-    assert published.set_index("kommunkod")["overlaps"].to_dict() == overlaps.groupby("kommunkod").size().to_dict()
+    unprotected = overlaps[~overlaps.protected_identity]  # a row-level dataset never holds a protected person
+    assert len(unprotected) < len(overlaps)
+    assert published.set_index("kommunkod")["overlaps"].to_dict() == unprotected.groupby("kommunkod").size().to_dict()
     log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
     toy_log = log[log.dataset == "toy_counts"]
     kommuner = load_recipients(home / "inbox" / "recipients.yaml").of_kind("kommun")

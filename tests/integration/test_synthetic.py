@@ -332,3 +332,32 @@ def test_cli_refuses_a_non_empty_folder_unless_forced(tmp_path):
     assert not stale.exists(), "a previous inbox's deliveries are removed"
     assert (tmp_path / "notes.txt").read_text() == "keep me"
     assert len(load_sources(tmp_path / "sources.yaml").all) == 4  # two municipalities, AF's assignments and registrations
+
+
+def test_consent_records_protected_people_agreements_and_regions_are_planted_with_their_truth(inbox, sources):
+    consent = _truth(inbox, "consent.csv")
+    assert set(consent.state) == {"missing", "valid", "expired", "not_started", "withdrawn"}
+    assert set(consent.scopes) == {"", "samplanering", "uppfoljning", "samplanering,uppfoljning"}
+    assert set(consent.loc[consent.protected == "true", "source_id"]) & {"af"}  # AF flags some
+    assert set(consent.loc[consent.protected == "true", "source_id"]) - {"af", "af_inskrivningar"}  # municipalities too
+    assert not consent.duplicated(["source_id", "record_id"]).any()
+    # The delivered files carry the record where the system has it, and not where it has not.
+    mapped = {s.id: set(s.columns.values()) for s in sources.all}
+    assert any("consent_withdrawn_on" in m and "protected_identity" in m for m in mapped.values())
+    assert any("consent_scope" not in m for s, m in mapped.items() if s not in ("af", "af_inskrivningar"))
+    agreements = _truth(inbox, "agreements.csv")
+    assert sorted(agreements.in_force) == ["false"] * 2 + ["true"] * (len(agreements) - 2)
+    assert (agreements.agreement_id == "").sum() == 1
+    regions = _truth(inbox, "regions.csv")
+    assert set(regions.recipient) == {"region_gr", "region_kronoberg"}
+    assert set(regions.loc[regions.recipient == "region_gr", "kommunkod"]) == set(GOTEBORGSREGIONEN)
+
+
+def test_the_gates_truth_without_registrations_has_empty_lists_and_samplanering_rows(tmp_path):
+    from core.synthetic.gates_truth import gated_truth
+
+    generate(tmp_path, people=150, seed=4, as_of=AS_OF, registrations=False)
+    kommun_of = {s.id: s.kommunkod for s in load_sources(tmp_path / "sources.yaml").all if s.kind == "municipal"}
+    truth = gated_truth(tmp_path / "truth", kommun_of, AS_OF)
+    assert len(truth["kommun_samplanering"].rows) > 0 and len(truth["af_samplanering"].rows) > 0
+    assert all(len(truth[name].rows) == 0 for name in ("unga_90_dagar", "overlamningar", "overlamningar_kommun"))

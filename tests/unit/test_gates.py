@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.contracts import CONTRACTS
+from core.database import create_engine
+from core.freeze import frozen_rows, publish_frozen
 from core.gates import GATES, consent_valid_on
 from core.publish import build_publication, gated_datasets, missing_agreements
 from core.reconcile import Window, reconcile
@@ -212,6 +214,28 @@ def test_a_recipient_not_covered_by_any_agreement_gets_no_row_level_data(ingest,
     assert datasets["kommun_samplanering"]["kommunkod"].tolist() == ["1764"]
     assert withheld["kommun_samplanering"]["no_agreement"] == 1
     assert withheld["af_samplanering"]["no_agreement"] == 1  # AF gets nothing of Arvika's either
+
+
+def test_a_frozen_transition_list_passes_the_agreement_gate_and_logs_the_agreement(ingest, tmp_path):
+    """A frozen list is af_pagaende_insatser frozen: the agreements allowing that contract cover it."""
+    as_of = D("2026-11-23")
+    d = Deliveries()
+    overlapping(d, turning(35, as_of), 1)
+    overlapping(d, turning(40, as_of), 2, kommunkod="1784")  # Arvika: in no agreement
+    listed = internal(ingest(d, as_of), as_of)["transition_list"]
+    assert set(listed["kommunkod"]) == {"1764", "1784"}
+    agreements = load_agreements(agreements_file(tmp_path), [c.name for c in CONTRACTS])
+    assert set(frozen_rows(listed, "krom", as_of, as_of)["kommunkod"]) == {"1764", "1784"}  # no file: gate off
+    rows = frozen_rows(listed, "krom", as_of, as_of, agreements)
+    assert rows["kommunkod"].tolist() == ["1764"]
+    expired = load_agreements(agreements_file(tmp_path, valid_to="2026-10-31"), [c.name for c in CONTRACTS])
+    assert frozen_rows(listed, "krom", as_of, as_of, expired).empty
+    engine = create_engine(f"sqlite:///{tmp_path / 'frozen.sqlite'}")
+    log = publish_frozen(engine, load_yaml_text(RECIPIENTS, tmp_path / "recipients.yaml"), "krom", rows,
+                         as_of=as_of, key_ids=["L1+L2"], run_id="run-1",
+                         published_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC), agreements=agreements)  # fmt: skip
+    engine.dispose()
+    assert log.set_index("recipient").loc["af_karlstad", "agreement_id"] == "grums_af"
 
 
 def test_a_protected_person_is_in_no_row_level_dataset_and_counted_in_the_statistics(ingest):
