@@ -92,7 +92,8 @@ def internal(home):
 @pytest.fixture(scope="module")
 def followup(home):
     files = DatasetFiles(home / "storage")
-    return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers")}
+    return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers"),
+            "intervention_outcomes": files.load("intervention_outcomes")}
 
 
 @pytest.fixture(scope="module")
