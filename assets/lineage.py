@@ -102,6 +102,16 @@ HANDOVER_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "municipal_consent": [(_M, "consent")], "af_consent": [(_R, "consent"), (_A, "consent")],
     **_gates([_M], [_R, _A]),
 }  # fmt: skip
+_OUTCOME_DAYS = [(_M, "start_date"), (_M, "end_date"), (_A, "start_date"), (_A, "end_date"), (_A, "status"),
+                 (_R, "registration_date"), (_R, "deregistration_date"), (_R, "deregistration_reason")]
+OUTCOME_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    "pseudonym": [(_M, "pseudonym"), (_A, "pseudonym")], "key_id": [(_M, "key_id"), (_A, "key_id")],
+    "party": [(_M, "record_id"), (_A, "assignment_id")],
+    "intervention_id": [(_M, "record_id"), (_A, "assignment_id")],
+    "kommunkod": [(_M, "kommunkod"), (_M, "start_date")], "category": [(_M, "category"), (_A, "category")],
+    "age_band": [(_M, "age_band"), (_A, "age_band")], "ends_on": [(_M, "end_date"), (_A, "end_date")],
+    "horizon": [(_M, "end_date"), (_A, "end_date")], "status": _OUTCOME_DAYS,
+}  # fmt: skip
 
 
 def column_lineage(sources: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.TableColumnLineage:
@@ -129,6 +139,7 @@ INTERNAL_SOURCES: dict[str, Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = {
     "transition_list": TRANSITION_SOURCES,
     "youth_monitor": YOUTH_SOURCES,
     "handovers": HANDOVER_SOURCES,
+    "intervention_outcomes": OUTCOME_SOURCES,
 }
 
 

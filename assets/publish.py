@@ -20,6 +20,7 @@ from assets.names import (
     AF_QUARANTINE,
     AF_REGISTRATIONS_QUARANTINE,
     HANDOVERS,
+    INTERVENTION_OUTCOMES,
     KEY_EPOCHS,
     MUNICIPAL_OVERLAPS,
     MUNICIPAL_QUARANTINE,
@@ -58,7 +59,7 @@ from schemas.reconciled import MunicipalOverlaps, Overlaps
 INTERNAL_DATASETS: dict[str, dg.AssetKey] = {
     key.path[-1]: key
     for key in (OVERLAPS, MUNICIPAL_OVERLAPS, TRANSITION_LIST, MUNICIPAL_QUARANTINE, AF_QUARANTINE, YOUTH_MONITOR,
-                HANDOVERS)
+                HANDOVERS, INTERVENTION_OUTCOMES)
 }
 # What the steward's tables in the database hold (never published to a recipient).
 # AF's registrations are optional: their quarantine reads as None without them, an empty table.
@@ -74,7 +75,8 @@ def _spec(declared: Contract) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=declared.name,
         description=f"{declared.purpose} Recipients: each {declared.recipient_kind}"
-        + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else "."),
+        + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else
+           "".join(f"; each {kind}, its own rows only (by kommunkod)" for kind in declared.also_to) + "."),
         group_name=PUBLISH_GROUP,
         owners=STEWARDS,
         deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILE_PARAMETERS, KEY_EPOCHS],
@@ -82,7 +84,7 @@ def _spec(declared: Contract) -> dg.AssetSpec:
         metadata={
             "contract": declared.name,
             "contract_version": declared.version,
-            "recipient_kind": declared.recipient_kind,
+            "recipient_kind": ", ".join(declared.recipient_kinds),
             "consent_required": consent,
             "dagster/column_schema": column_schema(declared.model),
             "dagster/column_lineage": column_lineage(lineage),
@@ -179,7 +181,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         if held:
             context.log.warning(f"kept the previous publication for {', '.join(made.kept)}: {held.reason}")
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
-                          by_name[name].recipient_column) for name, frame in made.datasets.items()]  # fmt: skip
+                          by_name[name].recipient_column, by_name[name].also_to)
+                  for name, frame in made.datasets.items()]  # fmt: skip
         internal = [Dataset(key.path[-1], INTERNAL, model, _unprotected(inputs[key.path[-1]]))
                     for key, model in _STEWARD_TABLES.items()]  # fmt: skip
         # Written to the event log before the commit: an instance that can no longer record
@@ -201,7 +204,7 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
                 "contract_version": declared.version,
                 "key_ids": dg.MetadataValue.json(key_ids),
                 "checksum": checksum(frame),
-                "recipients": len(registered.of_kind(declared.recipient_kind)),
+                "recipients": sum(len(registered.of_kind(kind)) for kind in declared.recipient_kinds),
                 "rows_without_registered_recipient": made.unreached.get(name, 0),
                 "received": _received(made.log, name),
                 "column_lineage": lineage_tables[name],

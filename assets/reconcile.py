@@ -17,6 +17,7 @@ from assets.configs import AdhocReconcileConfig, ReconcileConfig
 from assets.lineage import (
     HANDOVER_SOURCES,
     MUNICIPAL_PAIR_SOURCES,
+    OUTCOME_SOURCES,
     OVERLAP_SOURCES,
     TRANSITION_SOURCES,
     YOUTH_SOURCES,
@@ -31,6 +32,7 @@ from assets.names import (
     AS_OF_TAG,
     HANDOVERS,
     INGESTED,
+    INTERVENTION_OUTCOMES,
     KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
@@ -58,9 +60,10 @@ from core.publish import empty
 from core.validate import validated
 from schemas.municipalities import municipality_names
 from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
+from core.outcomes import intervention_outcomes
 from core.registrations import handovers, youth_monitor
 from schemas.errors import MellanrumError, withheld
-from schemas.followup import Handovers, YouthMonitor
+from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.reconciled import (
     KeyEpochs,
     MunicipalOverlaps,
@@ -73,7 +76,7 @@ from schemas.sources import Source, Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
            RECONCILE_PARAMETERS: ReconciliationParameters, KEY_EPOCHS: KeyEpochs, YOUTH_MONITOR: YouthMonitor,
-           HANDOVERS: Handovers}  # fmt: skip
+           HANDOVERS: Handovers, INTERVENTION_OUTCOMES: InterventionOutcomes}  # fmt: skip
 NO_REGISTRATION_DATA = "no registration data"
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
@@ -91,6 +94,10 @@ _DESCRIPTIONS = {
     HANDOVERS: "Hand-overs so nobody falls between the chairs (insats_slut_utan_af, af_slut_utan_fortsattning, "
     "kaa_slutar), with both parties' ids and consents. Internal, for the data steward only. Empty without a "
     "registration source.",
+    INTERVENTION_OUTCOMES: "Outcomes after an intervention: every intervention of either party that ended, and "
+    "for each of 30, 90 and 180 days after its last day already reached, the person's status on that day (work, "
+    "studies, af_programme, municipal_intervention, registered, not_known; core/outcomes.py). Internal, for the "
+    "data steward only: it holds the pseudonym. Empty without a registration source.",
     RECONCILE_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
     "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
     KEY_EPOCHS: "Per source: the key ids its stored data is under and whether it could be brought to the "
@@ -103,6 +110,7 @@ _LINEAGE = {
     TRANSITION_LIST: column_lineage(TRANSITION_SOURCES),
     YOUTH_MONITOR: column_lineage(YOUTH_SOURCES),
     HANDOVERS: column_lineage(HANDOVER_SOURCES),
+    INTERVENTION_OUTCOMES: column_lineage(OUTCOME_SOURCES),
 }
 
 
@@ -115,18 +123,19 @@ def _registrations(datasets: DatasetStore, sources: Sources) -> pd.DataFrame | N
 
 
 def _followup(result: Reconciliation, municipal: pd.DataFrame, af: pd.DataFrame,
-              registrations: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """The youth monitor and the hand-over lists (empty without registration data)."""
+              registrations: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The youth monitor, the hand-over lists and the outcomes (empty without registration data)."""
     if registrations is None:
         # Without registration data the new datasets are empty and say so (their metadata).
-        return empty(YouthMonitor), empty(Handovers)
+        return empty(YouthMonitor), empty(Handovers), empty(InterventionOutcomes)
     try:
         return (youth_monitor(municipal, af, registrations, result.as_of),
-                handovers(municipal, af, registrations, result.as_of))
+                handovers(municipal, af, registrations, result.as_of),
+                intervention_outcomes(municipal, af, registrations, result.as_of))
     except MellanrumError:
         raise
     except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
-        raise withheld("youth monitor and hand-overs", problem) from None
+        raise withheld("youth monitor, hand-overs and outcomes", problem) from None
 
 
 def _reconcile(config: ReconcileConfig, municipal: pd.DataFrame, af: pd.DataFrame, sources: Sources,
@@ -249,11 +258,13 @@ def _parameters(result: Reconciliation, inputs: dict) -> dict:
     }
 
 
-def _followup_counts(monitor: pd.DataFrame, handed: pd.DataFrame, registrations: pd.DataFrame | None) -> dict:
+def _followup_counts(monitor: pd.DataFrame, handed: pd.DataFrame, registrations: pd.DataFrame | None,
+                     outcomes: pd.DataFrame | None = None) -> dict:  # fmt: skip
     """Counts only: by status and by kind, or that there is no registration data."""
     if registrations is None:
-        return {YOUTH_MONITOR: {"dagster/row_count": 0, "registration_data": NO_REGISTRATION_DATA},
-                HANDOVERS: {"dagster/row_count": 0, "registration_data": NO_REGISTRATION_DATA}}  # fmt: skip
+        return {key: {"dagster/row_count": 0, "registration_data": NO_REGISTRATION_DATA}
+                for key in (YOUTH_MONITOR, HANDOVERS, INTERVENTION_OUTCOMES)}  # fmt: skip
+    outcomes = empty(InterventionOutcomes) if outcomes is None else outcomes
     spells = monitor.drop_duplicates("registration_id")
     return {
         YOUTH_MONITOR: {"dagster/row_count": len(monitor), "registration_data": f"{len(registrations)} registrations",
@@ -262,6 +273,10 @@ def _followup_counts(monitor: pd.DataFrame, handed: pd.DataFrame, registrations:
         HANDOVERS: {"dagster/row_count": len(handed), "registration_data": f"{len(registrations)} registrations",
                     "by_kind": dg.MetadataValue.json({str(k): int(v) for k, v in
                                                       handed["kind"].value_counts().sort_index().items()})},
+        INTERVENTION_OUTCOMES: {"dagster/row_count": len(outcomes),
+                                "registration_data": f"{len(registrations)} registrations",
+                                "by_status": dg.MetadataValue.json({str(k): int(v) for k, v in
+                                                                    outcomes["status"].value_counts().sort_index().items()})},
     }  # fmt: skip
 
 
@@ -335,17 +350,18 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
         context.log.info(f"{change['dataset']}/{change['partition']}: {change['action']} to {change['to_key_id']} "
                          f"({change['rows_rekeyed']} re-keyed, {change['rows_crosswalked']} crosswalked)")  # fmt: skip
     result = _reconcile(config, epochs.municipal, epochs.af, sources, defaults, registrations=registrations)
-    monitor, handed = _followup(result, epochs.municipal, epochs.af, registrations)
+    monitor, handed, outcomes = _followup(result, epochs.municipal, epochs.af, registrations)
     inputs = _source_facts(context.instance, sources, result.as_of)
     parameters = {**_parameters(result, inputs), **_epoch_facts(epochs)}
-    counts = {**_counts(result), **_followup_counts(monitor, handed, registrations)}
+    counts = {**_counts(result), **_followup_counts(monitor, handed, registrations, outcomes)}
     if not epochs.table["status"].eq("behind").any():
         context.log.info(f"every source's data is under {epochs.target}")
     else:
         context.log.error(f"key epochs: {parameters['sources_behind']}")
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     counts[KEY_EPOCHS] = {"dagster/row_count": len(epochs.table)}
-    for key, frame in {**_datasets(result, epochs), YOUTH_MONITOR: monitor, HANDOVERS: handed}.items():
+    for key, frame in {**_datasets(result, epochs), YOUTH_MONITOR: monitor, HANDOVERS: handed,
+                       INTERVENTION_OUTCOMES: outcomes}.items():  # fmt: skip
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
     yield dg.AssetCheckResult(
         asset_key=OVERLAPS, check_name="sources_fresh", severity=dg.AssetCheckSeverity.WARN,

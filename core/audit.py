@@ -33,13 +33,15 @@ def recipient_rows_in_database(engine: Engine, contracts: Sequence[Contract],
     return {
         declared.name: read_rows(engine, declared.name, declared.model, where=_where(declared, recipient))
         for declared in contracts
-        if declared.recipient_kind == recipient.kind and inspector.has_table(declared.name, schema=schema)
+        if recipient.kind in declared.recipient_kinds and inspector.has_table(declared.name, schema=schema)
     }  # fmt: skip
 
 
 def _where(declared: Contract, recipient: Recipient) -> dict | None:
     if declared.recipient_column:
         return {declared.recipient_column: recipient.scope}
+    if recipient.kind == "kommun" and recipient.kind in declared.also_to:
+        return {"kommunkod": recipient.kommunkod}
     kommuner = recipient.region_kommuner
     return {"kommunkod": kommuner} if kommuner is not None and "kommunkod" in declared.columns else None
 

@@ -30,6 +30,7 @@ from schemas.published_followup import (
     UngaNittioDagar,
     UngaNittioDagarKommun,
     UngaNittioDagarStatistik,
+    UppfoljningEfterInsats,
 )
 from schemas.statistics import RegionalStatistik
 
@@ -99,9 +100,29 @@ def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: Pub
     return cast_to_model(counted[declared.columns], declared.model)
 
 
+OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
+
+
+def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                              declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """Ended interventions per end month × kommun × party × category × age band × horizon ×
+    status; `person` is the pipeline pseudonym of the person counted (for the protection)."""
+    table = inputs["intervention_outcomes"]
+    keys = pd.DataFrame({
+        "month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+        "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
+        "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
+        "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
+        "person": table["pseudonym"].astype(str),
+    })  # fmt: skip
+    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold)
+    return cast_to_model(counted[declared.columns], declared.model)
+
+
 _COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
 _HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_OUTCOMES_COUNTED = {"month": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
@@ -231,6 +252,21 @@ CONTRACTS: tuple[Contract, ...] = (
         inputs=("handovers",),
         build=_overlamningar_statistik,
         derived=_HANDOVERS_COUNTED,
+    ),
+    Contract(
+        name="uppfoljning_efter_insats",
+        version="1.0.0",
+        recipient_kind="region",
+        also_to=("kommun",),
+        purpose="Follow-up of what happened after an intervention of either party ended: the person's status "
+        "30, 90 and 180 days after the last day (de-registered from AF to work or studies, in an AF programme, in a "
+        "municipal intervention, registered at AF, not known), counted per month of the end, kommun, party, category "
+        "and age band, small counts suppressed; a horizon not yet reached is absent. Each municipality reads its own "
+        "rows, the region its municipalities'.",
+        model=UppfoljningEfterInsats,
+        inputs=("intervention_outcomes",),
+        build=_uppfoljning_efter_insats,
+        derived=_OUTCOMES_COUNTED,
     ),
 )
 

@@ -9,8 +9,9 @@ its own transaction just before the publication's).
 
 On PostgreSQL every recipient is a role `mellanrum_<id>` (NOLOGIN until the DBA gives it
 a login) that may read only the published tables of its kind, and of those, through
-row-level security, only its own rows (its kommunkod or AF office); `internal` is granted
-to nobody. The pipeline's own role owns the tables.
+row-level security, only its own rows (its kommunkod or AF office; a kommun reading an
+aggregate declared for it too, `Contract.also_to`, its own kommunkod's rows; a region with
+`kommuner` its municipalities'); `internal` is granted to nobody. The pipeline's own role owns the tables.
 
 `replace_publication` writes a whole publication in ONE transaction: every dataset's
 rows are replaced, the log rows appended and the recipients' grants and policies renewed,
@@ -164,6 +165,9 @@ class Dataset:
     rows: pd.DataFrame
     recipient_kind: str | None = None
     recipient_column: str | None = None
+    # An aggregate's further kinds of recipient (`Contract.also_to`): each reads its own
+    # municipality's rows by `kommunkod`.
+    also_to: tuple[str, ...] = ()
 
 
 def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.DataFrame,
@@ -414,8 +418,8 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
                 connection.execute(sa.text(f"CREATE ROLE {role} NOLOGIN"))
         with _requires(connection, f"the right to grant schema {PUBLISHED}", _OWN_TABLES):
             connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
-    scoped = [(d.name, d.recipient_column, recipients.of_kind(d.recipient_kind), "kommunkod" in d.model.to_schema().columns)
-              for d in published]  # fmt: skip
+    scoped = [(d.name, d.recipient_column, tuple(r for kind in (d.recipient_kind, *d.also_to) for r in recipients.of_kind(kind)),
+               "kommunkod" in d.model.to_schema().columns) for d in published]  # fmt: skip
     scoped.append((PUBLICATION_LOG, None, recipients.all, False))
     for table_name, column, readers, by_kommun in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'
@@ -469,6 +473,9 @@ def _own_rows(table_name: str, column: str | None, recipient: Recipient, by_komm
     if table_name == PUBLICATION_LOG:
         return f"recipient = {_literal(recipient.id)}"
     kommuner = recipient.region_kommuner
+    if column is None and by_kommun and recipient.kind == "kommun":
+        # A kommun reading an aggregate (`Contract.also_to`): its own municipality's rows only.
+        return f'"kommunkod" = {_literal(recipient.kommunkod)}'
     if column is None and by_kommun and kommuner is not None:
         # A region reads its municipalities' rows only (none when it names none).
         return f'"kommunkod" IN ({", ".join(_literal(k) for k in kommuner)})' if kommuner else "false"

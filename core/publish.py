@@ -25,7 +25,7 @@ from core.validate import validated
 from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
-from schemas.followup import Handovers, YouthMonitor
+from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import ACTIONABLE, PublicationLog
 from schemas.recipients import Recipient, Recipients
 
@@ -93,6 +93,8 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
 def rows_for(frame: pd.DataFrame, declared: Contract, recipient: Recipient) -> pd.DataFrame:
     """The rows of `frame` `recipient` reads: its scope's, or a region's municipalities'."""
     kommuner = recipient.region_kommuner
+    if declared.recipient_column is None and recipient.kind == "kommun" and recipient.kind in declared.also_to:
+        return frame[(frame["kommunkod"] == recipient.kommunkod).to_numpy(dtype=bool)].reset_index(drop=True)
     if declared.recipient_column is None and kommuner is not None and "kommunkod" in frame.columns:
         return frame[frame["kommunkod"].isin(kommuner).to_numpy(dtype=bool)].reset_index(drop=True)
     return recipient_rows(frame, declared, recipient.scope)
@@ -115,7 +117,7 @@ def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contr
     rows = []
     for name, frame in datasets.items():
         declared = contracts[name]
-        for recipient in (r for r in recipients if r.kind == declared.recipient_kind):
+        for recipient in (r for r in recipients if r.kind in declared.recipient_kinds):
             own = rows_for(frame, declared, recipient)
             facts = {"run_id": run_id, "as_of": pd.Timestamp(as_of), "dataset": name,
                      "contract_version": declared.version, "recipient": recipient.id, "channel": channel,
@@ -257,7 +259,8 @@ def _gated(declared: Contract, inputs: Mapping[str, pd.DataFrame],
 def optional_inputs() -> dict[str, pd.DataFrame]:
     """The internal datasets that exist only with a registration source, empty: without one,
     their published datasets are empty and everything else is as before."""
-    return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers)}
+    return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers),
+            "intervention_outcomes": empty(InterventionOutcomes)}
 
 
 def empty(model) -> pd.DataFrame:

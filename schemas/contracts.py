@@ -61,8 +61,12 @@ class Contract:
     # What the rows are for, the consent scope they need: 'samplanering' or 'uppfoljning'
     # for a row-level dataset, None for an aggregate.
     consent_purpose: str | None = None
-    # The column holding the recipient's scope (kommunkod or AF office); None: every row.
+    # The column holding the recipient's scope (kommunkod or AF office) of a row-level
+    # dataset; None: an aggregate (every row, a region with `kommuner` its municipalities').
     recipient_column: str | None = None
+    # An aggregate's further kinds of recipient, each reading only its own municipality's
+    # rows by the model's `kommunkod` (only 'kommun'): a kommun-scoped aggregate.
+    also_to: tuple[RecipientKind, ...] = ()
     # Column lineage of the columns not copied from the first input under the same name:
     # column -> the upstream columns it is computed from.
     derived: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -70,6 +74,11 @@ class Contract:
     @property
     def columns(self) -> list[str]:
         return list(self.model.to_schema().columns)
+
+    @property
+    def recipient_kinds(self) -> tuple[RecipientKind, ...]:
+        """Every kind of recipient that reads this dataset (some of its rows)."""
+        return (self.recipient_kind, *self.also_to)
 
     @property
     def consent_required(self) -> bool:
@@ -94,6 +103,10 @@ def contract_problems(contracts: Sequence[Contract]) -> list[str]:
             problems.append(f"{where}: a row-level dataset declares its consent_purpose, one of {', '.join(CONSENT_SCOPES)}")
         if declared.recipient_column is None and declared.consent_purpose is not None:
             problems.append(f"{where}: an aggregate has no consent_purpose (consent plays no part in it)")
+        if declared.also_to and (declared.recipient_column is not None or set(declared.also_to) != {"kommun"}
+                                 or "kommunkod" not in schema.columns):  # fmt: skip
+            problems.append(f"{where}: also_to is for an aggregate with a kommunkod column, read by 'kommun' "
+                            "recipients (each its own rows)")  # fmt: skip
         if not declared.purpose.strip():
             problems.append(f"{where}: the purpose is empty")
         if not declared.inputs:

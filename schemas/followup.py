@@ -3,6 +3,8 @@
 - `YouthMonitor` (`youth_monitor`): the 90-day youth monitor, one row per youth registration
   spell and municipality in whose records the person is (the kommun empty when in none).
 - `Handovers` (`handovers`): the hand-over lists, one row per hand-over, with its `kind`.
+- `InterventionOutcomes` (`intervention_outcomes`): per intervention of either party that
+  ended, and per horizon after its end already reached, the person's status on that day.
 
 Both hold the pseudonym (youth monitor) or ids of both parties: for the steward only; the
 published datasets are cut from them by the contracts (`core/contracts.py`).
@@ -20,6 +22,13 @@ from schemas.municipalities import KOMMUNKOD_PATTERN
 YOUTH_STATUSES = ("met", "approaching", "breached", "pending", "ended")
 HANDOVER_KINDS = ("insats_slut_utan_af", "af_slut_utan_fortsattning", "kaa_slutar")
 KEYED_BY = ("assignment_id", "registration_id")
+# Days after an intervention's last day at which the person's status is followed up.
+HORIZONS = (30, 90, 180)
+# The statuses on a horizon day, in priority order (the first that holds is the status).
+OUTCOME_STATUSES = ("work", "studies", "af_programme", "municipal_intervention", "registered", "not_known")
+PARTIES = ("kommun", "af")
+# The kommun of an AF programme whose person is in no municipality's records.
+NO_KOMMUN = "okand"
 
 
 class YouthMonitor(pa.DataFrameModel):
@@ -74,6 +83,26 @@ class Handovers(pa.DataFrameModel):
         description="Scopes AF's consent covers on the as-of date (',' between); empty: not valid then")
     protected_identity: Series[bool] = pa.Field(
         description="The person has a protected identity in some source: never in a row-level dataset")
+
+    class Config:
+        strict = True
+
+
+class InterventionOutcomes(pa.DataFrameModel):
+    """Outcomes after an intervention (see core/outcomes.py for the rules)."""
+
+    pseudonym: Series[str] = pa.Field(str_matches=PSEUDONYM_PATTERN, description="Level-2 pseudonym")
+    key_id: Series[str] = pa.Field(str_matches=KEY_ID_PATTERN, description="Its key id")
+    party: Series[str] = pa.Field(isin=PARTIES, description="Whose intervention ended: kommun or af")
+    intervention_id: Series[str] = pa.Field(description="The municipality's record id or AF's assignment id")
+    kommunkod: Series[str] = pa.Field(
+        str_matches=f"^([0-9]{{4}}|{NO_KOMMUN})$",
+        description=f"The providing municipality; an AF programme: a municipality holding the person, '{NO_KOMMUN}': none")
+    category: Series[str] = pa.Field(description="Catalogue category of the intervention that ended")
+    age_band: Series[str] = pa.Field(description="The intervention's age band")
+    ends_on: Series[pa.DateTime] = pa.Field(description="The intervention's last day")
+    horizon: Series[int] = pa.Field(isin=HORIZONS, description="Days after the last day (30, 90, 180)")
+    status: Series[str] = pa.Field(isin=OUTCOME_STATUSES, description="The person's status on ends_on + horizon")
 
     class Config:
         strict = True

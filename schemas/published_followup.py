@@ -12,6 +12,8 @@ registration date or a de-registration reason to a municipality.
   nothing next (`af_slut_utan_fortsattning`), with AF's consent.
 - `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts, suppressed as
   `regional_statistik` is (`core/counts.py`).
+- `UppfoljningEfterInsats`: outcomes after an intervention, counted, for the region and
+  each municipality (its own rows), suppressed the same way.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.followup import HANDOVER_KINDS, YOUTH_STATUSES
+from schemas.datasets import AGE_BANDS
+from schemas.followup import HANDOVER_KINDS, HORIZONS, NO_KOMMUN, OUTCOME_STATUSES, PARTIES, YOUTH_STATUSES
 from schemas.municipalities import KOMMUNKOD_DIGITS, KOMMUNKOD_PATTERN
 from schemas.statistics import LEVELS, TOTAL
 
-UNKNOWN_KOMMUN = "okand"
+UNKNOWN_KOMMUN = NO_KOMMUN
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
@@ -118,6 +121,26 @@ class OverlamningarStatistik(_Counted):
     class Config:
         strict = True
         unique = ["month", "kommunkod", "kind"]
+
+
+class UppfoljningEfterInsats(_Counted):
+    """Ended interventions per month of the last day × kommun × party × category × age band ×
+    horizon × the person's status on that day (`core/outcomes.py`), with totals, suppressed.
+    A horizon not yet reached by the as-of date is absent, never zero. A kommun total and the
+    region total add up every horizon: an intervention counts once per horizon reached."""
+
+    party: Series[str] = pa.Field(isin=(*PARTIES, TOTAL), description="Whose intervention: kommun or af; 'total' on totals")
+    category: Series[str] = pa.Field(description="Catalogue category of the intervention; 'total' on totals")
+    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on totals")
+    horizon: Series[str] = pa.Field(isin=(*(str(h) for h in HORIZONS), TOTAL),
+                                    description="Days after the last day (30, 90, 180); 'total' on totals")
+    status: Series[str] = pa.Field(isin=(*OUTCOME_STATUSES, TOTAL),
+                                   description="work, studies, af_programme, municipal_intervention, registered or "
+                                   "not_known on that day; 'total' on totals")
+
+    class Config:
+        strict = True
+        unique = ["month", "kommunkod", "party", "category", "age_band", "horizon", "status"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

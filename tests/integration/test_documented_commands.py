@@ -748,7 +748,7 @@ def reads_only_its_own_rows(server, recipient) -> bool:
         with role.connect() as mine, owner.connect() as everything:
             for declared in CONTRACTS:
                 table = f"published.{declared.name}"
-                if declared.recipient_kind != recipient.kind:
+                if recipient.kind not in declared.recipient_kinds:
                     try:
                         mine.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1"))
                         return False
@@ -762,6 +762,9 @@ def reads_only_its_own_rows(server, recipient) -> bool:
                 elif recipient.region_kommuner is not None:  # a scoped region: its municipalities' rows only
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE kommunkod = ANY(:kommuner)"),
                                              {"kommuner": list(recipient.region_kommuner)}).scalar_one()  # fmt: skip
+                elif recipient.kind in declared.also_to:  # a kommun reading an aggregate: its own kommun's rows
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE kommunkod = :scope"),
+                                             {"scope": recipient.kommunkod}).scalar_one()  # fmt: skip
                 else:
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
                 if seen != own:

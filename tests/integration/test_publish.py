@@ -93,7 +93,8 @@ def internal(home):
 @pytest.fixture(scope="module")
 def followup(home):
     files = DatasetFiles(home / "storage")
-    return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers")}
+    return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers"),
+            "intervention_outcomes": files.load("intervention_outcomes")}
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +279,7 @@ def test_the_publication_log_has_a_row_per_dataset_and_recipient(home, backend, 
     recipients = load_recipients(home / "inbox" / "recipients.yaml")
     log = read_rows(engine, PUBLICATION_LOG, PublicationLog)
     latest = log[log.run_id == log.sort_values("published_at").run_id.iloc[-1]]
-    assert len(latest) == sum(len(recipients.of_kind(c.recipient_kind)) for c in CONTRACTS)
+    assert len(latest) == sum(len(recipients.of_kind(kind)) for c in CONTRACTS for kind in c.recipient_kinds)
     row = latest[(latest.dataset == "kommun_samplanering") & (latest.recipient == f"kommun_{GOTEBORG}")].iloc[0]
     own = expected["kommun_samplanering"]
     own = own[own.kommunkod == GOTEBORG]
@@ -556,13 +557,15 @@ def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
     parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
                for key in graph.get_all_asset_keys()}  # fmt: skip
     reconciled_from = {"municipal_interventions", "af_assignments", "af_registrations"}
-    for name in ("overlaps", "transition_list", "reconcile_parameters", "key_epochs", "youth_monitor", "handovers"):
+    for name in ("overlaps", "transition_list", "reconcile_parameters", "key_epochs", "youth_monitor", "handovers",
+                 "intervention_outcomes"):
         assert parents[name] == reconciled_from, name
+    assert parents["uppfoljning_efter_insats"] == {"intervention_outcomes", "reconcile_parameters", "key_epochs"}
     for declared in CONTRACTS:
         assert parents[declared.name] == {*declared.inputs, "reconcile_parameters", "key_epochs"}
     assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
                                           "af_quarantine", "af_registrations_quarantine", "reconcile_parameters",
-                                          "key_epochs", "youth_monitor", "handovers"}  # fmt: skip
+                                          "key_epochs", "youth_monitor", "handovers", "intervention_outcomes"}  # fmt: skip
 
 
 def test_every_dataset_a_stage_reads_is_an_input_not_only_an_edge(home):
@@ -591,7 +594,7 @@ def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, int
                              PublicationParameters(AS_OF, 5), key_ids=key_ids, run_id="two-keys",
                              published_at=dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC))  # fmt: skip
     engine = create_engine(f"sqlite:///{tmp_path / 'two-keys.sqlite'}")
-    tables = [Dataset(c.name, PUBLISHED, c.model, made.datasets[c.name], c.recipient_kind, c.recipient_column)
+    tables = [Dataset(c.name, PUBLISHED, c.model, made.datasets[c.name], c.recipient_kind, c.recipient_column, c.also_to)
               for c in CONTRACTS]  # fmt: skip
     replace_publication(engine, tables, made.log, recipients)
 

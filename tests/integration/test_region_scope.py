@@ -49,14 +49,30 @@ def statistics() -> pd.DataFrame:
     return regional_statistics(overlaps, 2)
 
 
+def outcomes() -> pd.DataFrame:
+    """`uppfoljning_efter_insats` over ended interventions in the same four municipalities."""
+    kommuner = [k for k in (*GR, *KRONOBERG) for _ in range(3)]
+    table = pd.DataFrame({
+        "pseudonym": [chr(ord("A") + i) * 52 for i in range(len(kommuner))], "key_id": "L1-T+L2-T",
+        "party": "kommun", "intervention_id": [f"R-{i}" for i in range(len(kommuner))], "kommunkod": kommuner,
+        "category": "work_training", "age_band": "30-49",
+        "ends_on": pd.to_datetime(["2026-05-31"] * len(kommuner)).astype("datetime64[s]"), "horizon": 90,
+        "status": "work",
+    })  # fmt: skip
+    declared = contract("uppfoljning_efter_insats")
+    return conform(declared.build({"intervention_outcomes": table}, PublicationParameters(AS_OF, 2), declared),
+                   declared)  # fmt: skip
+
+
 def publish(engine, tmp_path):
     recipients = load_yaml_text(RECIPIENTS, tmp_path / "recipients.yaml")
-    stats, rows = contract("regional_statistik"), contract("kommun_samplanering")
-    frames = {stats.name: statistics(), rows.name: conform(empty(rows.model), rows)}
-    log = log_rows(frames, {c.name: c for c in (stats, rows)}, recipients.all, run_id="run-r", as_of=AS_OF,
+    stats, rows, scoped = contract("regional_statistik"), contract("kommun_samplanering"), contract("uppfoljning_efter_insats")
+    frames = {stats.name: statistics(), rows.name: conform(empty(rows.model), rows), scoped.name: outcomes()}
+    log = log_rows(frames, {c.name: c for c in (stats, rows, scoped)}, recipients.all, run_id="run-r", as_of=AS_OF,
                    key_ids=["L1-T+L2-T"], published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     replace_publication(engine, [Dataset(c.name, "published", c.model, frames[c.name], c.recipient_kind,
-                                         c.recipient_column) for c in (stats, rows)], log, recipients)  # fmt: skip
+                                         c.recipient_column, c.also_to) for c in (stats, rows, scoped)],
+                        log, recipients)  # fmt: skip
     return recipients, log
 
 
@@ -90,6 +106,17 @@ def test_on_postgresql_each_region_reads_only_its_own_municipalities_statistics(
             read_as(postgres_server, role, "SELECT * FROM published.kommun_samplanering")
 
 
+def test_on_postgresql_a_kommun_reads_only_its_own_rows_of_a_kommun_scoped_aggregate(database, postgres_server,
+                                                                                   tmp_path):  # fmt: skip
+    publish(database, tmp_path)
+    query = "SELECT DISTINCT kommunkod FROM published.uppfoljning_efter_insats ORDER BY 1"
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_kommun", query)] == ["1480"]
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_gr", query)] == sorted(GR)
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_kronoberg", query)] == sorted(KRONOBERG)
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):  # the region's own statistics stay the region's
+        read_as(postgres_server, "mellanrum_regtest_kommun", "SELECT * FROM published.regional_statistik")
+
+
 def test_on_sqlite_reads_and_the_log_filter_each_region_to_its_municipalities(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'published.sqlite'}")
     recipients, log = publish(engine, tmp_path)
@@ -99,6 +126,13 @@ def test_on_sqlite_reads_and_the_log_filter_each_region_to_its_municipalities(tm
         assert "kommun_samplanering" not in read
         counted = log.loc[(log["recipient"] == recipient) & (log["dataset"] == "regional_statistik"), "row_count"]
         assert counted.tolist() == [len(read["regional_statistik"])]
+        assert set(read["uppfoljning_efter_insats"]["kommunkod"]) == set(own)
+    mine = recipient_rows_in_database(engine, CONTRACTS, recipients.get("regtest_kommun"))
+    assert set(mine) == {"kommun_samplanering", "uppfoljning_efter_insats"}
+    assert set(mine["uppfoljning_efter_insats"]["kommunkod"]) == {"1480"}
+    assert len(mine["uppfoljning_efter_insats"]) > 0
+    counted = log.loc[(log["recipient"] == "regtest_kommun") & (log["dataset"] == "uppfoljning_efter_insats"), "row_count"]
+    assert counted.tolist() == [len(mine["uppfoljning_efter_insats"])]
     engine.dispose()
 
 
@@ -151,7 +185,8 @@ def test_a_protected_person_is_in_no_published_row_level_table_and_counted(any_d
                              run_id="run-p", published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     by_name = {c.name: c for c in CONTRACTS}
     replace_publication(any_database, [Dataset(n, "published", by_name[n].model, f, by_name[n].recipient_kind,
-                                               by_name[n].recipient_column) for n, f in made.datasets.items()],
+                                               by_name[n].recipient_column, by_name[n].also_to)
+                                       for n, f in made.datasets.items()],
                         made.log, recipients)  # fmt: skip
     shown = set()
     for declared in CONTRACTS:

@@ -8,6 +8,7 @@ from assets.names import (
     AF_ASSIGNMENTS,
     AF_REGISTRATIONS,
     HANDOVERS,
+    INTERVENTION_OUTCOMES,
     KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
@@ -21,14 +22,14 @@ from assets.publish import publication_asset
 from assets.reconcile import reconciliation
 from core.contracts import CONTRACTS
 from schemas.datasets import AfAssignments, AfRegistrations, MunicipalInterventions
-from schemas.followup import Handovers, YouthMonitor
+from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import PublicationLog
 from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
 
 MODELS = {
     MUNICIPAL_INTERVENTIONS: MunicipalInterventions, AF_ASSIGNMENTS: AfAssignments, OVERLAPS: Overlaps,
     MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList, AF_REGISTRATIONS: AfRegistrations,
-    YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers,
+    YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers, INTERVENTION_OUTCOMES: InterventionOutcomes,
     **{dg.AssetKey(c.name): c.model for c in CONTRACTS},
 }  # fmt: skip
 
