@@ -168,7 +168,10 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         # A source left behind by a key rotation: the recipients it affects keep what they had.
         previous = {c.name: _previous(engine, c) for c in contracts} if held else {}
         agreements = recipients.load_agreements()
-        parameters = PublicationParameters(as_of, threshold, agreements)
+        # A pack's closed quarters are kept as published before (`core/indicators.py`).
+        frozen = {c.name: previous[c.name] if c.name in previous else _previous(engine, c)
+                  for c in contracts if c.freezes_closed_quarters}  # fmt: skip
+        parameters = PublicationParameters(as_of, threshold, agreements, previous=frozen)
         agreement_status = (NO_AGREEMENTS_FILE if agreements is None
                             else "; ".join(missing_agreements(inputs, contracts, parameters)) or "every row covered")  # fmt: skip
         if agreements is None:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from core.counts import suppressed_counts
 from core.gates import consent_given_for
+from core.indicators import INPUTS as INDICATOR_INPUTS
+from core.indicators import indicator_pack
 from core.ingest import cast_to_model
 from core.publish import consented_transitions, samplanering
 from core.statistics import regional_statistics
@@ -32,6 +34,7 @@ from schemas.published_followup import (
     UngaNittioDagarStatistik,
     UppfoljningEfterInsats,
 )
+from schemas.published_indicators import Nyckeltal
 from schemas.statistics import RegionalStatistik
 
 _COUNTED_FROM = ("overlap_start", "kommunkod", "classification", "municipal_category", "af_category", "age_band")
@@ -119,9 +122,21 @@ def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: Pu
     return cast_to_model(counted[declared.columns], declared.model)
 
 
+def _nyckeltal(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+               declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """The indicator pack of the closed quarters; those published before kept as they were."""
+    pack = indicator_pack(inputs, parameters.as_of, parameters.suppression_threshold,
+                          parameters.previous.get(declared.name))  # fmt: skip
+    return cast_to_model(pack[declared.columns], declared.model)
+
+
 _COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
 _HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_PACK_COUNTED = {"quarter": ("overlap_start",), "level": ("classification",), "indicator": ("classification",),
+                 "breakdown": ("classification",), "count": ("classification",),
+                 "denominator": ("classification",), "share": ("classification",),
+                 "suppressed": ("classification",)}  # fmt: skip
 _OUTCOMES_COUNTED = {"month": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
@@ -267,6 +282,23 @@ CONTRACTS: tuple[Contract, ...] = (
         inputs=("intervention_outcomes",),
         build=_uppfoljning_efter_insats,
         derived=_OUTCOMES_COUNTED,
+    ),
+    Contract(
+        name="nyckeltal",
+        version="1.0.0",
+        recipient_kind="region",
+        also_to=("kommun",),
+        purpose="The local agreement's indicator pack for the strategy group's quarterly meeting: per closed quarter "
+        "and kommun, overlaps by class, people on the transition list, young people's 90-day promise (statuses, and "
+        "the share met with its numerator and denominator), and the status 90 days after an intervention ended; "
+        "small counts suppressed. Only quarters that ended before the as-of date, each frozen once published (a later "
+        "night never changes it). Each municipality reads its own rows, the region its municipalities'; also as a "
+        "sealed XLSX/CSV export (`mellanrum export`).",
+        model=Nyckeltal,
+        inputs=INDICATOR_INPUTS,
+        build=_nyckeltal,
+        derived=_PACK_COUNTED,
+        freezes_closed_quarters=True,
     ),
 )
 

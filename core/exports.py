@@ -1,8 +1,11 @@
 """Encrypted exports for recipients without database access.
 
-An export is one ZIP with a member per dataset of the recipient's kind (`<dataset>.csv`
-or `.parquet`), holding exactly the rows that recipient's database role would read, sealed
-to the recipient's registered public key (`core/keys/sealing.py`). Every export adds
+An export is one ZIP with a member per dataset of the recipient's kind (`<dataset>.csv`,
+`.parquet` or `.xlsx`), holding exactly the rows that recipient's database role would read,
+sealed to the recipient's registered public key (`core/keys/sealing.py`). A dataset meant
+for a spreadsheet (the indicator pack, `nyckeltal`) is also in the ZIP as `<dataset>.xlsx`
+whatever the format, one sheet named after it, so that a strategy group opens it in Excel
+or LibreOffice as it is. Every export adds
 one publication log row per dataset (channel `export`, the key's fingerprint in
 `sealed_to`), with the same checksum the database publication logged for those rows.
 """
@@ -27,7 +30,9 @@ from schemas.contracts import Contract
 from schemas.errors import ConfigError, MellanrumError
 from schemas.recipients import Recipients
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "xlsx")
+# Datasets a recipient opens in a spreadsheet: always also written as XLSX.
+SPREADSHEETS = ("nyckeltal",)
 # Fixed member timestamps: the same rows give the same ZIP.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -57,7 +62,11 @@ def build_export(engine: Engine, contracts: Sequence[Contract], recipients: Reci
         for name, frame in datasets.items():
             member = zipfile.ZipInfo(f"{name}.{fmt}", date_time=_ZIP_TIME)
             member.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(member, _serialized(frame, fmt))
+            archive.writestr(member, _serialized(frame, fmt, name))
+            if name in SPREADSHEETS and fmt != "xlsx":
+                sheet = zipfile.ZipInfo(f"{name}.xlsx", date_time=_ZIP_TIME)
+                sheet.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(sheet, _serialized(frame, "xlsx", name))
     context = f"mellanrum export for {recipient.id}: {', '.join(datasets)} as of {as_of}".encode()
     sealed = seal(package.getvalue(), public_key, context=context)
     log = log_rows(datasets, {c.name: c for c in contracts}, [recipient], run_id=f"export-{uuid.uuid4()}",
@@ -71,12 +80,23 @@ def record_export(engine: Engine, export: Export) -> None:
     append_log(engine, export.log)
 
 
-def _serialized(frame: pd.DataFrame, fmt: str) -> bytes:
+def _serialized(frame: pd.DataFrame, fmt: str, name: str) -> bytes:
+    if fmt == "xlsx":
+        return _workbook(frame, name)
     if fmt == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         return buffer.getvalue()
     return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode("utf-8")
+
+
+def _workbook(frame: pd.DataFrame, name: str) -> bytes:
+    """One sheet named after the dataset (Excel allows 31 characters), dates as dates, an
+    empty (withheld) figure as an empty cell, codes such as kommunkod 0780 as text."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl", date_format="YYYY-MM-DD", datetime_format="YYYY-MM-DD") as writer:
+        frame.to_excel(writer, sheet_name=name[:31], index=False, freeze_panes=(1, 0))  # the header stays in view
+    return buffer.getvalue()
 
 
 def _latest_publication(engine: Engine) -> tuple[dt.date, list[str]]:

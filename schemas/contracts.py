@@ -39,6 +39,9 @@ class PublicationParameters:
     # The local agreements (`agreements.yaml`); None: there is no such file, and the
     # agreement gate is not applied.
     agreements: Agreements | None = None
+    # The last publication of each contract that `freezes_closed_quarters` (None: never
+    # published): its closed quarters are kept as they are (`core/indicators.py`).
+    previous: Mapping[str, pd.DataFrame | None] = field(default_factory=dict)
 
 
 # A builder gets the contract's input datasets by name, the parameters and its own contract.
@@ -70,6 +73,9 @@ class Contract:
     # Column lineage of the columns not copied from the first input under the same name:
     # column -> the upstream columns it is computed from.
     derived: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Its closed quarters never change once published: the publication passes the builder
+    # the previous publication (`PublicationParameters.previous`).
+    freezes_closed_quarters: bool = False
 
     @property
     def columns(self) -> list[str]:

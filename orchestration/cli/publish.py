@@ -104,7 +104,7 @@ def publish(name: str, cut_off, as_of, sources_file, home) -> None:  # fmt: skip
 @click.option("--recipient", "recipient_id", required=True, help="Recipient id from the recipients file.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Sealed file to write (refused if it exists, unless --force).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx"]), default="csv", show_default=True,
               help="Format of each dataset inside the sealed ZIP.")
 @click.option("--recipients", "recipients_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipients file (default: $MELLANRUM_RECIPIENTS, else recipients.yaml beside the sources file).")
@@ -116,11 +116,14 @@ def export(recipient_id: str, out_path: Path, fmt: str, recipients_file: Path | 
 
     The file is a ZIP with one member per dataset the recipient receives, holding the
     rows its database role would read, sealed so that only the recipient's private key
-    opens it (`mellanrum decrypt`). The publication log records the export.
+    opens it (`mellanrum decrypt`). The publication log records the export. The
+    indicator pack (`nyckeltal`, for a kommun or a region) is also in it as nyckeltal.xlsx,
+    to open in a spreadsheet as it is.
 
     \b
-    Example:
+    Examples:
       mellanrum export --recipient af_goteborg_city --out af_goteborg_city.sealed
+      mellanrum export --recipient kommun_1480 --format xlsx --out goteborg_nyckeltal.sealed
     """
     from orchestration.app.exports import export_sealed
     from orchestration.settings import Settings

@@ -15,13 +15,14 @@ import pytest
 from core.audit import recipient_rows_in_database
 from core.contracts import CONTRACTS, contract
 from core.database import Dataset, create_engine, read_rows, replace_publication
-from core.publish import build_publication, conform, empty, log_rows
+from core.publish import build_publication, conform, empty, log_rows, optional_inputs
 from core.reconcile import Window, reconcile
 from core.registrations import handovers, youth_monitor
 from core.statistics import regional_statistics
 from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.contracts import PublicationParameters
 from schemas.errors import ConfigError
+from schemas.reconciled import TransitionList
 from schemas.recipients import load_yaml_text
 from schemas.rules import DEFAULT_RULES, load_rules
 from testkit.followup import Deliveries, turning
@@ -115,6 +116,38 @@ def test_on_postgresql_a_kommun_reads_only_its_own_rows_of_a_kommun_scoped_aggre
     assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_kronoberg", query)] == sorted(KRONOBERG)
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):  # the region's own statistics stay the region's
         read_as(postgres_server, "mellanrum_regtest_kommun", "SELECT * FROM published.regional_statistik")
+
+
+def indicator_pack() -> pd.DataFrame:
+    """`nyckeltal` over overlaps of a closed quarter (2026-Q3) in the same four municipalities."""
+    kommuner = [k for k in (*GR, *KRONOBERG) for _ in range(3)]
+    overlaps = pd.DataFrame({
+        "overlap_start": pd.to_datetime(["2026-08-03"] * len(kommuner)).astype("datetime64[s]"),
+        "kommunkod": kommuner, "classification": "conflict",
+        "pseudonym": [chr(ord("A") + i) * 52 for i in range(len(kommuner))],
+    })  # fmt: skip
+    declared = contract("nyckeltal")
+    inputs = {**optional_inputs(), "overlaps": overlaps, "transition_list": empty(TransitionList)}
+    return conform(declared.build(inputs, PublicationParameters(AS_OF, 2), declared), declared)
+
+
+def test_on_postgresql_a_kommun_reads_only_its_own_indicator_pack_and_a_region_its_municipalities(
+        database, postgres_server, tmp_path):  # fmt: skip
+    recipients = load_yaml_text(RECIPIENTS, tmp_path / "recipients.yaml")
+    declared = contract("nyckeltal")
+    frames = {declared.name: indicator_pack()}
+    assert set(frames[declared.name]["kommunkod"]) == {*GR, *KRONOBERG, "total"}
+    log = log_rows(frames, {declared.name: declared}, recipients.all, run_id="run-n", as_of=AS_OF,
+                   key_ids=["L1-T+L2-T"], published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
+    replace_publication(database, [Dataset(declared.name, "published", declared.model, frames[declared.name],
+                                           declared.recipient_kind, declared.recipient_column, declared.also_to)],
+                        log, recipients)  # fmt: skip
+    query = "SELECT DISTINCT kommunkod FROM published.nyckeltal ORDER BY 1"
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_kommun", query)] == ["1480"]
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_gr", query)] == sorted(GR)
+    assert [k for (k,) in read_as(postgres_server, "mellanrum_regtest_kronoberg", query)] == sorted(KRONOBERG)
+    counts = "SELECT count FROM published.nyckeltal WHERE level = 'kommun' ORDER BY 1"
+    assert read_as(postgres_server, "mellanrum_regtest_kommun", counts) == [(3,)]
 
 
 def test_on_sqlite_reads_and_the_log_filter_each_region_to_its_municipalities(tmp_path):

@@ -61,7 +61,8 @@ STAGES = {
                   "youth_monitor", "handovers", "intervention_outcomes"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "unga_90_dagar", "unga_90_dagar_kommun", "unga_90_dagar_statistik", "overlamningar",
-                "overlamningar_kommun", "overlamningar_statistik", "uppfoljning_efter_insats", "publication_log"],
+                "overlamningar_kommun", "overlamningar_statistik", "uppfoljning_efter_insats", "nyckeltal",
+                "publication_log"],
 }  # fmt: skip
 PUBLISHED = STAGES["publish"]
 
