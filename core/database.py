@@ -533,6 +533,8 @@ def typed_as(frame: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFram
             out[name] = pd.array(values.astype(object).where(values.notna(), None), dtype="boolean")
         elif dtype == "Int64":
             out[name] = pd.array(values.where(values.notna(), None), dtype="Int64")
+        elif dtype == "Float64":  # a nullable share: NULL comes back as NA, not NaN or text
+            out[name] = pd.array(pd.to_numeric(values.astype(object).where(values.notna(), None)), dtype="Float64")
         elif dtype.startswith("int"):
             out[name] = values.astype(np.int64)
         elif dtype.startswith("float"):
