@@ -229,3 +229,16 @@ def test_the_sealed_pack_for_goteborg_decrypts_to_goteborgs_figures_only_and_ope
         assert got["share"].astype("Float64").equals(want["share"])
     row = exported.log[exported.log["dataset"] == "nyckeltal"]
     assert row["row_count"].item() == len(expected)
+
+
+def test_an_xlsx_export_writes_every_dataset_as_a_workbook_of_the_recipients_rows(night):
+    engine, recipients, private = night
+    exported = build_export(engine, CONTRACTS, recipients, f"kommun_{GOTEBORG}", fmt="xlsx")
+    with zipfile.ZipFile(io.BytesIO(open_sealed(exported.sealed, private))) as archive:
+        names = sorted(archive.namelist())
+        assert names == sorted(f"{name}.xlsx" for name in exported.log["dataset"].unique())
+        for name in names:
+            rows = pd.read_excel(io.BytesIO(archive.read(name)), engine="openpyxl", dtype={"kommunkod": str})
+            logged = exported.log.loc[exported.log["dataset"] == name.removesuffix(".xlsx"), "row_count"]
+            assert len(rows) == logged.iloc[0]
+            assert set(rows["kommunkod"]) <= {GOTEBORG}
