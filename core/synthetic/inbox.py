@@ -23,7 +23,13 @@ from core.synthetic.consents import (
 )
 from core.synthetic.defects import DEFECT_KINDS
 from core.synthetic.deliveries import Delivery, deliver
-from core.synthetic.outcome_cases import case_truth, outcome_counts, outcome_rows, plant_outcome_cases, with_case_registrations
+from core.synthetic.outcome_cases import (
+    case_truth,
+    outcome_counts,
+    outcome_rows,
+    plant_outcome_cases,
+    with_case_registrations,
+)
 from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng

@@ -230,3 +230,25 @@ def case_truth(plan: OutcomePlan) -> pd.DataFrame:
     """One row per planted case's ended intervention and horizon: case, party, id, horizon,
     expected status (`absent`: the horizon is not reached)."""
     return plan.cases[["case", "party", "id", "horizon", "expected"]]
+
+
+def read_outcome_truth(folder) -> pd.DataFrame:
+    """`truth/outcomes.csv` of a generated inbox's `truth/` folder, every value as text."""
+    from pathlib import Path
+
+    return pd.read_csv(Path(folder) / "outcomes.csv", dtype=str, keep_default_na=False)
+
+
+def compare_outcome_counts(found: pd.DataFrame, truth: pd.DataFrame) -> dict[str, int]:
+    """Cells (level, CELL) only found, only in the truth, and in both with another count;
+    numbers only (no cell's values), for output that must carry none. Vectorized: one merge."""
+    key = ["level", *CELL]
+
+    def text(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[[*key, "count"]].astype(str)
+
+    merged = text(found).merge(text(truth), on=key, how="outer", suffixes=("_found", "_truth"), indicator=True)
+    both = merged["_merge"] == "both"
+    return {"cells": int(len(merged)), "only_found": int((merged["_merge"] == "left_only").sum()),
+            "only_truth": int((merged["_merge"] == "right_only").sum()),
+            "count_differs": int((both & (merged["count_found"] != merged["count_truth"])).sum())}  # fmt: skip
