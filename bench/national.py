@@ -292,6 +292,7 @@ def measure_reconcile(store: str, write: bool) -> dict:
     `handovers`, each timed; the first run writes what they give to the store."""
     import core.reconcile
     from core.reconcile import Window, reconcile
+    from core.outcomes import intervention_outcomes
     from core.registrations import handovers, youth_monitor
     from orchestration.settings import Settings
     from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
@@ -325,7 +326,9 @@ def measure_reconcile(store: str, write: bool) -> dict:
         handed = timed("handovers", lambda: handovers(municipal, af, registrations, AS_OF))
         counts |= {"registrations": len(registrations), "youth_monitor": len(monitor), "handovers": len(handed),
                    "transition_list_by_registration": int((result.transition_list["keyed_by"] == "registration_id").sum())}  # fmt: skip
-        written += [("youth_monitor", monitor), ("handovers", handed)]
+        outcomes = timed("intervention_outcomes", lambda: intervention_outcomes(municipal, af, registrations, AS_OF))
+        counts |= {"intervention_outcomes": len(outcomes)}
+        written += [("youth_monitor", monitor), ("handovers", handed), ("intervention_outcomes", outcomes)]
     if write:
         for name, frame in written:
             datasets.write(name, None, frame)
@@ -335,23 +338,32 @@ def measure_reconcile(store: str, write: bool) -> dict:
 def check_truth(store: str, truth_dir: str) -> dict:
     """The stored transition list (its registration-keyed rows), youth monitor and hand-overs
     against the generator's truth, by ids, per kommun (`core.synthetic.followup_truth`): rows
-    compared, and per list and kommun that differs only the numbers of rows missing and extra."""
+    compared, and per list and kommun that differs only the numbers of rows missing and extra;
+    and the stored outcomes counted per published cell before protection
+    (`core.outcomes.outcome_cell_counts`) against `truth/outcomes.csv` (numbers of cells only)."""
+    from core.outcomes import outcome_cell_counts
     from core.synthetic.followup_truth import compare_followup, difference_counts, found_lists, read_truth, row_counts
+    from core.synthetic.outcome_cases import compare_outcome_counts, read_outcome_truth
 
     datasets = _files(store)
     found = found_lists(*(datasets.load(name) for name in ("transition_list", "youth_monitor", "handovers")))
     truth = read_truth(Path(truth_dir))
     differences = difference_counts(compare_followup(found, truth))
+    outcomes = compare_outcome_counts(outcome_cell_counts(datasets.load("intervention_outcomes")),
+                                      read_outcome_truth(truth_dir))  # fmt: skip
+    if outcomes["only_found"] or outcomes["only_truth"] or outcomes["count_differs"]:
+        differences["outcomes"] = {"cells": [outcomes["only_truth"], outcomes["only_found"], outcomes["count_differs"]]}
     kommuner = {name: int(frame["kommunkod"].replace("", None).nunique()) for name, frame in truth.items()}
     return {"equal": not differences, "found": row_counts(found), "truth": row_counts(truth), "kommuner": kommuner,
-            "differences": differences}  # fmt: skip
+            "differences": differences, "outcome_cells": outcomes["cells"]}  # fmt: skip
 
 
 def _require_truth(scale: str, where: str, check: dict) -> None:
     """Fail loudly: a bench of lists that are wrong measures nothing."""
     if not check["equal"]:
-        raise SystemExit(f"[{scale}] {where}: the registration-based lists differ from the generator's truth "
-                         f"(per list and kommun: [rows missing, rows not in the truth]): {check['differences']}")
+        raise SystemExit(f"[{scale}] {where}: the registration-based lists or the outcome counts differ from the "
+                         f"generator's truth (per list and kommun: [rows missing, rows not in the truth]; outcomes: "
+                         f"[cells missing, cells not in the truth, counts differing]): {check['differences']}")
 
 
 def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
@@ -835,7 +847,8 @@ def run_scale(scale: str, args, postgres) -> dict:
                     summary["truth"] = _in_fresh_process(check_truth, str(store), truth_dir)
                     _require_truth(scale, "library stages", summary["truth"])
                     _say(f"[{scale}] the registration-based lists equal the generator's truth per kommun: "
-                         f"{ {k: v for k, v in summary['truth']['found'].items() if ':' not in k} }")  # fmt: skip
+                         f"{ {k: v for k, v in summary['truth']['found'].items() if ':' not in k} }; so do the "
+                         f"{summary['truth']['outcome_cells']} outcome cells before protection")  # fmt: skip
                 database = f"national_{scale.lower()}_{repeat}"
                 postgres_url = postgres.create_database(database) if postgres else None
                 runs["publish"].append(_in_fresh_process(measure_publish, str(store), str(root / "inbox" / "recipients.yaml"),

@@ -40,7 +40,9 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
   rows, written in AF's export (`registration_text`) with no bad rows, from a random
   stream of their own (the other deliveries are the same with or without them); and the
   truth of the lists built on them, by the slow rules (`truth/transition_list.csv`,
-  `truth/youth_monitor.csv`, `truth/handovers.csv`, as `core.synthetic.generate` writes).
+  `truth/youth_monitor.csv`, `truth/handovers.csv`, as `core.synthetic.generate` writes),
+  and the outcomes after an intervention counted per published cell (`truth/outcomes.csv`,
+  by the day-by-day oracle; the bench plants no named cases).
   No KAA is planted here (the `kaa_slutar` hand-overs occur only by chance).
 - Excel deliveries are also written as UTF-8 CSV with the same cells under
   `xlsx-as-csv/` (DuckDB cannot read .xlsx without an extension downloaded at run time):
@@ -80,6 +82,7 @@ from core.synthetic.people import (
     _POPULATION_THOUSANDS,
     _offices_of,
 )
+from core.synthetic.outcome_cases import outcome_counts, outcome_rows
 from core.synthetic.registrations import REGISTRATION_SOURCE, draw_registrations, registration_text
 from core.synthetic.registrations import truth as registration_truth
 from core.synthetic.truth import _csv_text
@@ -518,6 +521,8 @@ def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: i
                 chunk_digits = digits[low:high].copy()
                 if person is not None:
                     kept = pd.DataFrame({"person": person[low:high], "assignment_id": fields["assignment_id"],
+                                         "programme_code": pd.Series(fields["programme_code"]).map(
+                                             export.codes["programme_code"]).to_numpy(),
                                          "status": status, "start_date": start.copy(), "end_date": end.copy()})  # fmt: skip
                 bad = _plant_defects(
                     fields, {"start_date": start, "end_date": end, "decision_date": decision}, chunk_digits, export, rng
@@ -555,6 +560,8 @@ def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarra
     (folder / "truth").mkdir(exist_ok=True)
     for name, frame in registration_truth(people, municipal, af, drawn, AS_OF).items():
         (folder / "truth" / f"{name}.csv").write_bytes(_csv_text(frame))
+    outcomes = outcome_counts(outcome_rows(people, municipal, af, drawn, AS_OF))
+    (folder / "truth" / "outcomes.csv").write_bytes(_csv_text(outcomes))
     return SourceFacts(REGISTRATION_SOURCE.id, "af_registrations", None, "af_registrations", "csv", [relative],
                        [relative], len(drawn), len(drawn), 0)  # fmt: skip
 

@@ -19,6 +19,7 @@ from core.gates import consent_given_for
 from core.indicators import INPUTS as INDICATOR_INPUTS
 from core.indicators import indicator_pack
 from core.ingest import cast_to_model
+from core.outcomes import OUTCOME_DIMENSIONS, outcome_keys
 from core.publish import consented_transitions, samplanering
 from core.statistics import regional_statistics
 from schemas.contracts import Contract, PublicationParameters, contract_problems
@@ -103,21 +104,11 @@ def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: Pub
     return cast_to_model(counted[declared.columns], declared.model)
 
 
-OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
-
-
 def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                               declared: Contract) -> pd.DataFrame:  # fmt: skip
     """Ended interventions per end month × kommun × party × category × age band × horizon ×
-    status; `person` is the pipeline pseudonym of the person counted (for the protection)."""
-    table = inputs["intervention_outcomes"]
-    keys = pd.DataFrame({
-        "month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
-        "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
-        "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
-        "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
-        "person": table["pseudonym"].astype(str),
-    })  # fmt: skip
+    status (`core.outcomes.outcome_keys`), small counts suppressed."""
+    keys = outcome_keys(inputs["intervention_outcomes"])
     counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold)
     return cast_to_model(counted[declared.columns], declared.model)
 

@@ -13,11 +13,9 @@ from schemas.statistics import LEVELS, TOTAL
 _TOP = -1
 
 
-def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int) -> pd.DataFrame:
-    """`keys` holds one row per counted thing: month, kommunkod and `dimensions`. The result:
-    month, level, kommunkod, dimensions, count (empty when suppressed), suppressed."""
-    if threshold < 2:
-        raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
+def cell_counts(keys: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
+    """The counts before any protection: month, kommunkod, `dimensions`, count and depth
+    (0 region total, 1 kommun total, 2 cell), ordered as published."""
     key = ["month", "kommunkod", *dimensions]
     cells = keys.groupby(key, sort=True, dropna=False).size().rename("count").reset_index()
     everything = dict.fromkeys(dimensions, TOTAL)
@@ -27,7 +25,15 @@ def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int)
                        cells.assign(depth=2)], ignore_index=True)  # fmt: skip
     table["_below"] = table["depth"] > 0
     table = table.sort_values(["month", "_below", "kommunkod", "depth", *dimensions], kind="stable")
-    table = table.drop(columns="_below").reset_index(drop=True)
+    return table.drop(columns="_below").reset_index(drop=True)
+
+
+def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int) -> pd.DataFrame:
+    """`keys` holds one row per counted thing: month, kommunkod and `dimensions`. The result:
+    month, level, kommunkod, dimensions, count (empty when suppressed), suppressed."""
+    if threshold < 2:
+        raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
+    table = cell_counts(keys, dimensions)
     depth = table["depth"].to_numpy()
     positions = np.arange(len(table))
     parents = np.full(len(table), _TOP)

@@ -33,10 +33,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from core.counts import cell_counts
 from core.ingest import cast_to_model
 from core.registrations import CANCELLED, _dates, _day, _days, person_codes
 from core.validate import validated
 from schemas.followup import HORIZONS, NO_KOMMUN, OUTCOME_STATUSES, InterventionOutcomes
+from schemas.statistics import LEVELS
 
 
 def ended_interventions(municipal: pd.DataFrame, af: pd.DataFrame, m_person: np.ndarray,
@@ -149,3 +151,28 @@ def intervention_outcomes(municipal: pd.DataFrame, af: pd.DataFrame, registratio
     columns = list(InterventionOutcomes.to_schema().columns)
     table = cast_to_model(table[columns].reset_index(drop=True), InterventionOutcomes)
     return validated(table, InterventionOutcomes)
+
+
+# The published cell below month × kommun (`uppfoljning_efter_insats`).
+OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
+
+
+def outcome_keys(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per row of `InterventionOutcomes`: its published cell (month of the end,
+    kommunkod, OUTCOME_DIMENSIONS, as text) and `person`, the pipeline pseudonym (for the
+    protection)."""
+    return pd.DataFrame({
+        "month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+        "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
+        "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
+        "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
+        "person": table["pseudonym"].astype(str),
+    })  # fmt: skip
+
+
+def outcome_cell_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """The counts `uppfoljning_efter_insats` publishes, before any protection: level, month,
+    kommunkod, OUTCOME_DIMENSIONS, count (the contract counts `outcome_keys` the same way)."""
+    counted = cell_counts(outcome_keys(table), OUTCOME_DIMENSIONS)
+    counted.insert(0, "level", np.array(LEVELS, dtype=object)[counted.pop("depth").to_numpy(dtype=np.int64)])
+    return counted

@@ -22,6 +22,12 @@
     DIR/truth/regions.csv                 per scoped region: its kommuner and their groupings
     DIR/truth/transition_list.csv,        the registration-based lists by ids (with registrations;
       youth_monitor.csv, handovers.csv    `followup_truth`)
+    DIR/truth/outcomes.csv                outcomes after an intervention: counts per published cell
+                                          (level, month, kommun, party, category, age band, horizon,
+                                          status) before protection, by the oracle (with registrations)
+    DIR/truth/outcome_cases.csv           the planted outcome cases (`outcome_cases`): per case, ended
+                                          intervention (party, id) and horizon, the expected status
+                                          (`absent`: horizon not reached)
     DIR/README.txt                        what this is
 
 Consent records and protected people (`consents`): most systems deliver the consent's period,

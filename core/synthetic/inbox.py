@@ -23,6 +23,13 @@ from core.synthetic.consents import (
 )
 from core.synthetic.defects import DEFECT_KINDS
 from core.synthetic.deliveries import Delivery, deliver
+from core.synthetic.outcome_cases import (
+    case_truth,
+    outcome_counts,
+    outcome_rows,
+    plant_outcome_cases,
+    with_case_registrations,
+)
 from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
@@ -108,8 +115,11 @@ def build_inbox(
     population = build_population(persons, sources, as_of, seed)
     interventions = population.interventions
     kaa_people = np.array([], dtype=np.int64)
+    assignments, outcome_plan = population.assignments, None
     if registrations:
         interventions, kaa_people = plant_kaa(population.people, interventions, as_of, _rng(seed, "kaa"))
+        interventions, assignments, outcome_plan = plant_outcome_cases(
+            population.people, interventions, assignments, sources, as_of, _rng(seed, "outcome cases"), kaa_people)
     consents = _rng(seed, "consents")
     # Protected people among the planted overlaps that would otherwise be published (both
     # consents, over full time, touching the window), so that the protected-identity gate alone
@@ -122,7 +132,7 @@ def build_inbox(
     case_people = population.interventions.drop_duplicates("case_id").set_index("case_id")["person"]
     protected = pick_protected(population.people, np.sort(case_people.reindex(shown["case_id"]).to_numpy()), consents)
     interventions, assignments = plant_consents(
-        interventions, population.assignments, {source.id: source.export for source in [*sources, AF_SOURCE]},
+        interventions, assignments, {source.id: source.export for source in [*sources, AF_SOURCE]},
         protected, as_of, consents,
     )
     rows_of = {source.id: interventions[interventions.source_id == source.id] for source in sources}
@@ -161,6 +171,7 @@ def build_inbox(
         declared.append(REGISTRATION_SOURCE)
         drawn = draw_registrations(population.people, interventions, assignments, as_of,
                                    _rng(seed, "registrations"), always=kaa_people)  # fmt: skip
+        drawn = with_case_registrations(drawn, outcome_plan)
         file = REGISTRATION_SOURCE.file(as_of)
         files[file] = registration_text(drawn, population.people["personnummer"].iloc[drawn["person"]])
         counts.append({"source_id": REGISTRATION_SOURCE.id, "file": file, "rows": len(drawn),
@@ -168,6 +179,9 @@ def build_inbox(
         summaries.append(SourceSummary(REGISTRATION_SOURCE.id, file, "csv", "utf-8", ";", len(drawn), 0))
         for name, frame in followup_truth(population.people, accepted_m, accepted_a, drawn, as_of).items():
             files[f"truth/{name}.csv"] = _csv_text(frame)
+        files["truth/outcomes.csv"] = _csv_text(outcome_counts(outcome_rows(population.people, accepted_m, accepted_a,
+                                                                            drawn, as_of)))  # fmt: skip
+        files["truth/outcome_cases.csv"] = _csv_text(case_truth(outcome_plan))
     files["sources.yaml"] = sources_yaml(declared)
     files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
     files["agreements.yaml"] = agreements_yaml([source.kommunkod for source in sources], as_of,
