@@ -39,7 +39,7 @@ _COUNTED_FROM = ("overlap_start", "kommunkod", "classification", "municipal_cate
 
 def _regional_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                         declared: Contract) -> pd.DataFrame:  # fmt: skip
-    return regional_statistics(inputs["overlaps"], parameters.suppression_threshold)
+    return regional_statistics(inputs["overlaps"], parameters.suppression_threshold, parameters.cell_key_secret)
 
 
 def _unga_90_dagar(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
@@ -71,13 +71,14 @@ def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
         "kommunkod": first["kommunkod"].astype(object).where(first["kommunkod"].notna(), UNKNOWN_KOMMUN).astype(str),
         "age_band": first["age_band"].astype(str),
         "status": first["status"].astype(str),
+        "person": first["pseudonym"].astype(str),  # the contributor, for the cell key
     })  # fmt: skip
 
 
 def _unga_90_dagar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["age_band", "status"],
-                                parameters.suppression_threshold)  # fmt: skip
+                                parameters.suppression_threshold, parameters.cell_key_secret)  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -94,9 +95,11 @@ def _handovers(kinds: tuple[str, ...]):
 def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     table = inputs["handovers"]
+    # The contributor: the person by the municipality's record id (hand-overs hold no pseudonym).
     keys = pd.DataFrame({"month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
-                         "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str)})  # fmt: skip
-    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold)
+                         "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str),
+                         "person": table["kommunkod"].astype(str) + "/" + table["record_id"].astype(str)})  # fmt: skip
+    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret)
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -115,7 +118,7 @@ def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: Pu
         "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
         "person": table["pseudonym"].astype(str),
     })  # fmt: skip
-    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold)
+    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret)
     return cast_to_model(counted[declared.columns], declared.model)
 
 

@@ -1,23 +1,30 @@
-"""Counts per month × kommun × cell with kommun and region totals, suppressed exactly as
-`regional_statistik` is (`core.statistics.suppression_pattern`): for the region's datasets
-built from registrations (`unga_90_dagar_statistik`, `overlamningar_statistik`)."""
+"""Counts per month × kommun × cell with kommun and region totals for the region's counted
+datasets (`unga_90_dagar_statistik`, `overlamningar_statistik`, `uppfoljning_efter_insats`):
+perturbed by the Cell Key Method (`core/cellkey.py`) when a record-key secret is given,
+else suppressed exactly as `regional_statistik` is (`core.statistics.suppression_pattern`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from core.cellkey import cell_key_counts
 from core.statistics import suppression_pattern
 from schemas.statistics import LEVELS, TOTAL
 
 _TOP = -1
 
 
-def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int) -> pd.DataFrame:
-    """`keys` holds one row per counted thing: month, kommunkod and `dimensions`. The result:
-    month, level, kommunkod, dimensions, count (empty when suppressed), suppressed."""
+def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
+                      cell_key_secret: bytes | None = None) -> pd.DataFrame:  # fmt: skip
+    """`keys` holds one row per counted thing: month, kommunkod and `dimensions` (and
+    `person` for the cell key). The result: month, level, kommunkod, dimensions, count
+    (empty when suppressed), suppressed. With `cell_key_secret` the counts are perturbed
+    instead (`core.cellkey.cell_key_counts`), nothing is suppressed, and zeros are left out."""
     if threshold < 2:
         raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
+    if cell_key_secret is not None:
+        return cell_key_counts(keys, dimensions, cell_key_secret)
     key = ["month", "kommunkod", *dimensions]
     cells = keys.groupby(key, sort=True, dropna=False).size().rename("count").reset_index()
     everything = dict.fromkeys(dimensions, TOTAL)
