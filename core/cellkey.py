@@ -81,29 +81,29 @@ def perturbed(counts: np.ndarray, key_sums: np.ndarray) -> np.ndarray:
 
 
 def cell_key_counts(keys: pd.DataFrame, dimensions: list[str], secret: bytes,
-                    count_column: str = "count") -> pd.DataFrame:  # fmt: skip
+                    count_column: str = "count", period: str = "month") -> pd.DataFrame:  # fmt: skip
     """`keys` holds one row per counted thing: month, kommunkod, `dimensions` and `person`
-    (the stable id its record key is made from). The result, like `core.counts.suppressed_counts`:
+    (the stable id its record key is made from); `period` names the period's column. The result, like `core.counts.suppressed_counts`:
     month, level, kommunkod, dimensions, the perturbed count, suppressed (always false);
     a count perturbed to 0 is left out."""
-    key = ["month", "kommunkod", *dimensions]
+    key = [period, "kommunkod", *dimensions]
     rows = keys[key].assign(_rk=record_keys(keys["person"], secret) if len(keys) else np.zeros(0, dtype=np.int64))
     cells = rows.groupby(key, sort=True, dropna=False).agg(**{count_column: ("_rk", "size"), "_rk": ("_rk", "sum")})
     cells = cells.reset_index()
     everything = dict.fromkeys(dimensions, TOTAL)
     sums = {count_column: "sum", "_rk": "sum"}
-    kommuner = cells.groupby(["month", "kommunkod"], sort=True).agg(sums).reset_index()
-    region = cells.groupby("month", sort=True).agg(sums).reset_index()
+    kommuner = cells.groupby([period, "kommunkod"], sort=True).agg(sums).reset_index()
+    region = cells.groupby(period, sort=True).agg(sums).reset_index()
     table = pd.concat([region.assign(kommunkod=TOTAL, **everything, depth=0), kommuner.assign(**everything, depth=1),
                        cells.assign(depth=2)], ignore_index=True)  # fmt: skip
     table["_below"] = table["depth"] > 0
-    table = table.sort_values(["month", "_below", "kommunkod", "depth", *dimensions], kind="stable")
+    table = table.sort_values([period, "_below", "kommunkod", "depth", *dimensions], kind="stable")
     counts = table[count_column].to_numpy(dtype=np.int64)
     published = perturbed(counts, table["_rk"].to_numpy(dtype=np.int64)) if len(table) else counts
     table = table.assign(**{count_column: pd.array(published, dtype="Int64")}, suppressed=False)
     table["level"] = np.array(LEVELS, dtype=object)[table["depth"].to_numpy(dtype=np.int64)] if len(table) else []
     table = table[published > 0].reset_index(drop=True)
-    return table[["month", "level", "kommunkod", *dimensions, count_column, "suppressed"]]
+    return table[[period, "level", "kommunkod", *dimensions, count_column, "suppressed"]]
 
 
 def difference_exact_share(count: int) -> float:

@@ -63,11 +63,16 @@ def _unga_90_dagar_kommun(inputs: Mapping[str, pd.DataFrame], parameters: Public
     return cast_to_model(monitor.loc[wanted, declared.columns].drop_duplicates(), declared.model)
 
 
+def _quarter(days: pd.Series) -> pd.Series:
+    """YYYY-Qn of each day: the counted datasets' period (by month too many counts are small)."""
+    return (days.dt.year.astype(str) + "-Q" + days.dt.quarter.astype(str)).astype(str)
+
+
 def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
     """One row per spell: a person in several municipalities' records counts in the first by kommunkod."""
     first = monitor.sort_values(["registration_id", "kommunkod"], na_position="last").drop_duplicates("registration_id")
     return pd.DataFrame({
-        "month": first["registration_date"].dt.strftime("%Y-%m").astype(str),
+        "quarter": _quarter(first["registration_date"]),
         "kommunkod": first["kommunkod"].astype(object).where(first["kommunkod"].notna(), UNKNOWN_KOMMUN).astype(str),
         "age_band": first["age_band"].astype(str),
         "status": first["status"].astype(str),
@@ -78,7 +83,7 @@ def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
 def _unga_90_dagar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["age_band", "status"],
-                                parameters.suppression_threshold, parameters.cell_key_secret)  # fmt: skip
+                                parameters.suppression_threshold, parameters.cell_key_secret, "quarter")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -96,10 +101,10 @@ def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: Pub
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     table = inputs["handovers"]
     # The contributor: the person by the municipality's record id (hand-overs hold no pseudonym).
-    keys = pd.DataFrame({"month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+    keys = pd.DataFrame({"quarter": _quarter(table["ends_on"]),
                          "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str),
                          "person": table["kommunkod"].astype(str) + "/" + table["record_id"].astype(str)})  # fmt: skip
-    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret)
+    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret, "quarter")
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -108,24 +113,25 @@ OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
 
 def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                               declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Ended interventions per end month × kommun × party × category × age band × horizon ×
+    """Ended interventions per end quarter × kommun × party × category × age band × horizon ×
     status; `person` is the pipeline pseudonym of the person counted (for the protection)."""
     table = inputs["intervention_outcomes"]
     keys = pd.DataFrame({
-        "month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+        "quarter": _quarter(table["ends_on"]),
         "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
         "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
         "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
         "person": table["pseudonym"].astype(str),
     })  # fmt: skip
-    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret)
+    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret,
+                                "quarter")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
-_COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
+_COUNTED = {"quarter": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
-_HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
-_OUTCOMES_COUNTED = {"month": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
+_HANDOVERS_COUNTED = {"quarter": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_OUTCOMES_COUNTED = {"quarter": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
@@ -170,10 +176,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="regional_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         purpose="Follow-up for the regional federation and DUA: how many overlaps of which kind, "
-        "by month and municipality, with small counts suppressed.",
+        "by month and municipality, perturbed by the cell key (each within ±2).",
         model=RegionalStatistik,
         inputs=("overlaps",),
         build=_regional_statistik,
@@ -210,10 +216,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="unga_90_dagar_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         purpose="Follow-up of the 90-day guarantee for the region and DUA: young people's registration "
-        "spells by status per kommun, month and age band, small counts suppressed.",
+        "spells by status per kommun, quarter and age band, perturbed by the cell key (each within ±2).",
         model=UngaNittioDagarStatistik,
         inputs=("youth_monitor",),
         build=_unga_90_dagar_statistik,
@@ -247,10 +253,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="overlamningar_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
-        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and month, "
-        "small counts suppressed.",
+        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and quarter, "
+        "perturbed by the cell key (each within ±2).",
         model=OverlamningarStatistik,
         inputs=("handovers",),
         build=_overlamningar_statistik,
@@ -258,13 +264,13 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="uppfoljning_efter_insats",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         also_to=("kommun",),
         purpose="Follow-up of what happened after an intervention of either party ended: the person's status "
         "30, 90 and 180 days after the last day (de-registered from AF to work or studies, in an AF programme, in a "
-        "municipal intervention, registered at AF, not known), counted per month of the end, kommun, party, category "
-        "and age band, small counts suppressed; a horizon not yet reached is absent. Each municipality reads its own "
+        "municipal intervention, registered at AF, not known), counted per quarter of the end, kommun, party, category "
+        "and age band, perturbed by the cell key (each within ±2); a horizon not yet reached is absent. Each municipality reads its own "
         "rows, the region its municipalities'.",
         model=UppfoljningEfterInsats,
         inputs=("intervention_outcomes",),

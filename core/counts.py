@@ -16,24 +16,25 @@ _TOP = -1
 
 
 def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
-                      cell_key_secret: bytes | None = None) -> pd.DataFrame:  # fmt: skip
+                      cell_key_secret: bytes | None = None, period: str = "month") -> pd.DataFrame:  # fmt: skip
     """`keys` holds one row per counted thing: month, kommunkod and `dimensions` (and
-    `person` for the cell key). The result: month, level, kommunkod, dimensions, count
+    `person` for the cell key); `period` names the column of the period (month or quarter)
+    that the totals add up within. The result: month, level, kommunkod, dimensions, count
     (empty when suppressed), suppressed. With `cell_key_secret` the counts are perturbed
     instead (`core.cellkey.cell_key_counts`), nothing is suppressed, and zeros are left out."""
     if threshold < 2:
         raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
     if cell_key_secret is not None:
-        return cell_key_counts(keys, dimensions, cell_key_secret)
-    key = ["month", "kommunkod", *dimensions]
+        return cell_key_counts(keys, dimensions, cell_key_secret, period=period)
+    key = [period, "kommunkod", *dimensions]
     cells = keys.groupby(key, sort=True, dropna=False).size().rename("count").reset_index()
     everything = dict.fromkeys(dimensions, TOTAL)
-    kommuner = cells.groupby(["month", "kommunkod"], sort=True)["count"].sum().reset_index()
-    region = cells.groupby("month", sort=True)["count"].sum().reset_index()
+    kommuner = cells.groupby([period, "kommunkod"], sort=True)["count"].sum().reset_index()
+    region = cells.groupby(period, sort=True)["count"].sum().reset_index()
     table = pd.concat([region.assign(kommunkod=TOTAL, **everything, depth=0), kommuner.assign(**everything, depth=1),
                        cells.assign(depth=2)], ignore_index=True)  # fmt: skip
     table["_below"] = table["depth"] > 0
-    table = table.sort_values(["month", "_below", "kommunkod", "depth", *dimensions], kind="stable")
+    table = table.sort_values([period, "_below", "kommunkod", "depth", *dimensions], kind="stable")
     table = table.drop(columns="_below").reset_index(drop=True)
     depth = table["depth"].to_numpy()
     positions = np.arange(len(table))
@@ -47,4 +48,4 @@ def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
     published[suppressed] = pd.NA
     table["level"] = np.array(LEVELS, dtype=object)[depth.astype(np.int64)] if len(table) else []
     table = table.assign(count=published, suppressed=suppressed)
-    return table[["month", "level", "kommunkod", *dimensions, "count", "suppressed"]]
+    return table[[period, "level", "kommunkod", *dimensions, "count", "suppressed"]]
