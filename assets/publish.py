@@ -33,7 +33,7 @@ from assets.names import (
     TRANSITION_LIST,
     YOUTH_MONITOR,
 )
-from assets.resources import PublicationDatabase, RecipientsResource, RunDefaults
+from assets.resources import KeyringResource, PublicationDatabase, RecipientsResource, RunDefaults
 from core.contracts import CONTRACTS
 from core.database import (
     INTERNAL,
@@ -45,6 +45,7 @@ from core.database import (
 )
 from core.epochs import behind_sentence
 from core.gates import GATES
+from core.keys.record_keys import cell_key_secret
 from core.publish import build_publication, checksum, empty, held_back, missing_agreements
 from schemas.agreements import NO_AGREEMENTS_FILE
 from schemas.contracts import Contract, PublicationParameters
@@ -154,7 +155,8 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         "tables for the steward, each recipient's access, and the publication log.",
     )  # fmt: skip
     def publication(context: dg.AssetExecutionContext, config: PublishConfig, database: PublicationDatabase,
-                    recipients: RecipientsResource, defaults: RunDefaults, **inputs: pd.DataFrame):  # fmt: skip
+                    recipients: RecipientsResource, defaults: RunDefaults, keyring: KeyringResource,
+                    **inputs: pd.DataFrame):  # fmt: skip
         registered = recipients.load()
         if inputs[AF_REGISTRATIONS_QUARANTINE.path[-1]] is None:
             inputs[AF_REGISTRATIONS_QUARANTINE.path[-1]] = empty(Quarantine)
@@ -171,7 +173,9 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         # A pack's closed quarters are kept as published before (`core/indicators.py`).
         frozen = {c.name: previous[c.name] if c.name in previous else _previous(engine, c)
                   for c in contracts if c.freezes_closed_quarters}  # fmt: skip
-        parameters = PublicationParameters(as_of, threshold, agreements, previous=frozen)
+        # The aggregates' record keys are keyed from the pipeline key in force (in memory only).
+        secret = cell_key_secret(keyring.open().active("pipeline", as_of).secret)
+        parameters = PublicationParameters(as_of, threshold, agreements, previous=frozen, cell_key_secret=secret)
         agreement_status = (NO_AGREEMENTS_FILE if agreements is None
                             else "; ".join(missing_agreements(inputs, contracts, parameters)) or "every row covered")  # fmt: skip
         if agreements is None:

@@ -366,9 +366,11 @@ def _require_truth(scale: str, where: str, check: dict) -> None:
                          f"[cells missing, cells not in the truth, counts differing]): {check['differences']}")
 
 
-def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None) -> dict:
+def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None,
+                    keyring_path: str) -> dict:  # fmt: skip
     """`build_publication` and `replace_publication`, as the `publication` asset calls them."""
     from core.contracts import CONTRACTS
+    from core.keys.record_keys import cell_key_secret
     from core.database import INTERNAL, PUBLISHED, Dataset, create_engine, replace_publication
     from core.publish import build_publication
     from orchestration.settings import Settings
@@ -399,7 +401,10 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
         _stage(stages, name, time.perf_counter() - began, max(meter.stop(), meter.highest), start)
         return result
 
-    made = timed("build", lambda: build_publication(inputs, CONTRACTS, registered, PublicationParameters(AS_OF, Settings.of().suppression_threshold),
+    # The statistics are perturbed with the record keys of the pipeline key, as the publication asset does.
+    secret = cell_key_secret(_keys(keyring_path)[0].active("pipeline", AS_OF).secret)
+    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold, cell_key_secret=secret)
+    made = timed("build", lambda: build_publication(inputs, CONTRACTS, registered, parameters,
                                                     key_ids=key_ids, run_id="national-bench",
                                                     published_at=dt.datetime.now(dt.UTC)))  # fmt: skip
     tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
@@ -852,7 +857,8 @@ def run_scale(scale: str, args, postgres) -> dict:
                 database = f"national_{scale.lower()}_{repeat}"
                 postgres_url = postgres.create_database(database) if postgres else None
                 runs["publish"].append(_in_fresh_process(measure_publish, str(store), str(root / "inbox" / "recipients.yaml"),
-                                                         str(root / f"published-{repeat}.sqlite"), postgres_url))  # fmt: skip
+                                                         str(root / f"published-{repeat}.sqlite"), postgres_url,
+                                                         str(keyring_path)))  # fmt: skip
                 if postgres:
                     with postgres.connect() as connection, connection.cursor() as cursor:
                         cursor.execute(f"DROP DATABASE {database} WITH (FORCE)")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from core.counts import suppressed_counts
+from core.counts import quarter_of, suppressed_counts
 from core.gates import consent_given_for
 from core.indicators import INPUTS as INDICATOR_INPUTS
 from core.indicators import indicator_pack
@@ -43,7 +43,7 @@ _COUNTED_FROM = ("overlap_start", "kommunkod", "classification", "municipal_cate
 
 def _regional_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                         declared: Contract) -> pd.DataFrame:  # fmt: skip
-    return regional_statistics(inputs["overlaps"], parameters.suppression_threshold)
+    return regional_statistics(inputs["overlaps"], parameters.suppression_threshold, parameters.cell_key_secret)
 
 
 def _unga_90_dagar(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
@@ -71,17 +71,18 @@ def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
     """One row per spell: a person in several municipalities' records counts in the first by kommunkod."""
     first = monitor.sort_values(["registration_id", "kommunkod"], na_position="last").drop_duplicates("registration_id")
     return pd.DataFrame({
-        "month": first["registration_date"].dt.strftime("%Y-%m").astype(str),
+        "quarter": quarter_of(first["registration_date"]),
         "kommunkod": first["kommunkod"].astype(object).where(first["kommunkod"].notna(), UNKNOWN_KOMMUN).astype(str),
         "age_band": first["age_band"].astype(str),
         "status": first["status"].astype(str),
+        "person": first["pseudonym"].astype(str),  # the contributor, for the cell key
     })  # fmt: skip
 
 
 def _unga_90_dagar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["age_band", "status"],
-                                parameters.suppression_threshold)  # fmt: skip
+                                parameters.suppression_threshold, parameters.cell_key_secret, "quarter")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -98,18 +99,21 @@ def _handovers(kinds: tuple[str, ...]):
 def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     table = inputs["handovers"]
-    keys = pd.DataFrame({"month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
-                         "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str)})  # fmt: skip
-    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold)
+    # The contributor: the person by the municipality's record id (hand-overs hold no pseudonym).
+    keys = pd.DataFrame({"quarter": quarter_of(table["ends_on"]),
+                         "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str),
+                         "person": table["kommunkod"].astype(str) + "/" + table["record_id"].astype(str)})  # fmt: skip
+    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret, "quarter")
     return cast_to_model(counted[declared.columns], declared.model)
 
 
 def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                               declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Ended interventions per end month × kommun × party × category × age band × horizon ×
-    status (`core.outcomes.outcome_keys`), small counts suppressed."""
+    """Ended interventions per end quarter × kommun × party × category × age band × horizon ×
+    status (`core.outcomes.outcome_keys`; `person` is the pipeline pseudonym, for the protection)."""
     keys = outcome_keys(inputs["intervention_outcomes"])
-    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold)
+    counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret,
+                                "quarter")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -117,18 +121,18 @@ def _nyckeltal(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParame
                declared: Contract) -> pd.DataFrame:  # fmt: skip
     """The indicator pack of the closed quarters; those published before kept as they were."""
     pack = indicator_pack(inputs, parameters.as_of, parameters.suppression_threshold,
-                          parameters.previous.get(declared.name))  # fmt: skip
+                          parameters.previous.get(declared.name), parameters.cell_key_secret)  # fmt: skip
     return cast_to_model(pack[declared.columns], declared.model)
 
 
-_COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
+_COUNTED = {"quarter": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
-_HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_HANDOVERS_COUNTED = {"quarter": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
 _PACK_COUNTED = {"quarter": ("overlap_start",), "level": ("classification",), "indicator": ("classification",),
                  "breakdown": ("classification",), "count": ("classification",),
                  "denominator": ("classification",), "share": ("classification",),
                  "suppressed": ("classification",)}  # fmt: skip
-_OUTCOMES_COUNTED = {"month": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
+_OUTCOMES_COUNTED = {"quarter": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
@@ -173,10 +177,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="regional_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         purpose="Follow-up for the regional federation and DUA: how many overlaps of which kind, "
-        "by month and municipality, with small counts suppressed.",
+        "by month and municipality, perturbed by the cell key (each within ±2).",
         model=RegionalStatistik,
         inputs=("overlaps",),
         build=_regional_statistik,
@@ -213,10 +217,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="unga_90_dagar_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         purpose="Follow-up of the 90-day guarantee for the region and DUA: young people's registration "
-        "spells by status per kommun, month and age band, small counts suppressed.",
+        "spells by status per kommun, quarter and age band, perturbed by the cell key (each within ±2).",
         model=UngaNittioDagarStatistik,
         inputs=("youth_monitor",),
         build=_unga_90_dagar_statistik,
@@ -250,10 +254,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="overlamningar_statistik",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
-        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and month, "
-        "small counts suppressed.",
+        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and quarter, "
+        "perturbed by the cell key (each within ±2).",
         model=OverlamningarStatistik,
         inputs=("handovers",),
         build=_overlamningar_statistik,
@@ -261,13 +265,13 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="uppfoljning_efter_insats",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         also_to=("kommun",),
         purpose="Follow-up of what happened after an intervention of either party ended: the person's status "
         "30, 90 and 180 days after the last day (de-registered from AF to work or studies, in an AF programme, in a "
-        "municipal intervention, registered at AF, not known), counted per month of the end, kommun, party, category "
-        "and age band, small counts suppressed; a horizon not yet reached is absent. Each municipality reads its own "
+        "municipal intervention, registered at AF, not known), counted per quarter of the end, kommun, party, category "
+        "and age band, perturbed by the cell key (each within ±2); a horizon not yet reached is absent. Each municipality reads its own "
         "rows, the region its municipalities'.",
         model=UppfoljningEfterInsats,
         inputs=("intervention_outcomes",),

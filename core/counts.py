@@ -1,39 +1,54 @@
-"""Counts per month × kommun × cell with kommun and region totals, suppressed exactly as
-`regional_statistik` is (`core.statistics.suppression_pattern`): for the region's datasets
-built from registrations (`unga_90_dagar_statistik`, `overlamningar_statistik`)."""
+"""Counts per month × kommun × cell with kommun and region totals for the region's counted
+datasets (`unga_90_dagar_statistik`, `overlamningar_statistik`, `uppfoljning_efter_insats`):
+perturbed by the Cell Key Method (`core/cellkey.py`) when a record-key secret is given,
+else suppressed exactly as `regional_statistik` is (`core.statistics.suppression_pattern`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from core.cellkey import cell_key_counts
 from core.statistics import suppression_pattern
 from schemas.statistics import LEVELS, TOTAL
 
 _TOP = -1
 
 
-def cell_counts(keys: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
-    """The counts before any protection: month, kommunkod, `dimensions`, count and depth
+def quarter_of(days: pd.Series) -> pd.Series:
+    """'YYYY-Qn' of each day: the period of the counted datasets and the indicator pack (by
+    month too many counts are small)."""
+    days = pd.to_datetime(days)
+    return (days.dt.year.astype(str) + "-Q" + days.dt.quarter.astype(str)).astype(object)
+
+
+def cell_counts(keys: pd.DataFrame, dimensions: list[str], period: str = "month") -> pd.DataFrame:
+    """The counts before any protection: `period`, kommunkod, `dimensions`, count and depth
     (0 region total, 1 kommun total, 2 cell), ordered as published."""
-    key = ["month", "kommunkod", *dimensions]
+    key = [period, "kommunkod", *dimensions]
     cells = keys.groupby(key, sort=True, dropna=False).size().rename("count").reset_index()
     everything = dict.fromkeys(dimensions, TOTAL)
-    kommuner = cells.groupby(["month", "kommunkod"], sort=True)["count"].sum().reset_index()
-    region = cells.groupby("month", sort=True)["count"].sum().reset_index()
+    kommuner = cells.groupby([period, "kommunkod"], sort=True)["count"].sum().reset_index()
+    region = cells.groupby(period, sort=True)["count"].sum().reset_index()
     table = pd.concat([region.assign(kommunkod=TOTAL, **everything, depth=0), kommuner.assign(**everything, depth=1),
                        cells.assign(depth=2)], ignore_index=True)  # fmt: skip
     table["_below"] = table["depth"] > 0
-    table = table.sort_values(["month", "_below", "kommunkod", "depth", *dimensions], kind="stable")
+    table = table.sort_values([period, "_below", "kommunkod", "depth", *dimensions], kind="stable")
     return table.drop(columns="_below").reset_index(drop=True)
 
 
-def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int) -> pd.DataFrame:
-    """`keys` holds one row per counted thing: month, kommunkod and `dimensions`. The result:
-    month, level, kommunkod, dimensions, count (empty when suppressed), suppressed."""
+def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
+                      cell_key_secret: bytes | None = None, period: str = "month") -> pd.DataFrame:  # fmt: skip
+    """`keys` holds one row per counted thing: `period` (the column of the period, month or
+    quarter, that the totals add up within), kommunkod and `dimensions` (and `person` for
+    the cell key). The result: period, level, kommunkod, dimensions, count (empty when
+    suppressed), suppressed. With `cell_key_secret` the counts are perturbed instead
+    (`core.cellkey.cell_key_counts`), nothing is suppressed, and zeros are left out."""
     if threshold < 2:
         raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
-    table = cell_counts(keys, dimensions)
+    if cell_key_secret is not None:
+        return cell_key_counts(keys, dimensions, cell_key_secret, period=period)
+    table = cell_counts(keys, dimensions, period)
     depth = table["depth"].to_numpy()
     positions = np.arange(len(table))
     parents = np.full(len(table), _TOP)
@@ -46,4 +61,4 @@ def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int)
     published[suppressed] = pd.NA
     table["level"] = np.array(LEVELS, dtype=object)[depth.astype(np.int64)] if len(table) else []
     table = table.assign(count=published, suppressed=suppressed)
-    return table[["month", "level", "kommunkod", *dimensions, "count", "suppressed"]]
+    return table[[period, "level", "kommunkod", *dimensions, "count", "suppressed"]]

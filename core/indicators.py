@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from core.counts import suppressed_counts
+from core.counts import quarter_of, suppressed_counts
 from schemas.followup import NO_KOMMUN
 from schemas.published_indicators import INDICATORS
 
@@ -52,12 +52,6 @@ _KEY_COLUMNS = ["quarter", "kommunkod", "breakdown", "person"]
 
 
 # --- quarters ------------------------------------------------------------------------------
-
-
-def quarter_of(dates: pd.Series) -> pd.Series:
-    """'YYYY-Qn' per date."""
-    dates = pd.to_datetime(dates)
-    return (dates.dt.year.astype(str) + "-Q" + ((dates.dt.month - 1) // 3 + 1).astype(str)).astype(object)
 
 
 def quarter_number(quarters: pd.Series) -> np.ndarray:
@@ -97,8 +91,11 @@ def overlap_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataF
 
 def transition_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
     listed = inputs["transition_list"].drop_duplicates(["assignment_id", "registration_id", "kommunkod"])
+    # The AF id the row is keyed by stands for the person (the list holds no pseudonym).
+    by_assignment = (listed["keyed_by"] == "assignment_id").to_numpy(dtype=bool)
+    person = np.where(by_assignment, listed["assignment_id"].astype(str), listed["registration_id"].astype(str))
     return _keys(latest_closed(as_of), listed["kommunkod"].astype(str).to_numpy(),
-                 listed["keyed_by"].map(KEYED).astype(str).to_numpy())  # fmt: skip
+                 listed["keyed_by"].map(KEYED).astype(str).to_numpy(), person)  # fmt: skip
 
 
 def youth_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
@@ -132,10 +129,11 @@ COLUMNS = ["quarter", "level", "kommunkod", "indicator", "breakdown", "count", "
 # --- counting, shares, freezing --------------------------------------------------------------
 
 
-def counted(keys: pd.DataFrame, indicator: str, threshold: int) -> pd.DataFrame:
-    """One indicator's keys counted per quarter × kommun × breakdown with totals, suppressed."""
-    table = suppressed_counts(keys.rename(columns={"quarter": "month"}), ["breakdown"], threshold)
-    return table.rename(columns={"month": "quarter"}).assign(indicator=indicator)
+def counted(keys: pd.DataFrame, indicator: str, threshold: int, cell_key_secret: bytes | None = None) -> pd.DataFrame:
+    """One indicator's keys counted per quarter × kommun × breakdown with totals, protected
+    (perturbed with the record-key secret, else suppressed)."""
+    table = suppressed_counts(keys, ["breakdown"], threshold, cell_key_secret, "quarter")
+    return table.assign(indicator=indicator)
 
 
 def share_met(youth: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +146,8 @@ def share_met(youth: pd.DataFrame) -> pd.DataFrame:
     numerator = met["count"].astype("Int64").where(met["suppressed"].notna(), 0)
     withheld = met["suppressed"].fillna(False).to_numpy(dtype=bool) | totals["suppressed"].to_numpy(dtype=bool)
     denominator = totals["count"].astype("Int64")
+    # Perturbed counts (cell key) can put the met above the due by a little: never above 100 %.
+    numerator = numerator.where(numerator <= denominator, denominator)
     share = (numerator.astype("Float64") / denominator.astype("Float64")).round(4)
     return pd.DataFrame({
         "quarter": totals.index.get_level_values(0), "level": "kommun", "kommunkod": totals.index.get_level_values(1),
@@ -169,13 +169,13 @@ def keep_frozen(fresh: pd.DataFrame, previous: pd.DataFrame | None, as_of: dt.da
 
 
 def indicator_pack(inputs: Mapping[str, pd.DataFrame], as_of: dt.date, threshold: int,
-                   previous: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+                   previous: pd.DataFrame | None = None, cell_key_secret: bytes | None = None) -> pd.DataFrame:  # fmt: skip
     """The pack (`schemas.published_indicators.Nyckeltal`'s columns): closed quarters only,
     those already published taken from `previous`."""
     parts = []
     for name, (_, keys_of) in INDICATOR_KEYS.items():
         keys = keys_of(inputs, as_of)
-        table = counted(keys[closed(keys["quarter"], as_of)], name, threshold)
+        table = counted(keys[closed(keys["quarter"], as_of)], name, threshold, cell_key_secret)
         parts.append(table)
         if name == "unga_90_dagar":
             parts.append(share_met(table))

@@ -33,7 +33,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from core.counts import cell_counts
+from core.counts import cell_counts, quarter_of
 from core.ingest import cast_to_model
 from core.registrations import CANCELLED, _dates, _day, _days, person_codes
 from core.validate import validated
@@ -158,11 +158,11 @@ OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
 
 
 def outcome_keys(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per row of `InterventionOutcomes`: its published cell (month of the end,
+    """One row per row of `InterventionOutcomes`: its published cell (quarter of the end,
     kommunkod, OUTCOME_DIMENSIONS, as text) and `person`, the pipeline pseudonym (for the
     protection)."""
     return pd.DataFrame({
-        "month": table["ends_on"].dt.strftime("%Y-%m").astype(str),
+        "quarter": quarter_of(table["ends_on"]),
         "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
         "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
         "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
@@ -171,8 +171,8 @@ def outcome_keys(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def outcome_cell_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """The counts `uppfoljning_efter_insats` publishes, before any protection: level, month,
+    """The counts `uppfoljning_efter_insats` publishes, before any protection: level, quarter,
     kommunkod, OUTCOME_DIMENSIONS, count (the contract counts `outcome_keys` the same way)."""
-    counted = cell_counts(outcome_keys(table), OUTCOME_DIMENSIONS)
+    counted = cell_counts(outcome_keys(table), OUTCOME_DIMENSIONS, "quarter")
     counted.insert(0, "level", np.array(LEVELS, dtype=object)[counted.pop("depth").to_numpy(dtype=np.int64)])
     return counted

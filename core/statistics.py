@@ -56,6 +56,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.cellkey import cell_key_counts
 from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
 
 # The parent of a row at the top of its tree (a region row).
@@ -63,10 +64,12 @@ _TOP = -1
 _CELL_KEY = ["month", "kommunkod", *CELL_DIMENSIONS]
 
 
-def regional_statistics(overlaps: pd.DataFrame, threshold: int) -> pd.DataFrame:
+def regional_statistics(overlaps: pd.DataFrame, threshold: int, cell_key_secret: bytes | None = None) -> pd.DataFrame:
     """The `RegionalStatistik` dataset of `overlaps` (an `Overlaps` dataset): counts per
     month × kommun × cell with kommun and region totals; a count from 1 to `threshold` − 1
-    is suppressed, and further counts so that none can be worked out (see the module)."""
+    is suppressed, and further counts so that none can be worked out (see the module).
+    With `cell_key_secret`: perturbed by the Cell Key Method instead (`core/cellkey.py`),
+    each overlap's contributor being its person (the pipeline pseudonym)."""
     if threshold < 2:
         # Below 2 nothing is small: every count would be published, ones included.
         raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
@@ -74,6 +77,10 @@ def regional_statistics(overlaps: pd.DataFrame, threshold: int) -> pd.DataFrame:
         if (overlaps[column] == TOTAL).any():
             raise ValueError(f"the overlaps' {column} has the value {TOTAL!r}, which marks total rows")
 
+    if cell_key_secret is not None:
+        keys = _cell_keys(overlaps).assign(person=overlaps["pseudonym"].astype(str).to_numpy())
+        perturbed = cell_key_counts(keys, list(CELL_DIMENSIONS), cell_key_secret, count_column="overlap_count")
+        return RegionalStatistik.validate(perturbed[list(RegionalStatistik.to_schema().columns)])
     table = _with_totals(_cell_counts(overlaps))
     counts = table["overlap_count"].to_numpy(dtype=np.int64)
     suppressed = suppression_pattern(counts, _parents(table), table["depth"].to_numpy(), threshold)
@@ -86,11 +93,17 @@ def regional_statistics(overlaps: pd.DataFrame, threshold: int) -> pd.DataFrame:
 # --- the table of counts -----------------------------------------------------------------
 
 
-def _cell_counts(overlaps: pd.DataFrame) -> pd.DataFrame:
-    """One row per non-zero cell: its month, kommun, dimensions and `overlap_count`."""
+def _cell_keys(overlaps: pd.DataFrame) -> pd.DataFrame:
+    """One row per overlap: the month of its first shared day, its kommun and dimensions."""
     first_days = overlaps["overlap_start"].to_numpy().astype("datetime64[M]")
     keys = overlaps[["kommunkod", *CELL_DIMENSIONS]].reset_index(drop=True)
     keys.insert(0, "month", np.datetime_as_string(first_days, unit="M"))
+    return keys
+
+
+def _cell_counts(overlaps: pd.DataFrame) -> pd.DataFrame:
+    """One row per non-zero cell: its month, kommun, dimensions and `overlap_count`."""
+    keys = _cell_keys(overlaps)
     # dropna=False: a missing key must fail validation, not vanish from the counts.
     return keys.groupby(_CELL_KEY, sort=True, dropna=False).size().rename("overlap_count").reset_index()
 

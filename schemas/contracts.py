@@ -42,6 +42,17 @@ class PublicationParameters:
     # The last publication of each contract that `freezes_closed_quarters` (None: never
     # published): its closed quarters are kept as they are (`core/indicators.py`).
     previous: Mapping[str, pd.DataFrame | None] = field(default_factory=dict)
+    # The record-key secret of the Cell Key Method (`core/keys/record_keys.py`), derived from
+    # the pipeline key for this run: in memory only, never in metadata, files or logs. None:
+    # the aggregates are suppressed instead of perturbed (tests of today's suppression).
+    cell_key_secret: bytes | None = field(default=None, repr=False)
+
+
+# How every aggregate is protected when published (`core/cellkey.py`); `mellanrum contracts` shows it.
+CELL_KEY_PROTECTION = ("Cell Key Method: each count within ±2 of the true count (PTABLE D=2), "
+                       "counts 1 and 2 never published as themselves, the same contributors the same noise "
+                       "on every night and in every table")  # fmt: skip
+ROW_LEVEL_PROTECTION = "row-level: only the recipient's own rows, through the gates"
 
 
 # A builder gets the contract's input datasets by name, the parameters and its own contract.
@@ -85,6 +96,11 @@ class Contract:
     def recipient_kinds(self) -> tuple[RecipientKind, ...]:
         """Every kind of recipient that reads this dataset (some of its rows)."""
         return (self.recipient_kind, *self.also_to)
+
+    @property
+    def protection(self) -> str:
+        """How the published values are protected: an aggregate by the cell key."""
+        return CELL_KEY_PROTECTION if self.recipient_column is None else ROW_LEVEL_PROTECTION
 
     @property
     def consent_required(self) -> bool:

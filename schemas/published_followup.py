@@ -10,10 +10,10 @@ registration date or a de-registration reason to a municipality.
   `kaa_slutar`), with the municipality's consent.
 - `OverlamningarKommun`: for a municipality, AF programmes of its people that ended with
   nothing next (`af_slut_utan_fortsattning`), with AF's consent.
-- `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts, suppressed as
-  `regional_statistik` is (`core/counts.py`).
-- `UppfoljningEfterInsats`: outcomes after an intervention, counted, for the region and
-  each municipality (its own rows), suppressed the same way.
+- `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts per quarter,
+  perturbed by the Cell Key Method (`core/counts.py`, `core/cellkey.py`).
+- `UppfoljningEfterInsats`: outcomes after an intervention, counted per quarter, for the
+  region and each municipality (its own rows), perturbed the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from schemas.municipalities import KOMMUNKOD_DIGITS, KOMMUNKOD_PATTERN
 from schemas.statistics import LEVELS, TOTAL
 
 UNKNOWN_KOMMUN = NO_KOMMUN
-_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_QUARTER = r"^[0-9]{4}-Q[1-4]$"
 
 
 class UngaNittioDagar(pa.DataFrameModel):
@@ -92,40 +92,43 @@ class OverlamningarKommun(pa.DataFrameModel):
 
 
 class _Counted(pa.DataFrameModel):
-    month: Series[str] = pa.Field(str_matches=_MONTH, description="Month (YYYY-MM)")
-    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the month's total)")
+    # Quarters, not months: by month most counts are small and would be withheld (bench/withheld.py).
+    quarter: Series[str] = pa.Field(str_matches=_QUARTER, description="Quarter (YYYY-Qn)")
+    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the quarter's total)")
     kommunkod: Series[str] = pa.Field(
         str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL}|{UNKNOWN_KOMMUN})$",
         description=f"SCB code; '{UNKNOWN_KOMMUN}': in no municipality's records; 'total' on region rows",
     )
-    count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, description="Number; empty when suppressed")
-    suppressed: Series[bool] = pa.Field(description="The count is withheld (small, or would reveal a small one)")
+    count: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, description="Number, perturbed by the cell key: within ±2 of the true count; never 1 or 2"
+    )
+    suppressed: Series[bool] = pa.Field(description="The count is withheld (false where the cell key protects it)")
 
 
 class UngaNittioDagarStatistik(_Counted):
-    """Youth spells per month of day 0 × kommun × age band × status, with totals, suppressed."""
+    """Youth spells per quarter of day 0 × kommun × age band × status, with totals, perturbed."""
 
     age_band: Series[str] = pa.Field(isin=("16-19", "20-24", TOTAL), description="Age on day 0; 'total' on totals")
     status: Series[str] = pa.Field(isin=(*YOUTH_STATUSES, TOTAL), description="Status; 'total' on totals")
 
     class Config:
         strict = True
-        unique = ["month", "kommunkod", "age_band", "status"]
+        unique = ["quarter", "kommunkod", "age_band", "status"]
 
 
 class OverlamningarStatistik(_Counted):
-    """Hand-overs per month of the end × kommun × kind, with totals, suppressed."""
+    """Hand-overs per quarter of the end × kommun × kind, with totals, perturbed."""
 
     kind: Series[str] = pa.Field(isin=(*HANDOVER_KINDS, TOTAL), description="Which hand-over; 'total' on totals")
 
     class Config:
         strict = True
-        unique = ["month", "kommunkod", "kind"]
+        unique = ["quarter", "kommunkod", "kind"]
 
 
 class UppfoljningEfterInsats(_Counted):
-    """Ended interventions per month of the last day × kommun × party × category × age band ×
-    horizon × the person's status on that day (`core/outcomes.py`), with totals, suppressed.
+    """Ended interventions per quarter of the last day × kommun × party × category × age band ×
+    horizon × the person's status on that day (`core/outcomes.py`), with totals, perturbed.
     A horizon not yet reached by the as-of date is absent, never zero. A kommun total and the
     region total add up every horizon: an intervention counts once per horizon reached."""
 
@@ -140,7 +143,7 @@ class UppfoljningEfterInsats(_Counted):
 
     class Config:
         strict = True
-        unique = ["month", "kommunkod", "party", "category", "age_band", "horizon", "status"]
+        unique = ["quarter", "kommunkod", "party", "category", "age_band", "horizon", "status"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

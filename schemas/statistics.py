@@ -2,9 +2,10 @@
 
 `RegionalStatistik`: overlaps counted per month and kommun, broken down by class,
 municipal category, AF category and age band, with one total per kommun and month and
-one total per month for the whole region. Small counts are suppressed, and further counts
-are suppressed with them so that no suppressed count can be worked out from the published
-counts and totals: a suppressed count is published as empty, never as its value. The
+one total per month for the whole region. Published, every count is perturbed by the Cell
+Key Method (`core/cellkey.py`); without a record-key secret small counts are suppressed
+instead, and further counts with them so that no suppressed count can be worked out from
+the published counts and totals: a suppressed count is published as empty, never as its value. The
 model is strict: no pseudonym, id or any column beyond it can leave in this dataset.
 """
 
@@ -51,7 +52,8 @@ class RegionalStatistik(pa.DataFrameModel):
     overlap_count: Series[pd.Int64Dtype] = pa.Field(
         nullable=True,
         ge=1,
-        description="Number of overlaps; empty when suppressed. Combinations with no overlaps are not listed",
+        description="Number of overlaps, perturbed by the cell key (within ±2 of the truth, never 1 or 2); "
+        "empty when suppressed. Combinations with no overlaps (or perturbed to 0) are not listed",
     )
     suppressed: Series[bool] = pa.Field(
         description="The count is withheld: it is small, or it would let a small count be worked out"

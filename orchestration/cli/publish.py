@@ -10,6 +10,7 @@ import click
 
 from core.contracts import CONTRACTS
 from core.freeze import FROZEN_PREFIX
+from schemas.contracts import ROW_LEVEL_PROTECTION
 from schemas.published_followup import FrozenTransitionList
 from orchestration.cli.options import ISO_DATE, as_date, echo_table, home_option, sources_option
 
@@ -38,7 +39,8 @@ def contracts() -> None:
     identity; the consent of the party the data comes from valid on the as-of date and
     covering the dataset's scope; a local agreement in force naming the recipient's party,
     the data's party and the dataset (agreements.yaml beside recipients.yaml; without the
-    file that gate is off). Aggregates pass no gate: they count everyone.
+    file that gate is off). Aggregates pass no gate: they count everyone; the protection
+    column says how their counts are protected (the Cell Key Method, core/cellkey.py).
     """
     echo_table([
         {
@@ -48,6 +50,7 @@ def contracts() -> None:
                                              "".join(f", {kind} (own rows by kommunkod)" for kind in c.also_to)),
             "consent": f"recorded by {c.consent_from.removesuffix('_consent')}" if c.consent_from else "-",
             "gates": _gates(c),
+            "protection": click.wrap_text(c.protection, 40),
             "purpose": click.wrap_text(c.purpose, 50),
             "columns": click.wrap_text(", ".join(c.columns), 40),
         }
@@ -58,6 +61,7 @@ def contracts() -> None:
         "recipient": "af_office (own rows by af_office)",
         "consent": "recorded by municipal",
         "gates": "protected identity, consent valid for samplanering",
+        "protection": click.wrap_text(ROW_LEVEL_PROTECTION, 40),
         "purpose": click.wrap_text("A transition list frozen for a named event (mellanrum publish --freeze): "
                                    "published once, never replaced by a nightly run.", 50),
         "columns": click.wrap_text(", ".join(FrozenTransitionList.to_schema().columns), 40),

@@ -9,9 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.cellkey import MAX_DEVIATION
 from core.contracts import CONTRACTS
 from core.ingest import ingest_source
 from core.keys.keyring import pseudonym_keys
+from core.keys.record_keys import cell_key_secret
 from core.outcomes import intervention_outcomes, outcome_cell_counts
 from core.publish import gated_datasets
 from core.reconcile import Window, reconcile
@@ -79,7 +81,7 @@ def published_differences(published: pd.DataFrame, truth: pd.DataFrame) -> tuple
     return absent, differ
 
 
-def test_every_published_count_not_suppressed_equals_the_truth(inbox, data, outcomes):
+def _published(inbox, data, outcomes, secret: bytes | None) -> pd.DataFrame:
     municipal, af, registrations = data["municipal"], data["af"], data["af_registrations"]
     rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
     result = reconcile(municipal, af, rules, AS_OF, Window(90, 180), AS_OF, registrations=registrations)
@@ -87,10 +89,30 @@ def test_every_published_count_not_suppressed_equals_the_truth(inbox, data, outc
               "youth_monitor": youth_monitor(municipal, af, registrations, AS_OF),
               "handovers": handovers(municipal, af, registrations, AS_OF), "intervention_outcomes": outcomes}  # fmt: skip
     agreements = load_agreements(inbox / "agreements.yaml", [c.name for c in CONTRACTS])
-    datasets, _ = gated_datasets(inputs, CONTRACTS, PublicationParameters(AS_OF, 5, agreements))
-    published = datasets["uppfoljning_efter_insats"]
+    parameters = PublicationParameters(AS_OF, 5, agreements, cell_key_secret=secret)
+    datasets, _ = gated_datasets(inputs, CONTRACTS, parameters)
+    return datasets["uppfoljning_efter_insats"]
+
+
+def test_every_published_count_not_suppressed_equals_the_truth(inbox, data, outcomes):
+    published = _published(inbox, data, outcomes, secret=None)
     assert (~published["suppressed"]).sum() > 50
     assert published_differences(published, _truth(inbox, "outcomes")) == (0, 0)
+
+
+def test_with_the_cell_key_every_published_count_is_within_the_table_of_the_truth(inbox, data, outcomes):
+    """With the Cell Key Method nothing is suppressed: every published count is within D of
+    the truth's, none is negative, and a cell is left out only where its truth is at most D."""
+    published = _published(inbox, data, outcomes, secret=cell_key_secret(b"k" * 32))
+    truth = _as_text(_truth(inbox, "outcomes"))
+    table = published.astype({c: str for c in CELL}).merge(truth, on=KEY, how="outer", indicator=True)
+    assert not (table["_merge"] == "left_only").any()
+    shown = table[table["_merge"] == "both"]
+    difference = (shown["count_x"].astype("int64") - shown["count_y"].astype("int64")).abs()
+    assert (shown["count_x"].astype("int64") > 0).all() and difference.max() <= MAX_DEVIATION
+    assert (difference > 0).any()  # perturbed, not copied
+    dropped = table[table["_merge"] == "right_only"]
+    assert (dropped["count_y"].astype("int64") <= MAX_DEVIATION).all()
 
 
 def test_the_planted_cases_have_their_expected_statuses(inbox, data, outcomes):
@@ -110,8 +132,9 @@ def test_horizons_not_yet_reached_are_absent(inbox, outcomes):
     assert (reached <= pd.Timestamp(AS_OF)).all() and len(outcomes) > 1000
     truth = _truth(inbox, "outcomes")
     cells = truth[truth["level"] == "cell"]
-    last_day = pd.to_datetime(cells["month"] + "-01") + pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
-    # A month whose first day plus the horizon lies after the as-of date has no row at that horizon.
-    first_day = pd.to_datetime(cells["month"] + "-01")
+    quarters = pd.PeriodIndex(cells["quarter"].str.replace("-Q", "Q"), freq="Q")
+    last_day = pd.Series(quarters.end_time.normalize(), index=cells.index)
+    # A quarter whose first day plus the horizon lies after the as-of date has no row at that horizon.
+    first_day = pd.Series(quarters.start_time, index=cells.index)
     assert not (first_day + pd.to_timedelta(cells["horizon"].astype(int), unit="D") > pd.Timestamp(AS_OF)).any()
     assert (last_day + pd.to_timedelta(cells["horizon"].astype(int), unit="D") > pd.Timestamp(AS_OF)).any()

@@ -34,6 +34,7 @@ from core.database import (
 from core.exports import build_export
 from core.keys.keyring import Keyring
 from core.keys.pseudonyms import level1_pseudonyms
+from core.keys.record_keys import cell_key_secret
 from core.keys.sealing import new_recipient_key, public_key_text, write_private_key
 from core.publish import (
     ContractError,
@@ -103,7 +104,10 @@ def expected(home, internal, followup):
     inbox's agreements (the generated one in force, one expired, a municipality without)."""
     overlaps, transition_list = internal
     agreements = load_agreements(home / "inbox" / "agreements.yaml", [c.name for c in CONTRACTS])
-    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold, agreements)
+    # The aggregates are perturbed with the record keys the night used (its pipeline key).
+    ring = Keyring.load(Settings.of(home=home).keyring_file, PASSPHRASE)
+    secret = cell_key_secret(ring.active("pipeline", AS_OF).secret)
+    parameters = PublicationParameters(AS_OF, Settings.of().suppression_threshold, agreements, cell_key_secret=secret)
     return build_datasets({"overlaps": overlaps, "transition_list": transition_list, **followup}, CONTRACTS,
                           parameters)  # fmt: skip
 

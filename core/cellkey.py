@@ -1,0 +1,114 @@
+"""The Cell Key Method: counts perturbed so that two nights' releases cannot be subtracted
+to undo the protection (as Statistics Sweden publishes since 2025).
+
+Every counted row has a record key (`core/keys/record_keys.py`: a keyed hash of the
+person's stable pseudonym, uniform in [0, 1)). A published count's *cell key* is the
+fractional part of the sum of its contributors' record keys; its noise is looked up in the
+perturbation table `PTABLE` from (true count, cell key). So the same contributors give the
+same cell key, hence the same noise, on every night and in every table; a total has its own
+contributors (every row below it) and so its own noise, consistent wherever it appears.
+
+The perturbation table (maximum deviation `MAX_DEVIATION` = 2): per true count, the noises
+and their probabilities (the cell key falls into consecutive intervals of these widths).
+
+    true count  published value (probability)
+    1           0 (2/3), 3 (1/3)                               mean 1
+    2           0 (0.4), 3 (0.4), 4 (0.2)                      mean 2
+    3           3 (0.6), 4 (0.3), 5 (0.1)                      mean 3.5
+    4           3 (0.3), 4 (0.45), 5 (0.2), 6 (0.05)           mean 4
+    n ≥ 5       n−2 (0.1), n−1 (0.2), n (0.4), n+1 (0.2), n+2 (0.1)   mean n
+
+Rules it keeps: a published count is never negative and never 1 or 2 (so a small count is
+never published as itself: no primary suppression is needed); it is within 2 of the truth;
+noise is zero-mean for every count but 3. A count perturbed to 0 is left out, as every
+zero is (an absent row: 0, 1 or 2).
+
+What differencing yields. Two releases that differ by one person in a cell: the cell key
+moves by that person's record key, unknown and uniform, so the new noise is independent of
+the old. The published difference equals the true difference only when both noises are
+equal: Σ_v P(noise v | n) · P(noise v | n+1), at most 0.335 (n = 3 → 4), 0.285 (4 → 5),
+0.26 for n ≥ 5 and below 0.15 for n ≤ 2; so at most `DIFFERENCE_EXACT_SHARE` (35 %).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from core.keys.record_keys import RECORD_KEY_SCALE, record_keys
+from schemas.statistics import LEVELS, TOTAL
+
+MAX_DEVIATION = 2
+DIFFERENCE_EXACT_SHARE = 0.35
+METHOD = "cell key (PTABLE D=2)"
+
+# True count (the last row holds for every larger count) → ((noise, probability), ...).
+PTABLE: dict[int, tuple[tuple[int, Fraction], ...]] = {
+    1: ((-1, Fraction(2, 3)), (2, Fraction(1, 3))),
+    2: ((-2, Fraction(2, 5)), (1, Fraction(2, 5)), (2, Fraction(1, 5))),
+    3: ((0, Fraction(3, 5)), (1, Fraction(3, 10)), (2, Fraction(1, 10))),
+    4: ((-1, Fraction(3, 10)), (0, Fraction(9, 20)), (1, Fraction(1, 5)), (2, Fraction(1, 20))),
+    5: ((-2, Fraction(1, 10)), (-1, Fraction(1, 5)), (0, Fraction(2, 5)), (1, Fraction(1, 5)), (2, Fraction(1, 10))),
+}
+_LAST = max(PTABLE)
+_WIDTH = max(len(row) for row in PTABLE.values())
+# Per count class: the noises, and the cell-key integer (of 2**32) where each next noise starts.
+_NOISES = np.zeros((_LAST + 1, _WIDTH), dtype=np.int64)
+_STARTS = np.full((_LAST + 1, _WIDTH), RECORD_KEY_SCALE, dtype=np.int64)
+for _count, _row in PTABLE.items():
+    assert sum(p for _, p in _row) == 1, f"PTABLE row {_count} does not add up to 1"
+    _cumulative = Fraction(0)
+    for _i, (_noise, _p) in enumerate(_row):
+        _NOISES[_count, _i] = _noise
+        _STARTS[_count, _i] = int(_cumulative * RECORD_KEY_SCALE)
+        _cumulative += _p
+_NOISES[0] = 0  # no contributors, nothing published; never looked up for a listed row
+
+
+def noise(counts: np.ndarray, cell_keys: np.ndarray) -> np.ndarray:
+    """The PTABLE noise per (true count ≥ 1, cell key as an integer in [0, 2**32))."""
+    row = np.minimum(counts, _LAST)
+    interval = (cell_keys[:, None] >= _STARTS[row]).sum(axis=1) - 1
+    return _NOISES[row, interval]
+
+
+def perturbed(counts: np.ndarray, key_sums: np.ndarray) -> np.ndarray:
+    """The published values of true counts whose contributors' record keys add up to
+    `key_sums` (integers; only the sum modulo 2**32, the cell key, matters)."""
+    return counts + noise(counts, np.mod(key_sums, RECORD_KEY_SCALE))
+
+
+def cell_key_counts(keys: pd.DataFrame, dimensions: list[str], secret: bytes,
+                    count_column: str = "count", period: str = "month") -> pd.DataFrame:  # fmt: skip
+    """`keys` holds one row per counted thing: month, kommunkod, `dimensions` and `person`
+    (the stable id its record key is made from); `period` names the period's column. The result, like `core.counts.suppressed_counts`:
+    month, level, kommunkod, dimensions, the perturbed count, suppressed (always false);
+    a count perturbed to 0 is left out."""
+    key = [period, "kommunkod", *dimensions]
+    rows = keys[key].assign(_rk=record_keys(keys["person"], secret) if len(keys) else np.zeros(0, dtype=np.int64))
+    cells = rows.groupby(key, sort=True, dropna=False).agg(**{count_column: ("_rk", "size"), "_rk": ("_rk", "sum")})
+    cells = cells.reset_index()
+    everything = dict.fromkeys(dimensions, TOTAL)
+    sums = {count_column: "sum", "_rk": "sum"}
+    kommuner = cells.groupby([period, "kommunkod"], sort=True).agg(sums).reset_index()
+    region = cells.groupby(period, sort=True).agg(sums).reset_index()
+    table = pd.concat([region.assign(kommunkod=TOTAL, **everything, depth=0), kommuner.assign(**everything, depth=1),
+                       cells.assign(depth=2)], ignore_index=True)  # fmt: skip
+    table["_below"] = table["depth"] > 0
+    table = table.sort_values([period, "_below", "kommunkod", "depth", *dimensions], kind="stable")
+    counts = table[count_column].to_numpy(dtype=np.int64)
+    published = perturbed(counts, table["_rk"].to_numpy(dtype=np.int64)) if len(table) else counts
+    table = table.assign(**{count_column: pd.array(published, dtype="Int64")}, suppressed=False)
+    table["level"] = np.array(LEVELS, dtype=object)[table["depth"].to_numpy(dtype=np.int64)] if len(table) else []
+    table = table[published > 0].reset_index(drop=True)
+    return table[[period, "level", "kommunkod", *dimensions, count_column, "suppressed"]]
+
+
+def difference_exact_share(count: int) -> float:
+    """The chance that the published difference between counts `count` and `count` + 1 (one
+    person more, an independent cell key) equals the true difference of 1."""
+    below = dict(PTABLE[min(count, _LAST)])
+    above = dict(PTABLE[min(count + 1, _LAST)])
+    return float(sum(p * above.get(v, 0) for v, p in below.items()))
