@@ -112,6 +112,11 @@ OUTCOME_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "age_band": [(_M, "age_band"), (_A, "age_band")], "ends_on": [(_M, "end_date"), (_A, "end_date")],
     "horizon": [(_M, "end_date"), (_A, "end_date")], "status": _OUTCOME_DAYS,
 }  # fmt: skip
+FLOW_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    **{column: [(_M, column)] for column in ("pseudonym", "key_id", "record_id", "kommunkod", "category", "age_band")},
+    "home_kommunkod": [(_M, "home_kommunkod"), (_M, "kommunkod")],
+    "month": [(_M, "start_date"), (_M, "end_date")],
+}  # fmt: skip
 
 
 def column_lineage(sources: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.TableColumnLineage:
@@ -140,6 +145,7 @@ INTERNAL_SOURCES: dict[str, Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = {
     "youth_monitor": YOUTH_SOURCES,
     "handovers": HANDOVER_SOURCES,
     "intervention_outcomes": OUTCOME_SOURCES,
+    "municipal_flows": FLOW_SOURCES,
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from core.counts import suppressed_counts
+from core.flows import FLOW_DIMENSIONS, cross_municipality_participants
 from core.gates import consent_given_for
 from core.ingest import cast_to_model
 from core.publish import consented_transitions, samplanering
@@ -24,6 +25,7 @@ from schemas.errors import ConfigError
 from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunSamplanering
 from schemas.published_followup import (
     UNKNOWN_KOMMUN,
+    KommunoverskridandeInsatser,
     Overlamningar,
     OverlamningarKommun,
     OverlamningarStatistik,
@@ -119,9 +121,20 @@ def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: Pu
     return cast_to_model(counted[declared.columns], declared.model)
 
 
+def _kommunoverskridande_insatser(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                                  declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """Participants per month × providing kommun × home kommun × category × age band, only
+    pairs whose kommuner differ, a person once per cell; `person` is the pipeline pseudonym."""
+    keys = cross_municipality_participants(inputs["municipal_flows"])
+    counted = suppressed_counts(keys, FLOW_DIMENSIONS, parameters.suppression_threshold)
+    return cast_to_model(counted[declared.columns], declared.model)
+
+
 _COUNTED = {"month": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
 _HANDOVERS_COUNTED = {"month": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_FLOWS_COUNTED = {"month": ("month",), "level": ("home_kommunkod",), "count": ("pseudonym",),
+                  "suppressed": ("pseudonym",)}  # fmt: skip
 _OUTCOMES_COUNTED = {"month": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
@@ -267,6 +280,21 @@ CONTRACTS: tuple[Contract, ...] = (
         inputs=("intervention_outcomes",),
         build=_uppfoljning_efter_insats,
         derived=_OUTCOMES_COUNTED,
+    ),
+    Contract(
+        name="kommunoverskridande_insatser",
+        version="1.0.0",
+        recipient_kind="region",
+        also_to=("kommun",),
+        purpose="Flows between municipalities: how many residents of one municipality (home kommun, "
+        "folkbokföringskommun) take part in another's interventions, per month active, providing kommun, home "
+        "kommun, category and age band, a person once per cell, small counts suppressed. Each municipality reads the "
+        "rows where it is the providing or the home kommun, the region the rows touching its municipalities.",
+        model=KommunoverskridandeInsatser,
+        inputs=("municipal_flows",),
+        build=_kommunoverskridande_insatser,
+        derived=_FLOWS_COUNTED,
+        kommun_columns=("kommunkod", "home_kommunkod"),
     ),
 )
 

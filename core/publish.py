@@ -25,6 +25,7 @@ from core.validate import validated
 from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
+from schemas.flows import MunicipalFlows
 from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import ACTIONABLE, PublicationLog
 from schemas.recipients import Recipient, Recipients
@@ -93,11 +94,16 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
 def rows_for(frame: pd.DataFrame, declared: Contract, recipient: Recipient) -> pd.DataFrame:
     """The rows of `frame` `recipient` reads: its scope's, or a region's municipalities'."""
     kommuner = recipient.region_kommuner
+    columns = [c for c in declared.kommun_columns if c in frame.columns]
     if declared.recipient_column is None and recipient.kind == "kommun" and recipient.kind in declared.also_to:
-        return frame[(frame["kommunkod"] == recipient.kommunkod).to_numpy(dtype=bool)].reset_index(drop=True)
-    if declared.recipient_column is None and kommuner is not None and "kommunkod" in frame.columns:
-        return frame[frame["kommunkod"].isin(kommuner).to_numpy(dtype=bool)].reset_index(drop=True)
-    return recipient_rows(frame, declared, recipient.scope)
+        kommuner = (recipient.kommunkod,)
+    elif declared.recipient_column is not None or kommuner is None or not columns:
+        return recipient_rows(frame, declared, recipient.scope)
+    # A row is the recipient's where any of its kommun columns names one of its kommuner.
+    mine = np.zeros(len(frame), dtype=bool)
+    for column in columns:
+        mine |= frame[column].isin(kommuner).to_numpy(dtype=bool)
+    return frame[mine].reset_index(drop=True)
 
 
 def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
@@ -260,7 +266,7 @@ def optional_inputs() -> dict[str, pd.DataFrame]:
     """The internal datasets that exist only with a registration source, empty: without one,
     their published datasets are empty and everything else is as before."""
     return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers),
-            "intervention_outcomes": empty(InterventionOutcomes)}
+            "intervention_outcomes": empty(InterventionOutcomes), "municipal_flows": empty(MunicipalFlows)}
 
 
 def empty(model) -> pd.DataFrame:

@@ -70,6 +70,10 @@ class Contract:
     # Column lineage of the columns not copied from the first input under the same name:
     # column -> the upstream columns it is computed from.
     derived: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # The columns naming the kommuner a row of an aggregate belongs to: a kommun reading it
+    # (`also_to`) reads the rows where any of them is its own, a region with `kommuner` the
+    # rows where any of them is one of its municipalities (e.g. a flow's providing and home kommun).
+    kommun_columns: tuple[str, ...] = ("kommunkod",)
 
     @property
     def columns(self) -> list[str]:
@@ -104,9 +108,11 @@ def contract_problems(contracts: Sequence[Contract]) -> list[str]:
         if declared.recipient_column is None and declared.consent_purpose is not None:
             problems.append(f"{where}: an aggregate has no consent_purpose (consent plays no part in it)")
         if declared.also_to and (declared.recipient_column is not None or set(declared.also_to) != {"kommun"}
-                                 or "kommunkod" not in schema.columns):  # fmt: skip
-            problems.append(f"{where}: also_to is for an aggregate with a kommunkod column, read by 'kommun' "
-                            "recipients (each its own rows)")  # fmt: skip
+                                 or not set(declared.kommun_columns) <= set(schema.columns)):  # fmt: skip
+            problems.append(f"{where}: also_to is for an aggregate with kommun columns ({', '.join(declared.kommun_columns)}),"
+                            " read by 'kommun' recipients (each its own rows)")  # fmt: skip
+        if not declared.kommun_columns:
+            problems.append(f"{where}: kommun_columns names at least one column (kommunkod by default)")
         if not declared.purpose.strip():
             problems.append(f"{where}: the purpose is empty")
         if not declared.inputs:

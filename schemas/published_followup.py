@@ -14,6 +14,8 @@ registration date or a de-registration reason to a municipality.
   `regional_statistik` is (`core/counts.py`).
 - `UppfoljningEfterInsats`: outcomes after an intervention, counted, for the region and
   each municipality (its own rows), suppressed the same way.
+- `KommunoverskridandeInsatser`: participants of one municipality's interventions living in
+  another, counted, for the region and each of the two municipalities, suppressed the same way.
 """
 
 from __future__ import annotations
@@ -141,6 +143,22 @@ class UppfoljningEfterInsats(_Counted):
     class Config:
         strict = True
         unique = ["month", "kommunkod", "party", "category", "age_band", "horizon", "status"]
+
+
+class KommunoverskridandeInsatser(_Counted):
+    """Participants in municipal interventions provided by one municipality (`kommunkod`) to
+    residents of another (`home_kommunkod`, folkbokföringskommun) per month active × category ×
+    age band, with totals, suppressed (`core/flows.py`). A person counts once per cell; a
+    kommun total and the region total add up the cells. Only pairs whose two kommuner differ."""
+
+    home_kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
+                                           description="The participants' home municipality; 'total' on totals")
+    category: Series[str] = pa.Field(description="Catalogue category of the intervention; 'total' on totals")
+    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on totals")
+
+    class Config:
+        strict = True
+        unique = ["month", "kommunkod", "home_kommunkod", "category", "age_band"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

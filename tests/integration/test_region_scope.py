@@ -71,7 +71,7 @@ def publish(engine, tmp_path):
     log = log_rows(frames, {c.name: c for c in (stats, rows, scoped)}, recipients.all, run_id="run-r", as_of=AS_OF,
                    key_ids=["L1-T+L2-T"], published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     replace_publication(engine, [Dataset(c.name, "published", c.model, frames[c.name], c.recipient_kind,
-                                         c.recipient_column, c.also_to) for c in (stats, rows, scoped)],
+                                         c.recipient_column, c.also_to, c.kommun_columns) for c in (stats, rows, scoped)],
                         log, recipients)  # fmt: skip
     return recipients, log
 
@@ -185,7 +185,7 @@ def test_a_protected_person_is_in_no_published_row_level_table_and_counted(any_d
                              run_id="run-p", published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     by_name = {c.name: c for c in CONTRACTS}
     replace_publication(any_database, [Dataset(n, "published", by_name[n].model, f, by_name[n].recipient_kind,
-                                               by_name[n].recipient_column, by_name[n].also_to)
+                                               by_name[n].recipient_column, by_name[n].also_to, by_name[n].kommun_columns)
                                        for n, f in made.datasets.items()],
                         made.log, recipients)  # fmt: skip
     shown = set()
