@@ -67,6 +67,9 @@ MUNICIPAL_PAIR_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     **{column: [(_M, "start_date"), (_M, "end_date")] for column in ("overlap_start", "overlap_end", "overlap_days",
                                                                     "in_window")},
     "combined_extent_pct": [(_M, "extent_pct")],
+    **{f"{prefix}consent_for": [(_M, c) for c in ("consent", "consent_valid_from", "consent_valid_to",
+                                                  "consent_withdrawn_on", "consent_scope")] for prefix in ("", "other_")},
+    "protected_identity": [(_M, "protected_identity")],
 }  # fmt: skip
 TRANSITION_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "assignment_id": [(_A, "assignment_id"), (_A, "start_date"), (_A, "end_date"), (_A, "status")],

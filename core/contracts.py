@@ -18,11 +18,11 @@ from core.counts import suppressed_counts
 from core.flows import FLOW_DIMENSIONS, cross_municipality_participants
 from core.gates import consent_given_for
 from core.ingest import cast_to_model
-from core.publish import consented_transitions, samplanering
+from core.publish import both_sides, consented_transitions, samplanering
 from core.statistics import regional_statistics
 from schemas.contracts import Contract, PublicationParameters, contract_problems
 from schemas.errors import ConfigError
-from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunSamplanering
+from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunOverlapp, KommunSamplanering
 from schemas.published_followup import (
     UNKNOWN_KOMMUN,
     KommunoverskridandeInsatser,
@@ -295,6 +295,23 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_kommunoverskridande_insatser,
         derived=_FLOWS_COUNTED,
         kommun_columns=("kommunkod", "home_kommunkod"),
+    ),
+    Contract(
+        name="kommun_overlapp",
+        version="1.0.0",
+        recipient_kind="kommun",
+        purpose="Lets two municipalities plan together when one person is in both's interventions at once: each "
+        "reads its own record id, the other kommun, the overlap period and both categories (never the other's record "
+        "id), only where both municipalities' consents are valid for samplanering and an agreement in force names "
+        "the two of them.",
+        model=KommunOverlapp,
+        inputs=("municipal_overlaps",),
+        build=both_sides,
+        recipient_column="kommunkod",
+        consent_purpose="samplanering",
+        derived={"kommunkod": ("kommunkod", "other_kommunkod"), "record_id": ("record_id", "other_record_id"),
+                 "category": ("category", "other_category"), "other_kommunkod": ("kommunkod", "other_kommunkod"),
+                 "other_category": ("category", "other_category")},
     ),
 )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.gates import GATES, agreement_ids, parties, withheld_by
+from core.gates import GATES, agreement_ids, covers, parties, withheld_by
 from core.validate import validated
 from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
@@ -28,6 +28,7 @@ from schemas.errors import MellanrumError
 from schemas.flows import MunicipalFlows
 from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import ACTIONABLE, PublicationLog
+from schemas.reconciled import MunicipalOverlaps
 from schemas.recipients import Recipient, Recipients
 
 
@@ -44,6 +45,34 @@ def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationPara
     overlaps = inputs["overlaps"]
     wanted = overlaps["in_window"].to_numpy(dtype=bool) & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
     return overlaps.loc[wanted, declared.columns]
+
+
+def both_sides(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+               declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """`municipal_overlaps` as each of its two municipalities reads it: one row per pair and
+    side, with that side's own record id and the other's kommun, only where BOTH
+    municipalities' consents are valid for the contract's purpose on the as-of date, and
+    where an agreement in force names the recipient, the other municipality and the contract
+    (both ways: each row crosses from the other to the recipient). Protection is a gate."""
+    pairs = inputs["municipal_overlaps"]
+    purpose = declared.consent_purpose or ""
+    both = (pairs["consent"].to_numpy(dtype=bool) & covers(pairs["consent_for"], purpose)
+            & pairs["other_consent"].to_numpy(dtype=bool) & covers(pairs["other_consent_for"], purpose))  # fmt: skip
+    pairs = pairs[both]
+    shared = {"overlap_start": pairs["overlap_start"], "overlap_end": pairs["overlap_end"]}
+    first = pd.DataFrame({"kommunkod": pairs["kommunkod"], "record_id": pairs["record_id"],
+                          "category": pairs["category"], "other_kommunkod": pairs["other_kommunkod"],
+                          "other_category": pairs["other_category"], **shared})  # fmt: skip
+    second = pd.DataFrame({"kommunkod": pairs["other_kommunkod"], "record_id": pairs["other_record_id"],
+                           "category": pairs["other_category"], "other_kommunkod": pairs["kommunkod"],
+                           "other_category": pairs["category"], **shared})  # fmt: skip
+    if parameters.agreements is not None:
+        allowed = parameters.agreements.pairs(declared.name, parameters.as_of).index
+        there = pd.MultiIndex.from_arrays([first["kommunkod"].astype(str), first["other_kommunkod"].astype(str)])
+        back = pd.MultiIndex.from_arrays([first["other_kommunkod"].astype(str), first["kommunkod"].astype(str)])
+        agreed = (there.isin(allowed) & back.isin(allowed))
+        first, second = first[agreed], second[agreed]
+    return pd.concat([first, second], ignore_index=True)[declared.columns].drop_duplicates()
 
 
 def consented_transitions(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
@@ -263,10 +292,13 @@ def _gated(declared: Contract, inputs: Mapping[str, pd.DataFrame],
 
 
 def optional_inputs() -> dict[str, pd.DataFrame]:
-    """The internal datasets that exist only with a registration source, empty: without one,
-    their published datasets are empty and everything else is as before."""
+    """The internal datasets that exist only with a registration source (and those a caller
+    building only the AF-municipal datasets may leave out), empty: without them, their
+    published datasets are empty and everything else is as before."""
     return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers),
-            "intervention_outcomes": empty(InterventionOutcomes), "municipal_flows": empty(MunicipalFlows)}
+            "intervention_outcomes": empty(InterventionOutcomes), "municipal_flows": empty(MunicipalFlows),
+            # A caller that built only the AF-municipal datasets: no pairs of two municipalities.
+            "municipal_overlaps": empty(MunicipalOverlaps)}
 
 
 def empty(model) -> pd.DataFrame:

@@ -95,7 +95,7 @@ def followup(home):
     files = DatasetFiles(home / "storage")
     return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers"),
             "intervention_outcomes": files.load("intervention_outcomes"),
-            "municipal_flows": files.load("municipal_flows")}
+            "municipal_flows": files.load("municipal_flows"), "municipal_overlaps": files.load("municipal_overlaps")}
 
 
 @pytest.fixture(scope="module")

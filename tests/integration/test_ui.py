@@ -62,7 +62,7 @@ STAGES = {
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "unga_90_dagar", "unga_90_dagar_kommun", "unga_90_dagar_statistik", "overlamningar",
                 "overlamningar_kommun", "overlamningar_statistik", "uppfoljning_efter_insats", "kommunoverskridande_insatser",
-                "publication_log"],
+                "kommun_overlapp", "publication_log"],
 }  # fmt: skip
 PUBLISHED = STAGES["publish"]
 
