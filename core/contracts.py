@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.counts import suppressed_counts
 from core.flows import FLOW_DIMENSIONS, cross_municipality_participants
-from core.gates import consent_given_for
+from core.gates import BOTH_MUNICIPALITIES, consent_given_for
 from core.ingest import cast_to_model
 from core.publish import both_sides, consented_transitions, samplanering
 from core.statistics import regional_statistics
@@ -307,6 +307,7 @@ CONTRACTS: tuple[Contract, ...] = (
         model=KommunOverlapp,
         inputs=("municipal_overlaps",),
         build=both_sides,
+        consent_from=BOTH_MUNICIPALITIES,
         recipient_column="kommunkod",
         consent_purpose="samplanering",
         derived={"kommunkod": ("kommunkod", "other_kommunkod"), "record_id": ("record_id", "other_record_id"),

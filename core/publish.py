@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.gates import GATES, agreement_ids, covers, parties, withheld_by
+from core.gates import GATES, agreement_ids, parties, withheld_by
 from core.validate import validated
 from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
@@ -50,15 +50,10 @@ def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationPara
 def both_sides(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                declared: Contract) -> pd.DataFrame:  # fmt: skip
     """`municipal_overlaps` as each of its two municipalities reads it: one row per pair and
-    side, with that side's own record id and the other's kommun, only where BOTH
-    municipalities' consents are valid for the contract's purpose on the as-of date, and
-    where an agreement in force names the recipient, the other municipality and the contract
-    (both ways: each row crosses from the other to the recipient). Protection is a gate."""
+    side, with that side's own record id and the other's kommun. The gates (`core/gates.py`,
+    `BOTH_MUNICIPALITIES`) have kept only pairs whose two consents are valid for the purpose
+    and which an agreement in force naming both municipalities covers."""
     pairs = inputs["municipal_overlaps"]
-    purpose = declared.consent_purpose or ""
-    both = (pairs["consent"].to_numpy(dtype=bool) & covers(pairs["consent_for"], purpose)
-            & pairs["other_consent"].to_numpy(dtype=bool) & covers(pairs["other_consent_for"], purpose))  # fmt: skip
-    pairs = pairs[both]
     shared = {"overlap_start": pairs["overlap_start"], "overlap_end": pairs["overlap_end"]}
     first = pd.DataFrame({"kommunkod": pairs["kommunkod"], "record_id": pairs["record_id"],
                           "category": pairs["category"], "other_kommunkod": pairs["other_kommunkod"],
@@ -66,12 +61,6 @@ def both_sides(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParame
     second = pd.DataFrame({"kommunkod": pairs["other_kommunkod"], "record_id": pairs["other_record_id"],
                            "category": pairs["other_category"], "other_kommunkod": pairs["kommunkod"],
                            "other_category": pairs["category"], **shared})  # fmt: skip
-    if parameters.agreements is not None:
-        allowed = parameters.agreements.pairs(declared.name, parameters.as_of).index
-        there = pd.MultiIndex.from_arrays([first["kommunkod"].astype(str), first["other_kommunkod"].astype(str)])
-        back = pd.MultiIndex.from_arrays([first["other_kommunkod"].astype(str), first["kommunkod"].astype(str)])
-        agreed = (there.isin(allowed) & back.isin(allowed))
-        first, second = first[agreed], second[agreed]
     return pd.concat([first, second], ignore_index=True)[declared.columns].drop_duplicates()
 
 

@@ -57,6 +57,7 @@ class Contract:
     build: Builder = field(repr=False)
     # The internal column that must be true for a row to be published: the consent recorded
     # by the party the row's data comes from. None: no row-level data about a person.
+    # 'both_municipalities': a pair of two municipalities' records, both consents needed.
     consent_from: str | None = None
     # What the rows are for, the consent scope they need: 'samplanering' or 'uppfoljning'
     # for a row-level dataset, None for an aggregate.

@@ -85,8 +85,9 @@ def test_both_consents_both_municipalities_see_the_row_each_with_its_own_record_
 
 @pytest.mark.parametrize("grums_consent, kil_consent", [(True, False), (False, True)])
 def test_one_consent_missing_neither_municipality_sees_it(tmp_path, ring, grums_consent, kil_consent):
-    table, read, _ = published(tmp_path, ring, grums_consent, kil_consent)
+    table, read, made = published(tmp_path, ring, grums_consent, kil_consent)
     assert table.empty and read["kommun_1764"].empty and read["kommun_1715"].empty
+    assert made.withheld["kommun_overlapp"]["consent_missing"] == 2  # the pair's two rows, counted by its gate
 
 
 def test_a_third_municipality_sees_nothing_and_no_region_nor_af_office_reads_it(tmp_path, ring):
@@ -98,7 +99,7 @@ def test_a_third_municipality_sees_nothing_and_no_region_nor_af_office_reads_it(
 
 def test_without_an_agreement_naming_the_two_nothing_crosses(tmp_path, ring):
     only_grums_and_karlstad = AGREEMENT.replace("['1764', '1715', '1780']", "['1764', '1780']")
-    table, _, _ = published(tmp_path, ring, True, True, only_grums_and_karlstad)
-    assert table.empty
+    table, _, made = published(tmp_path, ring, True, True, only_grums_and_karlstad)
+    assert table.empty and made.withheld["kommun_overlapp"]["no_agreement"] == 2
     table, _, _ = published(tmp_path, ring, True, True, None)  # no agreements file: that gate is off
     assert len(table) == 2
