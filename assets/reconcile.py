@@ -423,7 +423,7 @@ def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileC
     inputs = _source_facts(context.instance, sources, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result, epochs).items():
-        if key in (RECONCILE_PARAMETERS, KEY_EPOCHS):
+        if key in (RECONCILE_PARAMETERS, KEY_EPOCHS, MUNICIPAL_FLOWS):  # the night's publication inputs only
             continue
         path = datasets.files.write_report(context.run_id, key.to_python_identifier(), frame)
         context.log.info(f"{key.to_user_string()}: {len(frame)} rows written to {path}")
