@@ -67,6 +67,9 @@ MUNICIPAL_PAIR_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     **{column: [(_M, "start_date"), (_M, "end_date")] for column in ("overlap_start", "overlap_end", "overlap_days",
                                                                     "in_window")},
     "combined_extent_pct": [(_M, "extent_pct")],
+    **{f"{prefix}consent_for": [(_M, c) for c in ("consent", "consent_valid_from", "consent_valid_to",
+                                                  "consent_withdrawn_on", "consent_scope")] for prefix in ("", "other_")},
+    "protected_identity": [(_M, "protected_identity")],
 }  # fmt: skip
 TRANSITION_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "assignment_id": [(_A, "assignment_id"), (_A, "start_date"), (_A, "end_date"), (_A, "status")],
@@ -112,6 +115,11 @@ OUTCOME_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
     "age_band": [(_M, "age_band"), (_A, "age_band")], "ends_on": [(_M, "end_date"), (_A, "end_date")],
     "horizon": [(_M, "end_date"), (_A, "end_date")], "status": _OUTCOME_DAYS,
 }  # fmt: skip
+FLOW_SOURCES: dict[str, list[tuple[dg.AssetKey, str]]] = {
+    **{column: [(_M, column)] for column in ("pseudonym", "key_id", "record_id", "kommunkod", "category", "age_band")},
+    "home_kommunkod": [(_M, "home_kommunkod"), (_M, "kommunkod")],
+    "month": [(_M, "start_date"), (_M, "end_date")],
+}  # fmt: skip
 
 
 def column_lineage(sources: Mapping[str, Sequence[tuple[dg.AssetKey, str]]]) -> dg.TableColumnLineage:
@@ -140,6 +148,7 @@ INTERNAL_SOURCES: dict[str, Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = {
     "youth_monitor": YOUTH_SOURCES,
     "handovers": HANDOVER_SOURCES,
     "intervention_outcomes": OUTCOME_SOURCES,
+    "municipal_flows": FLOW_SOURCES,
 }
 
 

@@ -22,6 +22,7 @@ from assets.names import (
     HANDOVERS,
     INTERVENTION_OUTCOMES,
     KEY_EPOCHS,
+    MUNICIPAL_FLOWS,
     MUNICIPAL_OVERLAPS,
     MUNICIPAL_QUARANTINE,
     OVERLAPS,
@@ -60,7 +61,7 @@ from schemas.reconciled import MunicipalOverlaps, Overlaps
 INTERNAL_DATASETS: dict[str, dg.AssetKey] = {
     key.path[-1]: key
     for key in (OVERLAPS, MUNICIPAL_OVERLAPS, TRANSITION_LIST, MUNICIPAL_QUARANTINE, AF_QUARANTINE, YOUTH_MONITOR,
-                HANDOVERS, INTERVENTION_OUTCOMES)
+                HANDOVERS, INTERVENTION_OUTCOMES, MUNICIPAL_FLOWS)
 }
 # What the steward's tables in the database hold (never published to a recipient).
 # AF's registrations are optional: their quarantine reads as None without them, an empty table.
@@ -77,7 +78,8 @@ def _spec(declared: Contract) -> dg.AssetSpec:
         key=declared.name,
         description=f"{declared.purpose} Recipients: each {declared.recipient_kind}"
         + (f", its own rows only (by {declared.recipient_column})." if declared.recipient_column else
-           "".join(f"; each {kind}, its own rows only (by kommunkod)" for kind in declared.also_to) + "."),
+           "".join(f"; each {kind}, its own rows only (by {' or '.join(declared.kommun_columns)})"
+                   for kind in declared.also_to) + "."),
         group_name=PUBLISH_GROUP,
         owners=STEWARDS,
         deps=[INTERNAL_DATASETS[name] for name in declared.inputs] + [RECONCILE_PARAMETERS, KEY_EPOCHS],
@@ -188,7 +190,7 @@ def publication_asset(contracts: Sequence[Contract] = CONTRACTS) -> dg.AssetsDef
         if held:
             context.log.warning(f"kept the previous publication for {', '.join(made.kept)}: {held.reason}")
         tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
-                          by_name[name].recipient_column, by_name[name].also_to)
+                          by_name[name].recipient_column, by_name[name].also_to, by_name[name].kommun_columns)
                   for name, frame in made.datasets.items()]  # fmt: skip
         internal = [Dataset(key.path[-1], INTERNAL, model, _unprotected(inputs[key.path[-1]]))
                     for key, model in _STEWARD_TABLES.items()]  # fmt: skip

@@ -17,6 +17,7 @@ from assets.configs import AdhocReconcileConfig, ReconcileConfig
 from assets.lineage import (
     HANDOVER_SOURCES,
     MUNICIPAL_PAIR_SOURCES,
+    FLOW_SOURCES,
     OUTCOME_SOURCES,
     OVERLAP_SOURCES,
     TRANSITION_SOURCES,
@@ -34,6 +35,7 @@ from assets.names import (
     INGESTED,
     INTERVENTION_OUTCOMES,
     KEY_EPOCHS,
+    MUNICIPAL_FLOWS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
     OVERLAPS,
@@ -60,9 +62,11 @@ from core.publish import empty
 from core.validate import validated
 from schemas.municipalities import municipality_names
 from core.reconcile import Reconciliation, Window, check_kommuner, reconcile
+from core.flows import municipal_flows
 from core.outcomes import intervention_outcomes
 from core.registrations import handovers, youth_monitor
 from schemas.errors import MellanrumError, withheld
+from schemas.flows import MunicipalFlows
 from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.reconciled import (
     KeyEpochs,
@@ -76,7 +80,8 @@ from schemas.sources import Source, Sources
 
 _MODELS = {OVERLAPS: Overlaps, MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList,
            RECONCILE_PARAMETERS: ReconciliationParameters, KEY_EPOCHS: KeyEpochs, YOUTH_MONITOR: YouthMonitor,
-           HANDOVERS: Handovers, INTERVENTION_OUTCOMES: InterventionOutcomes}  # fmt: skip
+           HANDOVERS: Handovers, INTERVENTION_OUTCOMES: InterventionOutcomes,
+           MUNICIPAL_FLOWS: MunicipalFlows}  # fmt: skip
 NO_REGISTRATION_DATA = "no registration data"
 _DESCRIPTIONS = {
     OVERLAPS: "Every municipal intervention and AF assignment of the same person that share at least "
@@ -98,6 +103,10 @@ _DESCRIPTIONS = {
     "for each of 30, 90 and 180 days after its last day already reached, the person's status on that day (work, "
     "studies, af_programme, municipal_intervention, registered, not_known; core/outcomes.py). Internal, for the "
     "data steward only: it holds the pseudonym. Empty without a registration source.",
+    MUNICIPAL_FLOWS: "Flows between municipalities: every municipal intervention once per calendar month it was "
+    "active in (start month up to the month of min(end, as-of)), with the providing kommun and the person's home "
+    "kommun (folkbokföringskommun; the providing one where the delivery maps none; core/flows.py). Internal, for "
+    "the data steward only: it holds the pseudonym.",
     RECONCILE_PARAMETERS: "What the reconciliation was run with: as-of date, window, cut-off, rule "
     "table version, and one row per pseudonym key id the data was linked on. The publication reads it.",
     KEY_EPOCHS: "Per source: the key ids its stored data is under and whether it could be brought to the "
@@ -111,6 +120,7 @@ _LINEAGE = {
     YOUTH_MONITOR: column_lineage(YOUTH_SOURCES),
     HANDOVERS: column_lineage(HANDOVER_SOURCES),
     INTERVENTION_OUTCOMES: column_lineage(OUTCOME_SOURCES),
+    MUNICIPAL_FLOWS: column_lineage(FLOW_SOURCES),
 }
 
 
@@ -303,11 +313,24 @@ def _counts(result: Reconciliation) -> dict[dg.AssetKey, dict]:
     }
 
 
+def _flows(result: Reconciliation, municipal: pd.DataFrame) -> pd.DataFrame:
+    """The flows between municipalities of the kommuner reconciled (all, or the ad-hoc run's)."""
+    if result.kommuner is not None:
+        municipal = municipal[municipal["kommunkod"].isin(result.kommuner).to_numpy(dtype=bool)]
+    try:
+        return municipal_flows(municipal, result.as_of)
+    except MellanrumError:
+        raise
+    except Exception as problem:  # noqa: BLE001 (a library error may carry a row's values)
+        raise withheld("flows between municipalities", problem) from None
+
+
 def _datasets(result: Reconciliation, epochs: _Epochs) -> dict[dg.AssetKey, pd.DataFrame]:
     return {
         OVERLAPS: result.overlaps,
         MUNICIPAL_OVERLAPS: result.municipal_overlaps,
         TRANSITION_LIST: result.transition_list,
+        MUNICIPAL_FLOWS: _flows(result, epochs.municipal),
         RECONCILE_PARAMETERS: result.parameters(),
         KEY_EPOCHS: epochs.table,
     }
@@ -360,7 +383,11 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, m
         context.log.error(f"key epochs: {parameters['sources_behind']}")
     context.log.info(f"reconciled as of {result.as_of}: {len(result.overlaps)} overlaps")
     counts[KEY_EPOCHS] = {"dagster/row_count": len(epochs.table)}
-    for key, frame in {**_datasets(result, epochs), YOUTH_MONITOR: monitor, HANDOVERS: handed,
+    made = _datasets(result, epochs)
+    counts[MUNICIPAL_FLOWS] = {"dagster/row_count": len(made[MUNICIPAL_FLOWS]),
+                               "cross_municipality_rows": int((made[MUNICIPAL_FLOWS]["kommunkod"]
+                                                               != made[MUNICIPAL_FLOWS]["home_kommunkod"]).sum())}
+    for key, frame in {**made, YOUTH_MONITOR: monitor, HANDOVERS: handed,
                        INTERVENTION_OUTCOMES: outcomes}.items():  # fmt: skip
         yield dg.Output(frame, output_name=key.to_python_identifier(), metadata={**counts[key], **parameters})
     yield dg.AssetCheckResult(
@@ -396,7 +423,7 @@ def adhoc_reconciliation(context: dg.OpExecutionContext, config: AdhocReconcileC
     inputs = _source_facts(context.instance, sources, result.as_of)
     counts = _counts(result)
     for key, frame in _datasets(result, epochs).items():
-        if key in (RECONCILE_PARAMETERS, KEY_EPOCHS):
+        if key in (RECONCILE_PARAMETERS, KEY_EPOCHS, MUNICIPAL_FLOWS):  # the night's publication inputs only
             continue
         path = datasets.files.write_report(context.run_id, key.to_python_identifier(), frame)
         context.log.info(f"{key.to_user_string()}: {len(frame)} rows written to {path}")

@@ -408,7 +408,7 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
                                                     key_ids=key_ids, run_id="national-bench",
                                                     published_at=dt.datetime.now(dt.UTC)))  # fmt: skip
     tables = [Dataset(name, PUBLISHED, by_name[name].model, frame, by_name[name].recipient_kind,
-                      by_name[name].recipient_column, by_name[name].also_to)
+                      by_name[name].recipient_column, by_name[name].also_to, by_name[name].kommun_columns)
               for name, frame in made.datasets.items()]  # fmt: skip
     internal = [
         Dataset("overlaps", INTERNAL, Overlaps, inputs["overlaps"]),

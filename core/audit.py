@@ -40,10 +40,13 @@ def recipient_rows_in_database(engine: Engine, contracts: Sequence[Contract],
 def _where(declared: Contract, recipient: Recipient) -> dict | None:
     if declared.recipient_column:
         return {declared.recipient_column: recipient.scope}
+    # Several kommun columns (`Contract.kommun_columns`): a row is the recipient's where any names its kommuner.
+    columns = tuple(c for c in declared.kommun_columns if c in declared.columns)
+    key = columns[0] if len(columns) == 1 else columns
     if recipient.kind == "kommun" and recipient.kind in declared.also_to:
-        return {"kommunkod": recipient.kommunkod}
+        return {key: (recipient.kommunkod,)}
     kommuner = recipient.region_kommuner
-    return {"kommunkod": kommuner} if kommuner is not None and "kommunkod" in declared.columns else None
+    return {key: tuple(kommuner)} if kommuner is not None and columns else None
 
 
 def read_log(engine: Engine) -> pd.DataFrame:

@@ -15,18 +15,20 @@ from collections.abc import Mapping
 import pandas as pd
 
 from core.counts import quarter_of, suppressed_counts
-from core.gates import consent_given_for
+from core.flows import FLOW_DIMENSIONS, cross_municipality_participants
+from core.gates import BOTH_MUNICIPALITIES, consent_given_for
 from core.indicators import INPUTS as INDICATOR_INPUTS
 from core.indicators import indicator_pack
 from core.ingest import cast_to_model
 from core.outcomes import OUTCOME_DIMENSIONS, outcome_keys
-from core.publish import consented_transitions, samplanering
+from core.publish import both_sides, consented_transitions, samplanering
 from core.statistics import regional_statistics
 from schemas.contracts import Contract, PublicationParameters, contract_problems
 from schemas.errors import ConfigError
-from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunSamplanering
+from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunOverlapp, KommunSamplanering
 from schemas.published_followup import (
     UNKNOWN_KOMMUN,
+    KommunoverskridandeInsatser,
     Overlamningar,
     OverlamningarKommun,
     OverlamningarStatistik,
@@ -125,6 +127,15 @@ def _nyckeltal(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParame
     return cast_to_model(pack[declared.columns], declared.model)
 
 
+def _kommunoverskridande_insatser(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+                                  declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """Participants per month × providing kommun × home kommun × category × age band, only
+    pairs whose kommuner differ, a person once per cell; `person` is the pipeline pseudonym."""
+    keys = cross_municipality_participants(inputs["municipal_flows"])
+    counted = suppressed_counts(keys, FLOW_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret)
+    return cast_to_model(counted[declared.columns], declared.model)
+
+
 _COUNTED = {"quarter": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
 _HANDOVERS_COUNTED = {"quarter": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
@@ -132,6 +143,8 @@ _PACK_COUNTED = {"quarter": ("overlap_start",), "level": ("classification",), "i
                  "breakdown": ("classification",), "count": ("classification",),
                  "denominator": ("classification",), "share": ("classification",),
                  "suppressed": ("classification",)}  # fmt: skip
+_FLOWS_COUNTED = {"month": ("month",), "level": ("home_kommunkod",), "count": ("pseudonym",),
+                  "suppressed": ("pseudonym",)}  # fmt: skip
 _OUTCOMES_COUNTED = {"quarter": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
@@ -294,6 +307,39 @@ CONTRACTS: tuple[Contract, ...] = (
         build=_nyckeltal,
         derived=_PACK_COUNTED,
         freezes_closed_quarters=True,
+    ),
+    Contract(
+        name="kommunoverskridande_insatser",
+        version="1.0.0",
+        recipient_kind="region",
+        also_to=("kommun",),
+        purpose="Flows between municipalities: how many residents of one municipality (home kommun, "
+        "folkbokföringskommun) take part in another's interventions, per month active, providing kommun, home "
+        "kommun, category and age band, a person once per cell, perturbed by the cell key. Each municipality reads the "
+        "rows where it is the providing or the home kommun, the region the rows touching its municipalities.",
+        model=KommunoverskridandeInsatser,
+        inputs=("municipal_flows",),
+        build=_kommunoverskridande_insatser,
+        derived=_FLOWS_COUNTED,
+        kommun_columns=("kommunkod", "home_kommunkod"),
+    ),
+    Contract(
+        name="kommun_overlapp",
+        version="1.0.0",
+        recipient_kind="kommun",
+        purpose="Lets two municipalities plan together when one person is in both's interventions at once: each "
+        "reads its own record id, the other kommun, the overlap period and both categories (never the other's record "
+        "id), only where both municipalities' consents are valid for samplanering and an agreement in force names "
+        "the two of them.",
+        model=KommunOverlapp,
+        inputs=("municipal_overlaps",),
+        build=both_sides,
+        consent_from=BOTH_MUNICIPALITIES,
+        recipient_column="kommunkod",
+        consent_purpose="samplanering",
+        derived={"kommunkod": ("kommunkod", "other_kommunkod"), "record_id": ("record_id", "other_record_id"),
+                 "category": ("category", "other_category"), "other_kommunkod": ("kommunkod", "other_kommunkod"),
+                 "other_category": ("category", "other_category")},
     ),
 )
 

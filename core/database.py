@@ -168,6 +168,9 @@ class Dataset:
     # An aggregate's further kinds of recipient (`Contract.also_to`): each reads its own
     # municipality's rows by `kommunkod`.
     also_to: tuple[str, ...] = ()
+    # The columns naming the kommuner a row of an aggregate belongs to (`Contract.kommun_columns`):
+    # a kommun or a scoped region reads the rows where any of them names one of its kommuner.
+    kommun_columns: tuple[str, ...] = ("kommunkod",)
 
 
 def replace_publication(engine: Engine, datasets: Iterable[Dataset], log: pd.DataFrame,
@@ -419,8 +422,8 @@ def _grant(connection: Connection, recipients: Recipients, published: list[Datas
         with _requires(connection, f"the right to grant schema {PUBLISHED}", _OWN_TABLES):
             connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{PUBLISHED}" TO {role}'))
     scoped = [(d.name, d.recipient_column, tuple(r for kind in (d.recipient_kind, *d.also_to) for r in recipients.of_kind(kind)),
-               "kommunkod" in d.model.to_schema().columns) for d in published]  # fmt: skip
-    scoped.append((PUBLICATION_LOG, None, recipients.all, False))
+               tuple(c for c in d.kommun_columns if c in d.model.to_schema().columns)) for d in published]  # fmt: skip
+    scoped.append((PUBLICATION_LOG, None, recipients.all, ()))
     for table_name, column, readers, by_kommun in scoped:
         table = f'"{PUBLISHED}"."{table_name}"'
         if not sa.inspect(connection).has_table(table_name, schema=PUBLISHED):
@@ -469,16 +472,20 @@ def recipient_roles_sql(recipients: Recipients) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _own_rows(table_name: str, column: str | None, recipient: Recipient, by_kommun: bool = False) -> str:
+def _own_rows(table_name: str, column: str | None, recipient: Recipient, by_kommun: tuple[str, ...] = ()) -> str:
+    """The policy's condition; `by_kommun`: the aggregate's kommun columns (OR over them)."""
     if table_name == PUBLICATION_LOG:
         return f"recipient = {_literal(recipient.id)}"
     kommuner = recipient.region_kommuner
     if column is None and by_kommun and recipient.kind == "kommun":
         # A kommun reading an aggregate (`Contract.also_to`): its own municipality's rows only.
-        return f'"kommunkod" = {_literal(recipient.kommunkod)}'
+        kommuner = (recipient.kommunkod,)
+    elif column is None and by_kommun and kommuner is not None and not kommuner:
+        return "false"  # a region naming no municipality reads nothing
     if column is None and by_kommun and kommuner is not None:
-        # A region reads its municipalities' rows only (none when it names none).
-        return f'"kommunkod" IN ({", ".join(_literal(k) for k in kommuner)})' if kommuner else "false"
+        # A region reads its municipalities' rows only; a row is theirs where any kommun column names one.
+        listed = ", ".join(_literal(k) for k in kommuner)
+        return " OR ".join(f"{_identifier(c)} IN ({listed})" for c in by_kommun)
     return "true" if column is None else f'"{column}" = {_literal(recipient.scope)}'
 
 
@@ -495,12 +502,15 @@ def _literal(value: str) -> str:
 
 
 def read_rows(engine: Engine, name: str, model: type[pa.DataFrameModel], schema: str = PUBLISHED,
-              where: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+              where: Mapping[str | tuple[str, ...], str | tuple[str, ...]] | None = None) -> pd.DataFrame:  # fmt: skip
     """A table's rows (optionally `column = value`, or `column IN values` for a tuple, for each
     of `where`), typed as its model."""
     table = table_of(name, model, schema, sa.MetaData())
     query = sa.select(table)
     for column, value in (where or {}).items():
+        if isinstance(column, tuple):  # several columns: a row matches where any of them is in `value`
+            query = query.where(sa.or_(*(table.c[c].in_(value) for c in column)))
+            continue
         query = query.where(table.c[column].in_(value) if isinstance(value, tuple) else table.c[column] == value)
     with engine.connect() as connection:
         result = connection.execute(query)

@@ -36,6 +36,9 @@ from schemas.datasets import ALL_SCOPES
 GATES = ("protected_identity", "consent_missing", "consent_expired_or_withdrawn", "consent_out_of_scope",
          "no_agreement")  # fmt: skip
 CONSENT_FOR = "consent_for"
+# `Contract.consent_from` of a pair of two municipalities' records (`municipal_overlaps`):
+# both `consent` and `other_consent` must be valid, and the data crosses from `other_kommunkod`.
+BOTH_MUNICIPALITIES = "both_municipalities"
 PROTECTED = "protected_identity"
 _RECORD_DEFAULTS = {"consent_valid_from": pd.NaT, "consent_valid_to": pd.NaT, "consent_withdrawn_on": pd.NaT}
 
@@ -125,7 +128,17 @@ def withheld_by(frame: pd.DataFrame, declared: Contract, as_of: dt.date,
     if declared.recipient_column is None:
         return {gate: nothing for gate in GATES}
     masks = {"protected_identity": frame[PROTECTED].to_numpy(dtype=bool) if PROTECTED in frame.columns else nothing}
-    if declared.consent_from is not None:
+    if declared.consent_from == BOTH_MUNICIPALITIES:
+        # A pair of two municipalities' records: each side's data goes to the other, so both
+        # consents must be valid and cover the purpose (one missing withholds the pair).
+        yes = frame["consent"].to_numpy(dtype=bool) & frame["other_consent"].to_numpy(dtype=bool)
+        first, other = (frame[c].astype("string").fillna("") for c in (CONSENT_FOR, f"other_{CONSENT_FOR}"))
+        valid = ((first != "") & (other != "")).to_numpy(dtype=bool)
+        purpose = declared.consent_purpose or ""
+        masks["consent_missing"] = ~yes
+        masks["consent_expired_or_withdrawn"] = yes & ~valid
+        masks["consent_out_of_scope"] = yes & valid & ~(covers(first, purpose) & covers(other, purpose))
+    elif declared.consent_from is not None:
         side = declared.consent_from.removesuffix("_consent")
         yes = frame[declared.consent_from].to_numpy(dtype=bool)
         scopes = frame[f"{side}_{CONSENT_FOR}"].astype("string").fillna("")
@@ -142,7 +155,10 @@ def parties(frame: pd.DataFrame, declared: Contract) -> tuple[pd.Series, pd.Seri
     A contract that needs no consent publishes the recipient's own party's data."""
     recipient = (frame[declared.recipient_column].astype("string") if declared.recipient_kind == "kommun"
                  else pd.Series(AF_PARTY, index=frame.index, dtype="string"))  # fmt: skip
-    if declared.consent_from == "municipal_consent":
+    if declared.consent_from == BOTH_MUNICIPALITIES:
+        # An agreement names its parties in every order: one direction stands for both.
+        source = frame["other_kommunkod"].astype("string")
+    elif declared.consent_from == "municipal_consent":
         source = frame["kommunkod"].astype("string")
     elif declared.consent_from == "af_consent":
         source = pd.Series(AF_PARTY, index=frame.index, dtype="string")

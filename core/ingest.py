@@ -59,6 +59,7 @@ from schemas.datasets import (
     Quarantine,
 )
 from schemas.errors import Declared, InputError, delivery_error
+from schemas.municipalities import municipality_names
 from schemas.personnummer import (
     IDENTITY_SHAPED_SPAN,
     birth_dates,
@@ -72,6 +73,7 @@ from schemas.sources import (
     CONSENT_SCOPES,
     DEREGISTRATION_REASONS,
     LEVEL1_IDENTITY,
+    MUNICIPAL_OPTIONAL_COLUMNS,
     OPTIONAL_COLUMNS,
     PLAIN_IDENTITY,
     Source,
@@ -113,7 +115,7 @@ def to_canonical(source: Source, read: ReadResult) -> pd.DataFrame:
     frame = read.frame[[LINE_COLUMN, *source.columns]].rename(columns=source.columns)
     # The optional columns a source does not map are blank: consent for every scope and
     # without dates, nobody protected (as before they existed).
-    for column in OPTIONAL_COLUMNS:
+    for column in (*OPTIONAL_COLUMNS, *(MUNICIPAL_OPTIONAL_COLUMNS if source.kind == "municipal" else ())):
         if column not in frame.columns:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame.reset_index(drop=True)
@@ -252,6 +254,7 @@ def type_columns(source: Source, frame: pd.DataFrame, catalogue: Catalogue) -> t
         take("insats_code", map_codes(frame["insats_code"], codes.get("insats_code", {}),
                                       set(catalogue.intervention_categories), "insats_code", "intervention code"))
         typed["category"] = typed["insats_code"].map(catalogue.intervention_categories)
+        take("home_kommunkod", home_kommun(frame["home_kommunkod"], source.kommunkod))
     else:
         take("assignment_id", required_text(frame["assignment_id"], "assignment_id"))
         take("programme_code", map_codes(frame["programme_code"], codes.get("programme_code", {}),
@@ -299,6 +302,19 @@ def _type_consent_record(source: Source, frame: pd.DataFrame, typed: pd.DataFram
 
 
 _YES_NO = {"true": True, "false": False}
+
+
+def home_kommun(text: pd.Series, providing: str) -> tuple[pd.Series, pd.DataFrame]:
+    """The person's home municipality (folkbokföringskommun): a blank cell is the providing
+    kommun; a code that is not a municipality's is a problem naming the column, never the value."""
+    text = text.astype("string").str.strip()
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    known = text.isin(set(municipality_names())).fillna(False).to_numpy(dtype=bool)
+    bad = ~blank & ~known
+    home = text.where(~blank, providing).where(~bad, pd.NA).astype("string")
+    found = problems(text.index[bad], "home_kommunkod", pd.NA,
+                     "home kommun: expected a 4-digit SCB municipality code (or empty for the providing kommun)")
+    return home, found
 
 
 def consent_scopes(text: pd.Series, mapping: dict) -> tuple[pd.Series, pd.DataFrame]:

@@ -25,8 +25,10 @@ from core.validate import validated
 from schemas.agreements import Agreements
 from schemas.contracts import Contract, PublicationParameters
 from schemas.errors import MellanrumError
+from schemas.flows import MunicipalFlows
 from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import ACTIONABLE, PublicationLog
+from schemas.reconciled import MunicipalOverlaps
 from schemas.recipients import Recipient, Recipients
 
 
@@ -43,6 +45,23 @@ def samplanering(inputs: Mapping[str, pd.DataFrame], parameters: PublicationPara
     overlaps = inputs["overlaps"]
     wanted = overlaps["in_window"].to_numpy(dtype=bool) & overlaps["classification"].isin(ACTIONABLE).to_numpy(dtype=bool)
     return overlaps.loc[wanted, declared.columns]
+
+
+def both_sides(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
+               declared: Contract) -> pd.DataFrame:  # fmt: skip
+    """`municipal_overlaps` as each of its two municipalities reads it: one row per pair and
+    side, with that side's own record id and the other's kommun. The gates (`core/gates.py`,
+    `BOTH_MUNICIPALITIES`) have kept only pairs whose two consents are valid for the purpose
+    and which an agreement in force naming both municipalities covers."""
+    pairs = inputs["municipal_overlaps"]
+    shared = {"overlap_start": pairs["overlap_start"], "overlap_end": pairs["overlap_end"]}
+    first = pd.DataFrame({"kommunkod": pairs["kommunkod"], "record_id": pairs["record_id"],
+                          "category": pairs["category"], "other_kommunkod": pairs["other_kommunkod"],
+                          "other_category": pairs["other_category"], **shared})  # fmt: skip
+    second = pd.DataFrame({"kommunkod": pairs["other_kommunkod"], "record_id": pairs["other_record_id"],
+                           "category": pairs["other_category"], "other_kommunkod": pairs["kommunkod"],
+                           "other_category": pairs["category"], **shared})  # fmt: skip
+    return pd.concat([first, second], ignore_index=True)[declared.columns].drop_duplicates()
 
 
 def consented_transitions(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
@@ -93,11 +112,16 @@ def recipient_rows(frame: pd.DataFrame, declared: Contract, scope: str | None) -
 def rows_for(frame: pd.DataFrame, declared: Contract, recipient: Recipient) -> pd.DataFrame:
     """The rows of `frame` `recipient` reads: its scope's, or a region's municipalities'."""
     kommuner = recipient.region_kommuner
+    columns = [c for c in declared.kommun_columns if c in frame.columns]
     if declared.recipient_column is None and recipient.kind == "kommun" and recipient.kind in declared.also_to:
-        return frame[(frame["kommunkod"] == recipient.kommunkod).to_numpy(dtype=bool)].reset_index(drop=True)
-    if declared.recipient_column is None and kommuner is not None and "kommunkod" in frame.columns:
-        return frame[frame["kommunkod"].isin(kommuner).to_numpy(dtype=bool)].reset_index(drop=True)
-    return recipient_rows(frame, declared, recipient.scope)
+        kommuner = (recipient.kommunkod,)
+    elif declared.recipient_column is not None or kommuner is None or not columns:
+        return recipient_rows(frame, declared, recipient.scope)
+    # A row is the recipient's where any of its kommun columns names one of its kommuner.
+    mine = np.zeros(len(frame), dtype=bool)
+    for column in columns:
+        mine |= frame[column].isin(kommuner).to_numpy(dtype=bool)
+    return frame[mine].reset_index(drop=True)
 
 
 def log_rows(datasets: Mapping[str, pd.DataFrame], contracts: Mapping[str, Contract], recipients: Iterable[Recipient],
@@ -257,10 +281,13 @@ def _gated(declared: Contract, inputs: Mapping[str, pd.DataFrame],
 
 
 def optional_inputs() -> dict[str, pd.DataFrame]:
-    """The internal datasets that exist only with a registration source, empty: without one,
-    their published datasets are empty and everything else is as before."""
+    """The internal datasets that exist only with a registration source (and those a caller
+    building only the AF-municipal datasets may leave out), empty: without them, their
+    published datasets are empty and everything else is as before."""
     return {"youth_monitor": empty(YouthMonitor), "handovers": empty(Handovers),
-            "intervention_outcomes": empty(InterventionOutcomes)}
+            "intervention_outcomes": empty(InterventionOutcomes), "municipal_flows": empty(MunicipalFlows),
+            # A caller that built only the AF-municipal datasets: no pairs of two municipalities.
+            "municipal_overlaps": empty(MunicipalOverlaps)}
 
 
 def empty(model) -> pd.DataFrame:

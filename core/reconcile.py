@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-from core.gates import CONSENT_FOR, PROTECTED, consent_columns, prepare
+from core.gates import CONSENT_FOR, PROTECTED, consent_columns, prepare, protect_people
 from core.ingest import cast_to_model
 from core.registrations import person_codes, registration_transitions
 from core.validate import validated
@@ -285,6 +285,8 @@ def find_municipal_overlaps(municipal: pd.DataFrame, as_of: dt.date, person: np.
     row of each pair."""
     if person is None:
         (person,) = _person_codes(municipal)
+    # The gates' columns (`core/gates.py`): each side's consent on the as-of date, protection.
+    municipal = consent_columns(protect_people(municipal)[0], as_of)
     m = _Periods.of(municipal, person)
     # One search finds every pair: in a self-join the later-starting side is always a
     # target; on a tie both orders are found, and the one with the lower row is kept.
@@ -311,6 +313,7 @@ def find_municipal_overlaps(municipal: pd.DataFrame, as_of: dt.date, person: np.
             f"{prefix}category": municipal["category"].array.take(rows),
             f"{prefix}extent_pct": extent[rows],
             f"{prefix}consent": consent[rows],
+            f"{prefix}consent_for": municipal[CONSENT_FOR].astype("string").array.take(rows),
         }
 
     return pd.DataFrame({
@@ -323,6 +326,8 @@ def find_municipal_overlaps(municipal: pd.DataFrame, as_of: dt.date, person: np.
         "overlap_end": _dates(end),
         "overlap_days": np.maximum(np.minimum(end, _day_number(as_of)) - start + 1, 0),
         "combined_extent_pct": extent[first] + extent[second],
+        # One person: protected in one record is protected in both (`protect_people`).
+        PROTECTED: municipal[PROTECTED].to_numpy(dtype=bool)[first],
     })
 
 

@@ -71,6 +71,7 @@ class Contract:
     build: Builder = field(repr=False)
     # The internal column that must be true for a row to be published: the consent recorded
     # by the party the row's data comes from. None: no row-level data about a person.
+    # 'both_municipalities': a pair of two municipalities' records, both consents needed.
     consent_from: str | None = None
     # What the rows are for, the consent scope they need: 'samplanering' or 'uppfoljning'
     # for a row-level dataset, None for an aggregate.
@@ -87,6 +88,10 @@ class Contract:
     # Its closed quarters never change once published: the publication passes the builder
     # the previous publication (`PublicationParameters.previous`).
     freezes_closed_quarters: bool = False
+    # The columns naming the kommuner a row of an aggregate belongs to: a kommun reading it
+    # (`also_to`) reads the rows where any of them is its own, a region with `kommuner` the
+    # rows where any of them is one of its municipalities (e.g. a flow's providing and home kommun).
+    kommun_columns: tuple[str, ...] = ("kommunkod",)
 
     @property
     def columns(self) -> list[str]:
@@ -126,9 +131,11 @@ def contract_problems(contracts: Sequence[Contract]) -> list[str]:
         if declared.recipient_column is None and declared.consent_purpose is not None:
             problems.append(f"{where}: an aggregate has no consent_purpose (consent plays no part in it)")
         if declared.also_to and (declared.recipient_column is not None or set(declared.also_to) != {"kommun"}
-                                 or "kommunkod" not in schema.columns):  # fmt: skip
-            problems.append(f"{where}: also_to is for an aggregate with a kommunkod column, read by 'kommun' "
-                            "recipients (each its own rows)")  # fmt: skip
+                                 or not set(declared.kommun_columns) <= set(schema.columns)):  # fmt: skip
+            problems.append(f"{where}: also_to is for an aggregate with kommun columns ({', '.join(declared.kommun_columns)}),"
+                            " read by 'kommun' recipients (each its own rows)")  # fmt: skip
+        if not declared.kommun_columns:
+            problems.append(f"{where}: kommun_columns names at least one column (kommunkod by default)")
         if not declared.purpose.strip():
             problems.append(f"{where}: the purpose is empty")
         if not declared.inputs:

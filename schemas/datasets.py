@@ -18,6 +18,8 @@ reason keeps its fixed limits visible ("outside the range above 0 up to 100 %").
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -91,6 +93,10 @@ class MunicipalInterventions(_ConsentRecord, _Period, _Person, _Lineage):
     """Accepted municipal interventions (insatser), one row per intervention."""
 
     kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="SCB municipality code")
+    # Optional: data stored before the column existed has none (read as the providing kommun).
+    home_kommunkod: Optional[Series[str]] = pa.Field(str_matches=KOMMUNKOD_PATTERN, nullable=True,
+                                                     description="The person's home municipality (folkbokföringskommun); "
+                                                     "the providing kommun unless the delivery says otherwise")
     record_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="The municipality's own record id")
     insats_code: Series[str] = pa.Field(description="Catalogue intervention code")
     category: Series[str] = pa.Field(description="Catalogue category of the intervention")

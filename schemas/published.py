@@ -7,6 +7,8 @@ a personal identity number; each recipient sees only its own rows.
 
 - `KommunSamplanering`: for a municipality, its interventions that overlap an AF programme.
 - `AfSamplanering`: for an AF office, its assignments that overlap a municipal intervention.
+- `KommunOverlapp`: for each of two municipalities, its own intervention that overlaps the
+  other's (one person in both at once), with both consents.
 - `AfPagaendeInsatser`: for an AF office, the transition list (ongoing municipal
   interventions of its people planned past the cut-off).
 - `RegionalStatistik` (in `schemas/statistics.py`): counts with small cells suppressed.
@@ -70,6 +72,23 @@ class KommunSamplanering(_Overlap, _KommunSide):
 class AfSamplanering(_Overlap, _AfSide):
     """An AF office's own assignments that overlap a municipal intervention: the municipal
     side's category only (no local code, no record id, nothing from social services)."""
+
+    class Config:
+        strict = True
+
+
+class KommunOverlapp(pa.DataFrameModel):
+    """For a municipality: one of its own people in another municipality's intervention at the
+    same time, by its own record id; what it needs to contact the other, never the other's
+    record id nor any pseudonym."""
+
+    kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The municipality (its rows only)")
+    record_id: Series[str] = pa.Field(description="The municipality's own record id")
+    category: Series[str] = pa.Field(description="Catalogue category of its own intervention")
+    other_kommunkod: Series[str] = pa.Field(str_matches=KOMMUNKOD_PATTERN, description="The other municipality to contact")
+    other_category: Series[str] = pa.Field(description="Catalogue category of the other municipality's intervention")
+    overlap_start: Series[pa.DateTime] = pa.Field(description="First shared day")
+    overlap_end: Series[pa.DateTime] = pa.Field(nullable=True, description="Last shared day; empty: both ongoing")
 
     class Config:
         strict = True

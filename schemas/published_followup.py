@@ -14,6 +14,9 @@ registration date or a de-registration reason to a municipality.
   perturbed by the Cell Key Method (`core/counts.py`, `core/cellkey.py`).
 - `UppfoljningEfterInsats`: outcomes after an intervention, counted per quarter, for the
   region and each municipality (its own rows), perturbed the same way.
+- `KommunoverskridandeInsatser`: participants of one municipality's interventions living in
+  another, counted per month, for the region and each of the two municipalities, perturbed the
+  same way.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from schemas.statistics import LEVELS, TOTAL
 
 UNKNOWN_KOMMUN = NO_KOMMUN
 _QUARTER = r"^[0-9]{4}-Q[1-4]$"
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 class UngaNittioDagar(pa.DataFrameModel):
@@ -144,6 +148,33 @@ class UppfoljningEfterInsats(_Counted):
     class Config:
         strict = True
         unique = ["quarter", "kommunkod", "party", "category", "age_band", "horizon", "status"]
+
+
+class KommunoverskridandeInsatser(pa.DataFrameModel):
+    """Participants in municipal interventions provided by one municipality (`kommunkod`) to
+    residents of another (`home_kommunkod`, folkbokföringskommun) per month active × category ×
+    age band, with totals, perturbed (`core/flows.py`, `core/cellkey.py`). A person counts once
+    per cell; a kommun total and the region total add up the cells. Only pairs whose two
+    kommuner differ. By month, as the parties asked (a participation spans months, so a
+    quarter would not make the counts larger by much)."""
+
+    month: Series[str] = pa.Field(str_matches=_MONTH, description="Month active (YYYY-MM)")
+    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the month's total)")
+    kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
+                                      description="The providing municipality; 'total' on region rows")
+    count: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, description="Number, perturbed by the cell key: within ±2 of the true count; never 1 or 2"
+    )
+    suppressed: Series[bool] = pa.Field(description="The count is withheld (false where the cell key protects it)")
+
+    home_kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
+                                           description="The participants' home municipality; 'total' on totals")
+    category: Series[str] = pa.Field(description="Catalogue category of the intervention; 'total' on totals")
+    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on totals")
+
+    class Config:
+        strict = True
+        unique = ["month", "kommunkod", "home_kommunkod", "category", "age_band"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

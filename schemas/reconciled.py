@@ -105,6 +105,8 @@ class _First(pa.DataFrameModel):
     category: Series[str] = pa.Field(description="Catalogue category")
     extent_pct: Series[float] = pa.Field(in_range=_EXTENT, description="Extent, % of full time")
     consent: Series[bool] = pa.Field(description="Consent recorded by the first municipality")
+    consent_for: Series[str] = pa.Field(
+        description="Scopes the first municipality's consent covers on the as-of date (',' between); empty: not valid then")
 
 
 class _Other(pa.DataFrameModel):
@@ -115,12 +117,16 @@ class _Other(pa.DataFrameModel):
     other_category: Series[str] = pa.Field(description="Catalogue category")
     other_extent_pct: Series[float] = pa.Field(in_range=_EXTENT, description="Extent, % of full time")
     other_consent: Series[bool] = pa.Field(description="Consent recorded by the other municipality")
+    other_consent_for: Series[str] = pa.Field(
+        description="Scopes the other municipality's consent covers on the as-of date (',' between); empty: not valid then")
 
 
 class MunicipalOverlaps(_Overlap, _Other, _First, _Person):
     """One person in interventions of two different municipalities sharing at least one day."""
 
     in_window: Series[bool] = pa.Field(description="The overlap touches the look-back/look-ahead window")
+    protected_identity: Series[bool] = pa.Field(
+        description="The person has a protected identity in some source: never in a row-level dataset")
 
     @pa.dataframe_check(name="two_municipalities_in_order")
     @classmethod

@@ -68,6 +68,15 @@ scope outside the list) quarantine the row with a reason naming the column, neve
       consent_scope: {Planering: samplanering, Uppföljning: uppfoljning}
       protected_identity: {Ja: true, Nej: false}
 
+**Home municipality** (optional, municipal sources only). `home_kommunkod`: the person's
+home municipality (folkbokföringskommun), a 4-digit SCB code, when it differs from the
+municipality providing the intervention; an empty cell, or no such column, means the
+providing one. A code that is not a Swedish municipality's quarantines the row with a reason
+naming the column, never the value. It is what `kommunoverskridande_insatser` counts.
+
+    columns:
+      Folkbokföringskommun: home_kommunkod
+
 **Delimiter** `tab` (or a real tab, `"\\t"` in double quotes, or `'\\t'` as typed in single
 quotes) declares tab-separated files.
 """
@@ -112,6 +121,9 @@ SOURCE_KINDS = ("municipal", "af", "af_registrations")
 CONSENT_SCOPES = ("samplanering", "uppfoljning")
 CONSENT_RECORD_COLUMNS = ("consent_valid_from", "consent_valid_to", "consent_withdrawn_on", "consent_scope")
 OPTIONAL_COLUMNS = (*CONSENT_RECORD_COLUMNS, "protected_identity")
+# Optional on a municipal source only: the person's home municipality (folkbokföringskommun);
+# blank or not mapped is the providing kommun.
+MUNICIPAL_OPTIONAL_COLUMNS = ("home_kommunkod",)
 
 DELIMITERS = ("auto", ";", ",", "\t", "|")
 # Ways to write a tab in YAML: a real tab ("\t" in double quotes), the word, or '\t' in
@@ -239,6 +251,8 @@ class Source(StrictModel):
             raise ValueError("sheet is only for format xlsx")
         targets = list(self.columns.values())
         allowed = set(self.canonical_columns) | set(OPTIONAL_COLUMNS) | set(PLAIN_IDENTITY) | set(LEVEL1_IDENTITY)
+        if self.kind == "municipal":
+            allowed |= set(MUNICIPAL_OPTIONAL_COLUMNS)
         for their, ours in self.columns.items():
             if ours not in allowed:
                 raise ValueError(

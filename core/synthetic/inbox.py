@@ -30,6 +30,7 @@ from core.synthetic.outcome_cases import (
     plant_outcome_cases,
     with_case_registrations,
 )
+from core.synthetic.flows import flows_truth, plant_homes, with_home_column
 from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
@@ -44,7 +45,10 @@ from core.synthetic.systems import (
     validate_municipalities,
 )
 from core.synthetic.truth import _csv_text, _truth_overlaps, planted_overlaps
+from core.ingest import age_bands
+from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.errors import MellanrumError
+from schemas.personnummer import birth_dates
 from schemas.municipalities import GOTEBORGSREGIONEN
 
 # What generate writes into DIR (and clears there first).
@@ -110,7 +114,7 @@ def build_inbox(
     """Every file of the inbox, in memory: a pure function of its arguments."""
     if people < MIN_PEOPLE:
         raise ValueError(f"people: got {people}, need at least {MIN_PEOPLE} for every planted case and a delivery from every kommun")
-    sources = municipal_sources(validate_municipalities(municipalities))
+    sources = with_home_column(municipal_sources(validate_municipalities(municipalities)))
     persons = draw_people(people, [source.kommunkod for source in sources], as_of, seed)
     population = build_population(persons, sources, as_of, seed)
     interventions = population.interventions
@@ -135,6 +139,7 @@ def build_inbox(
         interventions, assignments, {source.id: source.export for source in [*sources, AF_SOURCE]},
         protected, as_of, consents,
     )
+    interventions = plant_homes(population.people, interventions, sources, _rng(seed, "homes"))
     rows_of = {source.id: interventions[interventions.source_id == source.id] for source in sources}
     rows_of[AF_SOURCE.id] = assignments
 
@@ -191,6 +196,8 @@ def build_inbox(
     files["truth/agreements.csv"] = _csv_text(agreement_truth(codes, agreement_plan(codes, as_of), as_of))
     files["truth/regions.csv"] = _csv_text(region_truth(region_plan()))
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
+    files["truth/flows.csv"] = _csv_text(flows_truth(accepted_m, sources, load_catalogue(DEFAULT_CATALOGUE).intervention_categories,
+                                                     age_bands(birth_dates(population.people["personnummer"]), as_of), as_of))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))
     made_up = int(population.people.made_up.sum())

@@ -47,7 +47,8 @@ def contracts() -> None:
             "dataset": c.name,
             "version": c.version,
             "recipient": c.recipient_kind + (f" (own rows by {c.recipient_column})" if c.recipient_column else
-                                             "".join(f", {kind} (own rows by kommunkod)" for kind in c.also_to)),
+                                             "".join(f", {kind} (own rows by {' or '.join(c.kommun_columns)})"
+                                                     for kind in c.also_to)),
             "consent": f"recorded by {c.consent_from.removesuffix('_consent')}" if c.consent_from else "-",
             "gates": _gates(c),
             "protection": click.wrap_text(c.protection, 40),

@@ -759,11 +759,13 @@ def reads_only_its_own_rows(server, recipient) -> bool:
                 if declared.recipient_column:
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {declared.recipient_column} "
                                                      "= :scope"), {"scope": recipient.scope}).scalar_one()  # fmt: skip
-                elif recipient.region_kommuner is not None:  # a scoped region: its municipalities' rows only
-                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE kommunkod = ANY(:kommuner)"),
+                elif recipient.region_kommuner is not None:  # a scoped region: rows touching its municipalities
+                    touching = " OR ".join(f"{c} = ANY(:kommuner)" for c in declared.kommun_columns)
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {touching}"),
                                              {"kommuner": list(recipient.region_kommuner)}).scalar_one()  # fmt: skip
-                elif recipient.kind in declared.also_to:  # a kommun reading an aggregate: its own kommun's rows
-                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE kommunkod = :scope"),
+                elif recipient.kind in declared.also_to:  # a kommun reading an aggregate: rows naming its kommun
+                    touching = " OR ".join(f"{c} = :scope" for c in declared.kommun_columns)
+                    own = everything.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {touching}"),
                                              {"scope": recipient.kommunkod}).scalar_one()  # fmt: skip
                 else:
                     own = everything.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()

@@ -95,7 +95,8 @@ def internal(home):
 def followup(home):
     files = DatasetFiles(home / "storage")
     return {"youth_monitor": files.load("youth_monitor"), "handovers": files.load("handovers"),
-            "intervention_outcomes": files.load("intervention_outcomes")}
+            "intervention_outcomes": files.load("intervention_outcomes"),
+            "municipal_flows": files.load("municipal_flows"), "municipal_overlaps": files.load("municipal_overlaps")}
 
 
 @pytest.fixture(scope="module")
@@ -562,14 +563,15 @@ def test_the_asset_graph_has_an_edge_for_every_dataset_a_stage_reads(home):
                for key in graph.get_all_asset_keys()}  # fmt: skip
     reconciled_from = {"municipal_interventions", "af_assignments", "af_registrations"}
     for name in ("overlaps", "transition_list", "reconcile_parameters", "key_epochs", "youth_monitor", "handovers",
-                 "intervention_outcomes"):
+                 "intervention_outcomes", "municipal_flows"):
         assert parents[name] == reconciled_from, name
     assert parents["uppfoljning_efter_insats"] == {"intervention_outcomes", "reconcile_parameters", "key_epochs"}
     for declared in CONTRACTS:
         assert parents[declared.name] == {*declared.inputs, "reconcile_parameters", "key_epochs"}
     assert parents["publication_log"] == {"overlaps", "municipal_overlaps", "transition_list", "municipal_quarantine",
                                           "af_quarantine", "af_registrations_quarantine", "reconcile_parameters",
-                                          "key_epochs", "youth_monitor", "handovers", "intervention_outcomes"}  # fmt: skip
+                                          "key_epochs", "youth_monitor", "handovers", "intervention_outcomes",
+                                          "municipal_flows"}  # fmt: skip
 
 
 def test_every_dataset_a_stage_reads_is_an_input_not_only_an_edge(home):
@@ -598,7 +600,8 @@ def test_two_live_key_ids_are_two_log_entries_and_an_export_finds_both(home, int
                              PublicationParameters(AS_OF, 5), key_ids=key_ids, run_id="two-keys",
                              published_at=dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC))  # fmt: skip
     engine = create_engine(f"sqlite:///{tmp_path / 'two-keys.sqlite'}")
-    tables = [Dataset(c.name, PUBLISHED, c.model, made.datasets[c.name], c.recipient_kind, c.recipient_column, c.also_to)
+    tables = [Dataset(c.name, PUBLISHED, c.model, made.datasets[c.name], c.recipient_kind, c.recipient_column, c.also_to,
+                      c.kommun_columns)
               for c in CONTRACTS]  # fmt: skip
     replace_publication(engine, tables, made.log, recipients)
 

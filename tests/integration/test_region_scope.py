@@ -15,6 +15,7 @@ import pytest
 from core.audit import recipient_rows_in_database
 from core.contracts import CONTRACTS, contract
 from core.database import Dataset, create_engine, read_rows, replace_publication
+from core.flows import municipal_flows
 from core.publish import build_publication, conform, empty, log_rows, optional_inputs
 from core.reconcile import Window, reconcile
 from core.registrations import handovers, youth_monitor
@@ -72,7 +73,7 @@ def publish(engine, tmp_path):
     log = log_rows(frames, {c.name: c for c in (stats, rows, scoped)}, recipients.all, run_id="run-r", as_of=AS_OF,
                    key_ids=["L1-T+L2-T"], published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     replace_publication(engine, [Dataset(c.name, "published", c.model, frames[c.name], c.recipient_kind,
-                                         c.recipient_column, c.also_to) for c in (stats, rows, scoped)],
+                                         c.recipient_column, c.also_to, c.kommun_columns) for c in (stats, rows, scoped)],
                         log, recipients)  # fmt: skip
     return recipients, log
 
@@ -169,6 +170,72 @@ def test_on_sqlite_reads_and_the_log_filter_each_region_to_its_municipalities(tm
     engine.dispose()
 
 
+# --- flows between municipalities: a row belongs to both its kommuner ---------------------------
+
+# (providing kommun, home kommun): Göteborg to Växjö's residents touches both regions; Mölndal
+# to Partille's only GR; Alvesta to Växjö's only Kronoberg; Partille to Göteborg's: Göteborg is home.
+PAIRS = (("1480", "0780"), ("1481", "1402"), ("0764", "0780"), ("1402", "1480"))
+
+
+def flows() -> pd.DataFrame:
+    """`kommunoverskridande_insatser` over three people per pair, active in November 2026."""
+    rows = [(k, h) for k, h in PAIRS for _ in range(3)]
+    table = pd.DataFrame({
+        "pseudonym": [chr(ord("A") + i % 26) * 51 + chr(ord("A") + i // 26) for i in range(len(rows))],
+        "key_id": "L1-T+L2-T", "record_id": [f"R-{i}" for i in range(len(rows))],
+        "kommunkod": [k for k, _ in rows], "home_kommunkod": [h for _, h in rows], "category": "work_training",
+        "age_band": "30-49", "start_date": pd.to_datetime(["2026-11-02"] * len(rows)).astype("datetime64[s]"),
+        "end_date": pd.to_datetime(["2026-11-20"] * len(rows)).astype("datetime64[s]"),
+    })  # fmt: skip
+    declared = contract("kommunoverskridande_insatser")
+    return conform(declared.build({"municipal_flows": municipal_flows(table, AS_OF)}, PublicationParameters(AS_OF, 2),
+                                  declared), declared)  # fmt: skip
+
+
+def publish_flows(engine, tmp_path):
+    recipients = load_yaml_text(RECIPIENTS, tmp_path / "recipients.yaml")
+    declared, rows = contract("kommunoverskridande_insatser"), contract("kommun_samplanering")
+    frames = {declared.name: flows(), rows.name: conform(empty(rows.model), rows)}
+    log = log_rows(frames, {c.name: c for c in (declared, rows)}, recipients.all, run_id="run-f", as_of=AS_OF,
+                   key_ids=["L1-T+L2-T"], published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
+    replace_publication(engine, [Dataset(c.name, "published", c.model, frames[c.name], c.recipient_kind,
+                                         c.recipient_column, c.also_to, c.kommun_columns) for c in (declared, rows)],
+                        log, recipients)  # fmt: skip
+    return recipients, frames[declared.name]
+
+
+def _pairs(rows) -> set[tuple[str, str]]:
+    return {(k, h) for k, h in rows if h != "total"}
+
+
+def test_on_postgresql_each_kommun_reads_the_flows_it_provides_or_is_home_to_and_a_region_those_touching_it(
+        database, postgres_server, tmp_path):  # fmt: skip
+    _, published = publish_flows(database, tmp_path)
+    assert _pairs(published[["kommunkod", "home_kommunkod"]].itertuples(index=False)) == set(PAIRS)
+    query = "SELECT kommunkod, home_kommunkod FROM published.kommunoverskridande_insatser"
+    mine = read_as(postgres_server, "mellanrum_regtest_kommun", query)
+    assert _pairs(mine) == {("1480", "0780"), ("1402", "1480")}  # provider of one, home of the other
+    assert all("1480" in row for row in mine)  # and its own total rows, nobody else's
+    assert _pairs(read_as(postgres_server, "mellanrum_regtest_gr", query)) == {
+        ("1480", "0780"), ("1481", "1402"), ("1402", "1480")}
+    assert _pairs(read_as(postgres_server, "mellanrum_regtest_kronoberg", query)) == {("1480", "0780"), ("0764", "0780")}
+    for role in ("mellanrum_regtest_gr", "mellanrum_regtest_kronoberg"):  # and no region reads row-level data
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            read_as(postgres_server, role, "SELECT * FROM published.kommun_samplanering")
+
+
+def test_on_sqlite_the_flows_each_recipient_reads_are_the_rows_touching_its_kommuner(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'published.sqlite'}")
+    recipients, _ = publish_flows(engine, tmp_path)
+    read = {r: recipient_rows_in_database(engine, CONTRACTS, recipients.get(r))["kommunoverskridande_insatser"]
+            for r in ("regtest_kommun", "regtest_gr", "regtest_kronoberg")}  # fmt: skip
+    pairs = {r: _pairs(f[["kommunkod", "home_kommunkod"]].itertuples(index=False)) for r, f in read.items()}
+    assert pairs == {"regtest_kommun": {("1480", "0780"), ("1402", "1480")},
+                     "regtest_gr": {("1480", "0780"), ("1481", "1402"), ("1402", "1480")},
+                     "regtest_kronoberg": {("1480", "0780"), ("0764", "0780")}}  # fmt: skip
+    engine.dispose()
+
+
 def test_a_region_scope_is_validated_naming_the_recipient(tmp_path):
     with pytest.raises(ConfigError, match=r"recipients\[0\] \(id 'r'\).*groupings.norr: 0780 not among"):
         load_yaml_text("version: 1\nrecipients:\n  - {id: r, kind: region, kommuner: ['1480'], "
@@ -218,7 +285,7 @@ def test_a_protected_person_is_in_no_published_row_level_table_and_counted(any_d
                              run_id="run-p", published_at=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # fmt: skip
     by_name = {c.name: c for c in CONTRACTS}
     replace_publication(any_database, [Dataset(n, "published", by_name[n].model, f, by_name[n].recipient_kind,
-                                               by_name[n].recipient_column, by_name[n].also_to)
+                                               by_name[n].recipient_column, by_name[n].also_to, by_name[n].kommun_columns)
                                        for n, f in made.datasets.items()],
                         made.log, recipients)  # fmt: skip
     shown = set()

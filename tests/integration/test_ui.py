@@ -58,11 +58,11 @@ STAGES = {
     "ingest": ["municipal_interventions", "municipal_quarantine", "af_assignments", "af_quarantine",
                "af_registrations", "af_registrations_quarantine"],
     "reconcile": ["overlaps", "municipal_overlaps", "transition_list", "reconcile_parameters", "key_epochs",
-                  "youth_monitor", "handovers", "intervention_outcomes"],
+                  "youth_monitor", "handovers", "intervention_outcomes", "municipal_flows"],
     "publish": ["kommun_samplanering", "af_samplanering", "af_pagaende_insatser", "regional_statistik",
                 "unga_90_dagar", "unga_90_dagar_kommun", "unga_90_dagar_statistik", "overlamningar",
                 "overlamningar_kommun", "overlamningar_statistik", "uppfoljning_efter_insats", "nyckeltal",
-                "publication_log"],
+                "kommunoverskridande_insatser", "kommun_overlapp", "publication_log"],
 }  # fmt: skip
 PUBLISHED = STAGES["publish"]
 

@@ -149,3 +149,33 @@ def test_a_number_in_the_wrong_column_is_masked_in_quarantine(sources, keyring, 
     # Refused for what it looks like (issue 12), before it could be taken for an unknown code.
     assert row.reason == "looks like a personal identity number in column 'Insats': never stored"
     assert row.column == "insats_code"
+
+
+def test_the_home_kommun_is_optional_blank_is_the_providing_one_and_a_bad_code_names_only_the_column(
+        sources, keyring, tmp_path):  # fmt: skip
+    source = sources.source("goteborg")
+    (delivery,) = sources.files(source)
+    keys = pseudonym_keys(keyring, AS_OF)
+    # The generated delivery has a home column; a source that does not map it reads as before.
+    unmapped = {their: ours for their, ours in source.columns.items() if ours != "home_kommunkod"}
+    assert len(unmapped) == len(source.columns) - 1
+    source = source.model_copy(update={"columns": unmapped})
+    without = ingest_source(source, [delivery], sources.catalogue, keys, keyring, AS_OF)
+    assert (without.accepted["home_kommunkod"] == source.kommunkod).all()  # no column: the providing kommun
+
+    text = delivery.read_bytes().decode("cp1252").splitlines()
+    clean = [line for line, row in zip(text[1:], range(1, len(text)))
+             if row + 1 not in set(without.quarantine["line"])][:4]  # fmt: skip
+    homes = ["", "1402", "9999", "14O2"]  # empty, Partille, no such kommun, a letter O
+    lines = [text[0] + ";Hemkommun"] + [f"{line};{home}" for line, home in zip(clean, homes)]
+    changed = tmp_path / "insatser.csv"
+    changed.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
+    mapped = source.model_copy(update={"columns": {**source.columns, "Hemkommun": "home_kommunkod"}})
+    result = ingest_source(mapped, [changed], sources.catalogue, keys, keyring, AS_OF)
+    MunicipalInterventions.validate(result.accepted)
+    assert result.accepted.sort_values("line")["home_kommunkod"].tolist() == [source.kommunkod, "1402"]
+    assert sorted(result.quarantine["line"]) == [4, 5]
+    assert set(result.quarantine["column"]) == {"home_kommunkod"}
+    assert result.quarantine["value"].isna().all()
+    assert not result.quarantine["reason"].str.contains("9999|14O2").any()
+    assert result.quarantine["reason"].str.startswith("home kommun:").all()

@@ -9,6 +9,7 @@ from assets.names import (
     AF_REGISTRATIONS,
     HANDOVERS,
     INTERVENTION_OUTCOMES,
+    MUNICIPAL_FLOWS,
     KEY_EPOCHS,
     MUNICIPAL_INTERVENTIONS,
     MUNICIPAL_OVERLAPS,
@@ -22,6 +23,7 @@ from assets.publish import publication_asset
 from assets.reconcile import reconciliation
 from core.contracts import CONTRACTS
 from schemas.datasets import AfAssignments, AfRegistrations, MunicipalInterventions
+from schemas.flows import MunicipalFlows
 from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 from schemas.published import PublicationLog
 from schemas.reconciled import MunicipalOverlaps, Overlaps, TransitionList
@@ -30,6 +32,7 @@ MODELS = {
     MUNICIPAL_INTERVENTIONS: MunicipalInterventions, AF_ASSIGNMENTS: AfAssignments, OVERLAPS: Overlaps,
     MUNICIPAL_OVERLAPS: MunicipalOverlaps, TRANSITION_LIST: TransitionList, AF_REGISTRATIONS: AfRegistrations,
     YOUTH_MONITOR: YouthMonitor, HANDOVERS: Handovers, INTERVENTION_OUTCOMES: InterventionOutcomes,
+    MUNICIPAL_FLOWS: MunicipalFlows,
     **{dg.AssetKey(c.name): c.model for c in CONTRACTS},
 }  # fmt: skip
 

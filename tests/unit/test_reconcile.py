@@ -67,6 +67,7 @@ RECORD_DEFAULTS = {"consent_valid_from": None, "consent_valid_to": None, "consen
 
 def typed(records: list[dict], types: dict) -> pd.DataFrame:
     return pd.DataFrame({name: pd.array([r.get(name, RECORD_DEFAULTS.get(name)) if name in RECORD_DEFAULTS
+                                         else r.get(name, r.get("kommunkod")) if name == "home_kommunkod"
                                          else r[name] for r in records], dtype=dtype)
                          for name, dtype in types.items()})  # fmt: skip
 
