@@ -5,8 +5,7 @@ Pure functions over the internal datasets. Each indicator is one small function 
 its input into one row per counted thing (quarter, kommunkod, breakdown and, where the
 person is known, `person`, the pipeline pseudonym); every indicator is then counted and
 protected by `core.counts.suppressed_counts`, on its own (its kommun totals are its own).
-Adding an indicator (cross-municipality participation, once `municipal_flows` exists) is
-one more entry in `INDICATOR_KEYS`.
+Adding an indicator is one more entry in `INDICATOR_KEYS`.
 
 Which quarter a thing belongs to, so that a closed quarter's figure is complete when the
 quarter closes:
@@ -21,6 +20,9 @@ quarter closes:
   met: `count` met (numerator), `denominator` all due, `share`; withheld when either is;
 - `utfall_90_dagar`: ended interventions by the person's status 90 days after the last day
   (`core/outcomes.py`), in the quarter of that day;
+- `kommunoverskridande_deltagande`: people in another municipality's intervention in the
+  quarter (`municipal_flows`): `tar_emot` at the providing kommun, `deltar_annanstans` at the
+  home kommun;
 - `overgangslista`: people on the transition list (distinct AF id per kommun), by whether
   keyed by a registration (no programme yet) or an assignment. The list is a state, not an
   event: it counts for the latest closed quarter, taken on the night that quarter is first
@@ -115,12 +117,27 @@ def outcome_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataF
                  at["pseudonym"].astype(str).to_numpy())  # fmt: skip
 
 
+def cross_municipality_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """People in another municipality's intervention in a quarter (`municipal_flows`, home ≠
+    providing): at the providing kommun as `tar_emot` (residents of others it takes in), at the
+    home kommun as `deltar_annanstans` (its residents in others' interventions); a person once
+    per quarter, kommun and breakdown."""
+    flows = inputs["municipal_flows"]
+    cross = flows[(flows["kommunkod"] != flows["home_kommunkod"]).to_numpy(dtype=bool)]
+    quarter = quarter_of(pd.to_datetime(cross["month"].astype(str) + "-01")).to_numpy()
+    person = cross["pseudonym"].astype(str).to_numpy()
+    taken_in = _keys(quarter, cross["kommunkod"].astype(str).to_numpy(), "tar_emot", person)
+    elsewhere = _keys(quarter, cross["home_kommunkod"].astype(str).to_numpy(), "deltar_annanstans", person)
+    return pd.concat([taken_in, elsewhere], ignore_index=True).drop_duplicates(ignore_index=True)
+
+
 # The counted indicators: name -> its input datasets and the function giving its keys.
 INDICATOR_KEYS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, pd.DataFrame], dt.date], pd.DataFrame]]] = {
     "samtidiga_insatser": (("overlaps",), overlap_keys),
     "overgangslista": (("transition_list",), transition_keys),
     "unga_90_dagar": (("youth_monitor",), youth_keys),
     "utfall_90_dagar": (("intervention_outcomes",), outcome_keys),
+    "kommunoverskridande_deltagande": (("municipal_flows",), cross_municipality_keys),
 }
 INPUTS = tuple(dict.fromkeys(name for inputs, _ in INDICATOR_KEYS.values() for name in inputs))
 COLUMNS = ["quarter", "level", "kommunkod", "indicator", "breakdown", "count", "denominator", "share", "suppressed"]

@@ -21,7 +21,7 @@ from schemas.statistics import LEVELS, TOTAL
 QUARTER_PATTERN = r"^[0-9]{4}-Q[1-4]$"
 # The indicators, in the pack's order; what each counts is in `core/indicators.py`.
 INDICATORS = ("samtidiga_insatser", "overgangslista", "unga_90_dagar", "unga_90_dagar_andel_uppfyllt",
-              "utfall_90_dagar")  # fmt: skip
+              "utfall_90_dagar", "kommunoverskridande_deltagande")  # fmt: skip
 SHARES = ("unga_90_dagar_andel_uppfyllt",)
 
 

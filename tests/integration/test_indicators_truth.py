@@ -21,6 +21,7 @@ import yaml
 from core.contracts import CONTRACTS, contract
 from core.database import PUBLISHED, Dataset, create_engine, read_previous, read_rows, replace_publication
 from core.exports import build_export
+from core.flows import municipal_flows
 from core.indicators import INDICATOR_KEYS, closed, latest_closed
 from core.ingest import ingest_source
 from core.keys.keyring import pseudonym_keys
@@ -68,7 +69,8 @@ def demo(tmp_path_factory, keyring):
     result = reconcile(municipal, af, rules, AS_OF, Window(90, 180), AS_OF, registrations=registrations)
     internal = {"overlaps": result.overlaps, "transition_list": result.transition_list,
                 "youth_monitor": youth_monitor(municipal, af, registrations, AS_OF),
-                "intervention_outcomes": intervention_outcomes(municipal, af, registrations, AS_OF)}  # fmt: skip
+                "intervention_outcomes": intervention_outcomes(municipal, af, registrations, AS_OF),
+                "municipal_flows": municipal_flows(municipal, AS_OF)}  # fmt: skip
     return inbox, sources, data, internal
 
 
@@ -118,6 +120,23 @@ def _truth_figures(inbox, sources, data, internal) -> Counter:
         quarter = _quarter(pd.Timestamp(row.ends_on).date() + dt.timedelta(days=90))
         if row.horizon == 90 and _closed(quarter):
             truth[(quarter, row.kommunkod, "utfall_90_dagar", row.status)] += 1
+    # Participation across municipalities, from the accepted deliveries one intervention and
+    # one month at a time (the generator's truth/flows.csv counts months, not quarters).
+    taken_part: set = set()
+    for row in data["municipal"].itertuples():
+        home = row.home_kommunkod if isinstance(row.home_kommunkod, str) else row.kommunkod
+        start = pd.Timestamp(row.start_date).date()
+        if home == row.kommunkod or start > AS_OF:
+            continue
+        last = min(pd.Timestamp(row.end_date).date() if pd.notna(row.end_date) else AS_OF, AS_OF)
+        day = start.replace(day=1)
+        while day <= last:
+            if _closed(_quarter(day)):
+                taken_part.add((_quarter(day), row.kommunkod, "tar_emot", row.pseudonym))
+                taken_part.add((_quarter(day), home, "deltar_annanstans", row.pseudonym))
+            day = (day + dt.timedelta(days=32)).replace(day=1)
+    for quarter, kommunkod, breakdown, _ in taken_part:
+        truth[(quarter, kommunkod, "kommunoverskridande_deltagande", breakdown)] += 1
     return truth
 
 
@@ -129,7 +148,8 @@ def test_every_figure_of_the_pack_before_suppression_equals_the_truth(demo):
     assignments = internal["transition_list"][internal["transition_list"]["keyed_by"] == "assignment_id"]
     for kommunkod, _ in assignments[["kommunkod", "assignment_id"]].drop_duplicates().itertuples(index=False, name=None):
         truth[(CLOSED, kommunkod, "overgangslista", "assignment")] += 1
-    for indicator in ("samtidiga_insatser", "overgangslista", "unga_90_dagar", "utfall_90_dagar"):
+    for indicator in ("samtidiga_insatser", "overgangslista", "unga_90_dagar", "utfall_90_dagar",
+                      "kommunoverskridande_deltagande"):
         mine = {k: n for k, n in found.items() if k[2] == indicator}
         theirs = {k: n for k, n in truth.items() if k[2] == indicator}
         assert len(theirs) > 3, indicator
@@ -238,7 +258,9 @@ def test_an_xlsx_export_writes_every_dataset_as_a_workbook_of_the_recipients_row
         names = sorted(archive.namelist())
         assert names == sorted(f"{name}.xlsx" for name in exported.log["dataset"].unique())
         for name in names:
-            rows = pd.read_excel(io.BytesIO(archive.read(name)), engine="openpyxl", dtype={"kommunkod": str})
+            columns = contract(name.removesuffix(".xlsx")).kommun_columns
+            rows = pd.read_excel(io.BytesIO(archive.read(name)), engine="openpyxl", dtype=dict.fromkeys(columns, str))
             logged = exported.log.loc[exported.log["dataset"] == name.removesuffix(".xlsx"), "row_count"]
             assert len(rows) == logged.iloc[0]
-            assert set(rows["kommunkod"]) <= {GOTEBORG}
+            # Göteborg's rows: those naming it in any of the dataset's kommun columns (a flow: providing or home).
+            assert rows[list(columns)].eq(GOTEBORG).any(axis=1).all()

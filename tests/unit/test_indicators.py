@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.contracts import contract
-from core.indicators import closed, indicator_pack, latest_closed, quarter_of
+from core.counts import quarter_of
+from core.indicators import closed, cross_municipality_keys, indicator_pack, latest_closed
 from core.publish import conform, empty, optional_inputs
 from schemas.contracts import PublicationParameters
 from schemas.reconciled import Overlaps, TransitionList
@@ -222,3 +223,19 @@ def test_every_published_figure_equals_the_oracle_and_withheld_ones_are_empty(ov
     for r in region.itertuples():
         total = sum(n for (q, k, i, b), n in expected.items() if q == r.quarter and i == r.indicator and b == "total")
         assert pd.isna(r.count) or r.count == total
+
+
+def test_cross_municipality_participation_counts_a_person_once_per_quarter_at_both_kommuner():
+    """A resident of 1481 in 1480's intervention from May to August (and again in July):
+    taken in by 1480 and elsewhere for 1481, once in Q2 and once in Q3; a resident of 1480 in
+    1480's own intervention counts nowhere."""
+    months = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-07", "2026-07"]
+    flows = pd.DataFrame({
+        "month": months, "kommunkod": ["1480"] * 6,
+        "home_kommunkod": ["1481"] * 5 + ["1480"],
+        "pseudonym": [_person(1)] * 5 + [_person(2)],
+    })  # fmt: skip
+    keys = cross_municipality_keys({"municipal_flows": flows}, AS_OF)
+    got = sorted(zip(keys["quarter"], keys["kommunkod"], keys["breakdown"], strict=True))
+    assert got == [("2026-Q2", "1480", "tar_emot"), ("2026-Q2", "1481", "deltar_annanstans"),
+                   ("2026-Q3", "1480", "tar_emot"), ("2026-Q3", "1481", "deltar_annanstans")]  # fmt: skip
