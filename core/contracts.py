@@ -299,8 +299,9 @@ CONTRACTS: tuple[Contract, ...] = (
         purpose="The local agreement's indicator pack for the strategy group's quarterly meeting: per closed quarter "
         "and kommun, overlaps by class, people on the transition list, young people's 90-day promise (statuses, and "
         "the share met with its numerator and denominator), the status 90 days after an intervention ended, and "
-        "people in another municipality's interventions; perturbed by the cell key. Only quarters that ended before the as-of date, each frozen once published (a later "
-        "night never changes it). Each municipality reads its own rows, the region its municipalities'; also as a "
+        "people in another municipality's interventions; perturbed by the cell key. Only quarters that ended before "
+        "the as-of date, each frozen once published (a later night never changes it). Each municipality reads its "
+        "own rows, the region its municipalities'; also as a "
         "sealed XLSX/CSV export (`mellanrum export`).",
         model=Nyckeltal,
         inputs=INDICATOR_INPUTS,
