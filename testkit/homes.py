@@ -7,7 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-from core.keys.keyring import Keyring
+import pandas as pd
+
+from core.ingest import ingest_source
+from core.keys.keyring import Keyring, pseudonym_keys
+from schemas.sources import load_sources
 
 AS_OF = dt.date(2026, 11, 23)
 PASSPHRASE = "a long enough test passphrase"
@@ -53,3 +57,15 @@ def use_home(env, home: Path) -> None:
         env.delenv(name, raising=False)
     env.setenv("MELLANRUM_KEYRING_PASSPHRASE", PASSPHRASE)
     env.setenv("MELLANRUM_HOME", str(home))
+
+
+def accepted_by_kind(inbox: Path, keyring: Keyring, as_of: dt.date = AS_OF) -> dict[str, pd.DataFrame]:
+    """Every source of a generated inbox ingested as the night does: the accepted rows of each
+    source kind (municipal, af, af_registrations), concatenated."""
+    sources = load_sources(inbox / "sources.yaml")
+    keys = pseudonym_keys(keyring, as_of)
+    accepted = {"municipal": [], "af": [], "af_registrations": []}
+    for source in sources.all:
+        result = ingest_source(source, sources.files(source), sources.catalogue, keys, keyring, as_of)
+        accepted[source.kind].append(result.accepted)
+    return {kind: pd.concat(frames, ignore_index=True) for kind, frames in accepted.items()}

@@ -17,7 +17,6 @@ with the day-by-day oracle `core.synthetic.outcomes.outcome_on` (nothing of `cor
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.synthetic.outcomes import outcome_on
+from core.synthetic.registrations import as_day, records_by_person
 from core.synthetic.systems import Source
 from schemas.catalogue import default_catalogue
 from schemas.followup import HORIZONS, NO_KOMMUN
@@ -155,10 +155,6 @@ def with_case_registrations(drawn: pd.DataFrame, plan: OutcomePlan) -> pd.DataFr
 # --- the truth -----------------------------------------------------------------------------------
 
 
-def _d(value) -> dt.date | None:
-    return None if pd.isna(value) else pd.Timestamp(value).date()
-
-
 def _age_band(born: dt.date | None, as_of: dt.date) -> str:
     """The age band on the as-of date (the published one), from the birth date."""
     if born is None:
@@ -170,8 +166,8 @@ def _age_band(born: dt.date | None, as_of: dt.date) -> str:
 def _holding_kommun(person_m: list, day: dt.date) -> str:
     """The municipality holding the person on `day`: the intervention begun last by then,
     else the first to begin after; ties: the lowest kommunkod."""
-    begun = [(-_d(m.start_date).toordinal(), m.kommunkod) for m in person_m if _d(m.start_date) <= day]
-    later = [(_d(m.start_date).toordinal(), m.kommunkod) for m in person_m if _d(m.start_date) > day]
+    begun = [(-as_day(m.start_date).toordinal(), m.kommunkod) for m in person_m if as_day(m.start_date) <= day]
+    later = [(as_day(m.start_date).toordinal(), m.kommunkod) for m in person_m if as_day(m.start_date) > day]
     return min(begun)[1] if begun else min(later)[1] if later else NO_KOMMUN
 
 
@@ -181,26 +177,21 @@ def outcome_rows(people: pd.DataFrame, interventions: pd.DataFrame, assignments:
     quarter, kommunkod, category, age_band, horizon, status (by the oracle)."""
     catalogue = default_catalogue()
     births = birth_dates(people["personnummer"]).to_numpy()
-    m_of, a_of, r_of = defaultdict(list), defaultdict(list), defaultdict(list)
-    for row in interventions.itertuples():
-        m_of[row.person].append(row)
-    for row in assignments.itertuples():
-        if row.status != "cancelled":
-            a_of[row.person].append(row)
-    for row in registrations.itertuples():
-        r_of[row.person].append((_d(row.start_date), _d(row.end_date), row.reason or None))
+    m_of, a_of, registered = records_by_person(interventions, assignments, registrations)
+    r_of = {person: [(as_day(r.start_date), as_day(r.end_date), r.reason or None) for r in rows]
+            for person, rows in registered.items()}  # fmt: skip
     rows = []
     for person in sorted(set(m_of) | set(a_of)):
         m_rows, a_rows, regs = m_of.get(person, []), a_of.get(person, []), r_of.get(person, [])
-        m_periods = [(_d(m.start_date), _d(m.end_date)) for m in m_rows]
-        a_periods = [(_d(a.start_date), _d(a.end_date)) for a in a_rows]
-        band = _age_band(_d(births[person]), as_of)
+        m_periods = [(as_day(m.start_date), as_day(m.end_date)) for m in m_rows]
+        a_periods = [(as_day(a.start_date), as_day(a.end_date)) for a in a_rows]
+        band = _age_band(as_day(births[person]), as_of)
         ended = [("kommun", m.record_id, m.kommunkod, catalogue.intervention_categories[m.insats_code], m)
                  for m in m_rows if not pd.isna(m.end_date)]  # fmt: skip
-        ended += [("af", a.assignment_id, _holding_kommun(m_rows, _d(a.end_date)),
+        ended += [("af", a.assignment_id, _holding_kommun(m_rows, as_day(a.end_date)),
                    catalogue.programme_categories[a.programme_code], a) for a in a_rows if not pd.isna(a.end_date)]  # fmt: skip
         for party, record_id, kommunkod, category, row in ended:
-            first, last = _d(row.start_date), _d(row.end_date)
+            first, last = as_day(row.start_date), as_day(row.end_date)
             for horizon in HORIZONS:
                 day = last + dt.timedelta(days=horizon)
                 if day > as_of:

@@ -154,8 +154,24 @@ def registration_text(frame: pd.DataFrame, personnummer: pd.Series) -> bytes:
 # --- the truth -----------------------------------------------------------------------------------
 
 
-def _d(value) -> dt.date | None:
+def as_day(value) -> dt.date | None:
+    """A delivered date cell as a date, None where empty."""
     return None if pd.isna(value) else pd.Timestamp(value).date()
+
+
+def records_by_person(interventions: pd.DataFrame, assignments: pd.DataFrame,
+                      registrations: pd.DataFrame) -> tuple[dict, dict, dict]:  # fmt: skip
+    """Each person's municipal interventions, AF assignments not cancelled and registrations
+    (rows), for the truths that go one person at a time."""
+    m_of, a_of, r_of = defaultdict(list), defaultdict(list), defaultdict(list)
+    for row in interventions.itertuples():
+        m_of[row.person].append(row)
+    for row in assignments.itertuples():
+        if row.status != "cancelled":
+            a_of[row.person].append(row)
+    for row in registrations.itertuples():
+        r_of[row.person].append(row)
+    return m_of, a_of, r_of
 
 
 def _age_band(born: dt.date | None, on: dt.date) -> str:
@@ -171,32 +187,25 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
     the hand-overs, from the accepted rows, by ids: one person at a time, day by day."""
     births = birth_dates(people["personnummer"])
     birth_days = births.to_numpy()
-    m_of, a_of, r_of = defaultdict(list), defaultdict(list), defaultdict(list)
-    for row in interventions.itertuples():
-        m_of[row.person].append(row)
-    for row in assignments.itertuples():
-        if row.status != "cancelled":
-            a_of[row.person].append(row)
-    for row in registrations.itertuples():
-        r_of[row.person].append(row)
+    m_of, a_of, r_of = records_by_person(interventions, assignments, registrations)
     transitions, youth, handovers = [], [], []
     twenty_days = 60
     for person, regs in r_of.items():
-        born = _d(birth_days[person])
-        plain = [{"id": r.registration_id, "start": _d(r.start_date), "end": _d(r.end_date),
+        born = as_day(birth_days[person])
+        plain = [{"id": r.registration_id, "start": as_day(r.start_date), "end": as_day(r.end_date),
                   "office": r.af_office, "consent": bool(r.consent),
-                  "age_band": _age_band(born, _d(r.start_date))} for r in regs]  # fmt: skip
+                  "age_band": _age_band(born, as_day(r.start_date))} for r in regs]  # fmt: skip
         current = [r for r in plain if r["start"] <= as_of and (r["end"] is None or r["end"] >= as_of)]
         current = min(current, key=lambda r: (-r["start"].toordinal(), r["id"])) if current else None
         m_rows, a_rows = m_of.get(person, []), a_of.get(person, [])
         if current and not a_rows:
             for m in m_rows:
-                end = _d(m.end_date)
-                if _d(m.start_date) <= as_of and (end is None or end > as_of):
+                end = as_day(m.end_date)
+                if as_day(m.start_date) <= as_of and (end is None or end > as_of):
                     transitions.append({"registration_id": current["id"], "af_office": current["office"],
                                         "kommunkod": m.kommunkod, "record_id": m.record_id, "planned_end": end,
                                         "municipal_consent": bool(m.consent), "af_consent": current["consent"]})  # fmt: skip
-        starts = [_d(a.start_date) for a in a_rows] + [_d(m.start_date) for m in m_rows]
+        starts = [as_day(a.start_date) for a in a_rows] + [as_day(m.start_date) for m in m_rows]
         kommuner = _records(m_rows, as_of)
         # A spell's age band is that of a registration of the person's: without a young one, no
         # spell can be a youth spell (skipping the day-by-day walk keeps the truth quick at scale).
@@ -210,16 +219,16 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
                               "status": status, "days_to_start": days, "kommunkod": kommunkod,
                               "record_id": record_id, "af_consent": spell["consent"]})  # fmt: skip
         if current:
-            af_periods = [(_d(a.start_date), _d(a.end_date)) for a in a_rows]
+            af_periods = [(as_day(a.start_date), as_day(a.end_date)) for a in a_rows]
             for m in m_rows:
-                end = _d(m.end_date)
+                end = as_day(m.end_date)
                 if end is not None and abs((end - as_of).days) <= 30 and nothing_next(end, af_periods):
                     handovers.append({"kind": "insats_slut_utan_af", "kommunkod": m.kommunkod, "record_id": m.record_id,
                                       "id": current["id"], "ends_on": end})  # fmt: skip
             turns = _birthday(born, 20)
             for m in m_rows:
-                end = _d(m.end_date)
-                if (m.insats_code == "KAA" and _d(m.start_date) <= as_of and (end is None or end >= as_of)
+                end = as_day(m.end_date)
+                if (m.insats_code == "KAA" and as_day(m.start_date) <= as_of and (end is None or end >= as_of)
                         and turns is not None and 0 <= (turns - as_of).days <= twenty_days
                         and current["start"] < turns):  # fmt: skip
                     handovers.append({"kind": "kaa_slutar", "kommunkod": m.kommunkod, "record_id": m.record_id,
@@ -228,11 +237,11 @@ def truth(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.Dat
         m_rows = m_of.get(person, [])
         if not m_rows:
             continue
-        periods = [(_d(a.start_date), _d(a.end_date)) for a in a_rows] + [(_d(m.start_date), _d(m.end_date))
+        periods = [(as_day(a.start_date), as_day(a.end_date)) for a in a_rows] + [(as_day(m.start_date), as_day(m.end_date))
                                                                            for m in m_rows]  # fmt: skip
         kommuner = _records(m_rows, as_of)
         for a in a_rows:
-            end = _d(a.end_date)
+            end = as_day(a.end_date)
             if end is not None and abs((end - as_of).days) <= 30 and nothing_next(end, periods):
                 for kommunkod, (record_id, _) in kommuner.items():
                     handovers.append({"kind": "af_slut_utan_fortsattning", "kommunkod": kommunkod,
@@ -249,7 +258,7 @@ def _records(m_rows, as_of: dt.date) -> dict[str, tuple[str, bool]]:
     ties: the lowest id) and its consent."""
     best: dict[str, tuple] = {}
     for m in m_rows:
-        start = _d(m.start_date)
+        start = as_day(m.start_date)
         rank = (0, -start.toordinal()) if start <= as_of else (1, start.toordinal())
         key = (*rank, m.record_id)
         if m.kommunkod not in best or key < best[m.kommunkod][0]:

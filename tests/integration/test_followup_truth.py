@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 
 from core.contracts import CONTRACTS
-from core.ingest import ingest_source
-from core.keys.keyring import pseudonym_keys
 from core.publish import gated_datasets
 from core.reconcile import Window, reconcile, transition_list, with_registrations
 from core.registrations import handovers, youth_monitor
@@ -22,7 +20,7 @@ from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.contracts import PublicationParameters
 from schemas.rules import DEFAULT_RULES, load_rules
 from schemas.sources import load_sources
-from testkit.homes import AS_OF
+from testkit.homes import AS_OF, accepted_by_kind
 
 
 pytestmark = pytest.mark.slow  # a whole night or more (`-m 'not slow'` for the inner loop)
@@ -36,15 +34,7 @@ def demo_inbox(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo(demo_inbox, keyring):
-    inbox = demo_inbox
-    sources = load_sources(inbox / "sources.yaml")
-    keys = pseudonym_keys(keyring, AS_OF)
-    accepted = {"municipal": [], "af": [], "af_registrations": []}
-    for source in sources.all:
-        result = ingest_source(source, sources.files(source), sources.catalogue, keys, keyring, AS_OF)
-        accepted[source.kind].append(result.accepted)
-    data = {kind: pd.concat(frames, ignore_index=True) for kind, frames in accepted.items()}
-    return data, read_truth(inbox / "truth")
+    return accepted_by_kind(demo_inbox, keyring), read_truth(demo_inbox / "truth")
 
 
 def test_the_registration_source_is_ingested_whole(demo):

@@ -23,8 +23,6 @@ from core.database import PUBLISHED, Dataset, create_engine, read_previous, read
 from core.exports import build_export
 from core.flows import municipal_flows
 from core.indicators import INDICATOR_KEYS, closed, latest_closed
-from core.ingest import ingest_source
-from core.keys.keyring import pseudonym_keys
 from core.keys.sealing import new_recipient_key, open_sealed, public_key_text
 from core.outcomes import intervention_outcomes
 from core.publish import build_publication, checksum, conform
@@ -37,7 +35,7 @@ from schemas.contracts import PublicationParameters
 from schemas.recipients import load_recipients
 from schemas.rules import DEFAULT_RULES, load_rules
 from schemas.sources import load_sources
-from testkit.homes import AS_OF
+from testkit.homes import AS_OF, accepted_by_kind
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +56,7 @@ def demo(tmp_path_factory, keyring):
     inbox = tmp_path_factory.mktemp("pack")
     generate(inbox, people=2000, seed=1, as_of=AS_OF)
     sources = load_sources(inbox / "sources.yaml")
-    keys = pseudonym_keys(keyring, AS_OF)
-    accepted = {"municipal": [], "af": [], "af_registrations": []}
-    for source in sources.all:
-        result = ingest_source(source, sources.files(source), sources.catalogue, keys, keyring, AS_OF)
-        accepted[source.kind].append(result.accepted)
-    data = {kind: pd.concat(frames, ignore_index=True) for kind, frames in accepted.items()}
+    data = accepted_by_kind(inbox, keyring)
     municipal, af, registrations = data["municipal"], data["af"], data["af_registrations"]
     rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
     result = reconcile(municipal, af, rules, AS_OF, Window(90, 180), AS_OF, registrations=registrations)

@@ -11,8 +11,6 @@ import pytest
 
 from core.cellkey import MAX_DEVIATION
 from core.contracts import CONTRACTS
-from core.ingest import ingest_source
-from core.keys.keyring import pseudonym_keys
 from core.keys.record_keys import cell_key_secret
 from core.outcomes import intervention_outcomes, outcome_cell_counts
 from core.publish import gated_datasets
@@ -24,8 +22,7 @@ from schemas.agreements import load_agreements
 from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.contracts import PublicationParameters
 from schemas.rules import DEFAULT_RULES, load_rules
-from schemas.sources import load_sources
-from testkit.homes import AS_OF
+from testkit.homes import AS_OF, accepted_by_kind
 
 pytestmark = pytest.mark.slow  # a whole night's stages (`-m 'not slow'` for the inner loop)
 
@@ -41,13 +38,7 @@ def inbox(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(inbox, keyring):
-    sources = load_sources(inbox / "sources.yaml")
-    keys = pseudonym_keys(keyring, AS_OF)
-    accepted = {"municipal": [], "af": [], "af_registrations": []}
-    for source in sources.all:
-        result = ingest_source(source, sources.files(source), sources.catalogue, keys, keyring, AS_OF)
-        accepted[source.kind].append(result.accepted)
-    return {kind: pd.concat(frames, ignore_index=True) for kind, frames in accepted.items()}
+    return accepted_by_kind(inbox, keyring)
 
 
 @pytest.fixture(scope="module")
