@@ -1,6 +1,6 @@
 """The Cell Key Method (core/cellkey.py, core/keys/record_keys.py): record keys, the
 perturbation table's rules against a brute-force count, the same noise for the same
-contributors across tables and nights, and the fourth attacker: differencing 30 nightly
+contributors across tables and nights, and the fourth attacker (testkit/attackers.py): differencing 30 nightly
 releases. Each attacker is first shown to break an under-protected table (today's
 suppression republished every night, or plain counts)."""
 
@@ -17,6 +17,7 @@ from core.counts import suppressed_counts
 from core.keys.pseudonyms import recipient_key
 from core.keys.record_keys import RECORD_KEY_SCALE, cell_key_secret, record_keys
 from schemas.statistics import TOTAL
+from testkit.attackers import Layout, Publication, differencing_attack, publication
 
 SECRET = cell_key_secret(b"k" * 32)
 THRESHOLD = 5
@@ -177,65 +178,34 @@ def one_by_one_keys(seed: int = 3, people: int = 60) -> tuple[list[pd.DataFrame]
     return nights, changes
 
 
-def release(table: pd.DataFrame) -> dict[tuple, int | None]:
-    """A night's release as the attacker reads it: a listed count, or None (suppressed)."""
-    return {(r.kommunkod, r.kind): (None if r.suppressed else int(r.count)) for r in table.itertuples(index=False)}
+LAYOUT = Layout("month", ("kind",), "count")
 
 
-EQUATIONS = [((TOTAL, TOTAL), [(k, TOTAL) for k in KOMMUNER])] + [((k, TOTAL), [(k, c) for c in KINDS])
-                                                                  for k in KOMMUNER]  # fmt: skip
+def release(table: pd.DataFrame) -> Publication:
+    """A night's release as the attacker reads it (testkit/attackers.py): a listed count, or None (suppressed)."""
+    return publication(table, LAYOUT)
 
 
-def differencing_attack(releases: list[dict], changes: list) -> dict[tuple, int]:
-    """Every night against the night before and the night after, knowing the one change
-    between them (the cell, ±1): a count published on either night (absent: 0) is known on
-    both, and then each equation with one unknown gives it away (the subtraction attacker
-    over two nights). A count whose two nights disagree with the change is not exact; the
-    attacker drops it. It claims a count where both neighbouring nights give the same value."""
-    claims: dict[tuple, set[int]] = defaultdict(set)
-    for t, tonight in enumerate(releases):
-        for s in (t - 1, t + 1):
-            if not 0 <= s < len(releases):
-                continue
-            cell, sign = changes[max(s, t)]
-            sign = sign if t > s else -sign  # tonight = the other night + sign on the cell's path
-            moved = {cell, (cell[0], TOTAL), (TOTAL, TOTAL)}
-            other = releases[s]
-            keys = {k for total, members in EQUATIONS for k in (total, *members)}
-            known, conflicting = {}, set()
-            for k in keys:
-                offered = [v for v in (tonight.get(k, 0),) if v is not None]
-                offered += [v + sign * (k in moved) for v in (other.get(k, 0),) if v is not None]
-                if len(set(offered)) > 1:
-                    conflicting.add(k)
-                elif offered:
-                    known[k] = offered[0]
-            progress = True
-            while progress:
-                progress = False
-                for total, members in EQUATIONS:
-                    unknown = [k for k in (total, *members) if k not in known]
-                    if len(unknown) == 1 and not conflicting & {total, *members}:
-                        (k,) = unknown
-                        rest = sum(known[m] for m in members if m != k)
-                        known[k] = rest if k == total else known[total] - rest
-                        progress = True
-            for k, value in known.items():
-                claims[t, k].add(value)
-    return {key: values.pop() for key, values in claims.items() if len(values) == 1}
+def moved(change: tuple[tuple, int] | None) -> dict[tuple, int] | None:
+    """The counts one person's start (+1) or end (−1) moves: its cell, its kommun's total, the region's."""
+    if change is None:
+        return None
+    (kommun, kind), sign = change
+    return {("2026-11", kommun, kind): sign, ("2026-11", kommun, TOTAL): sign, ("2026-11", TOTAL, TOTAL): sign}
 
 
 def true_counts(keys: pd.DataFrame) -> dict[tuple, int]:
     truth, _ = brute_force(keys)
-    return {(k, c): n for (_, k, c), n in truth.items()}
+    return truth
 
 
 def test_the_differencing_attacker_breaks_suppression_republished_every_night():
     nights, changes = one_by_one_keys()
     releases = [release(suppressed_counts(keys, ["kind"], THRESHOLD)) for keys in nights]
     truths = [true_counts(keys) for keys in nights]
-    protected = {(t, key) for t, rel in enumerate(releases) for key, count in rel.items() if count is None}
-    recovered = {key: value for key, value in differencing_attack(releases, changes).items() if key in protected}
+    protected = {(t, key) for t, rel in enumerate(releases) for key in rel.suppressed()}
+    recovered = {key: value for key, value in differencing_attack(releases, [moved(c) for c in changes]).items()
+                 if key in protected}  # fmt: skip
     assert len(recovered) >= 10  # each night's table withstands the three attackers; the series does not
     assert all(truths[t].get(key, 0) == value for (t, key), value in recovered.items())
 
@@ -243,8 +213,10 @@ def test_the_differencing_attacker_breaks_suppression_republished_every_night():
 def test_the_differencing_attacker_reads_plain_counts_off():
     nights, changes = one_by_one_keys()
     truths = [true_counts(keys) for keys in nights]
-    plain = [dict(truth) for truth in truths]  # every count published as it is
-    claims = differencing_attack(plain, changes)
+    # Every count published as it is (the equations: those of the night's rows).
+    plain = [Publication(dict(truth), release(suppressed_counts(keys, ["kind"], THRESHOLD)).equations)
+             for truth, keys in zip(truths, nights, strict=True)]  # fmt: skip
+    claims = differencing_attack(plain, [moved(c) for c in changes])
     small = [(t, key) for t, truth in enumerate(truths) for key, count in truth.items() if count <= 2]
     assert small and all(claims[key] == truths[key[0]][key[1]] for key in small)
 
@@ -255,7 +227,7 @@ def test_the_differencing_attacker_recovers_no_protected_cell_through_the_cell_k
     truths = [true_counts(keys) for keys in nights]
     protected = {(t, key) for t, truth in enumerate(truths) for key, count in truth.items() if count <= 2}
     assert len(protected) >= 20
-    claims = differencing_attack(releases, changes)
+    claims = differencing_attack(releases, [moved(c) for c in changes])
     assert len(claims) >= 100  # it does claim counts, only never a small one right
     assert [key for key in protected if key in claims and claims[key] == truths[key[0]][key[1]]] == []
 
@@ -267,10 +239,9 @@ def test_the_published_difference_of_one_person_is_the_true_one_at_most_as_often
         releases = [release(suppressed_counts(keys, ["kind"], THRESHOLD, SECRET)) for keys in nights]
         truths = [true_counts(keys) for keys in nights]
         for t in range(1, NIGHTS):
-            cell, sign = changes[t]
-            for key in (cell, (cell[0], TOTAL), (TOTAL, TOTAL)):  # the counts the person is in
+            for key, sign in moved(changes[t]).items():  # the counts the person is in
                 assert truths[t].get(key, 0) - truths[t - 1].get(key, 0) == sign
-                exact += releases[t].get(key, 0) - releases[t - 1].get(key, 0) == sign
+                exact += releases[t].counts.get(key, 0) - releases[t - 1].counts.get(key, 0) == sign
                 pairs += 1
     share = exact / pairs
     print(f"published difference = true difference in {exact} of {pairs} ({share:.1%})")

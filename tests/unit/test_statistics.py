@@ -1,15 +1,12 @@
 """Regional statistics: counts and totals by example, primary and secondary suppression,
-and three attackers that must fail on every published table, checked on generated
+and three attackers (testkit/attackers.py) that must fail on every published table, checked on generated
 overlaps against a brute-force count. Each attacker is first shown to break a table that
 is suppressed too little: an attacker that cannot succeed would prove nothing."""
 
 import base64
 import hashlib
 import itertools
-import math
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from fractions import Fraction
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -21,6 +18,8 @@ from core.statistics import regional_statistics as statistics_with
 from orchestration.settings import Settings
 from schemas.reconciled import Overlaps
 from schemas.statistics import CELL_DIMENSIONS, TOTAL, RegionalStatistik
+from testkit import attackers
+from testkit.attackers import ATTACKS, Publication, bounds_attack, layout_of, linear_attack, subtraction_attack
 
 DEFAULT_THRESHOLD = Settings.of().suppression_threshold
 
@@ -83,37 +82,17 @@ def full_overlaps(cells: dict[tuple, int]) -> pd.DataFrame:
     return Overlaps.validate(full)
 
 
-# --- the published table as an attacker sees it -------------------------------------------
+# --- the published table as an attacker sees it (testkit/attackers.py) --------------------------
+
+LAYOUT = layout_of(RegionalStatistik)
 
 
-@dataclass(frozen=True)
-class Publication:
-    """What an attacker reads: each listed row's count (None: suppressed), keyed by its
-    (month, kommunkod, *dimensions), and the equations total = Σ members."""
-
-    counts: dict[tuple, int | None]
-    equations: list[tuple[tuple, list[tuple]]]
-
-    def suppressed(self) -> set[tuple]:
-        return {key for key, count in self.counts.items() if count is None}
+def publication(table: pd.DataFrame) -> Publication:
+    return attackers.publication(table, LAYOUT)
 
 
 def row_key(row) -> tuple:
     return (row.month, row.kommunkod, *(getattr(row, d) for d in CELL_DIMENSIONS))
-
-
-def publication(table: pd.DataFrame) -> Publication:
-    """Read the equations from the published rows alone: a region row adds up its month's
-    kommun rows, a kommun row its cell rows."""
-    counts, members = {}, defaultdict(list)
-    for row in table.itertuples(index=False):
-        key = row_key(row)
-        counts[key] = None if row.suppressed else int(row.overlap_count)
-        if row.level == "kommun":
-            members[region_total(row.month)].append(key)
-        elif row.level == "cell":
-            members[kommun_total(row.month, row.kommunkod)].append(key)
-    return Publication(counts, [(total, members[total]) for total in counts if total in members])
 
 
 def cell(month: str, kommun_code: str, combination: tuple) -> tuple:
@@ -137,107 +116,7 @@ def suppressed_keys(table: pd.DataFrame) -> set[tuple]:
 
 
 def republished(table: pd.DataFrame, truth: dict[tuple, int], suppressed: set[tuple]) -> pd.DataFrame:
-    """`table` with the true counts, suppressing exactly `suppressed`: an under-protected
-    table for the attackers to break."""
-    keys = [row_key(row) for row in table.itertuples(index=False)]
-    is_suppressed = [key in suppressed for key in keys]
-    counts = pd.array([None if s else truth[key] for key, s in zip(keys, is_suppressed)], dtype="Int64")
-    return table.assign(overlap_count=counts, suppressed=is_suppressed)
-
-
-# --- three attackers -------------------------------------------------------------------------
-
-
-def subtraction_attack(published: Publication) -> dict[tuple, int]:
-    """Whoever has a spreadsheet: an equation with one unknown gives it away; what it gives
-    is used in the next equation, until nothing more comes out."""
-    known = {key: count for key, count in published.counts.items() if count is not None}
-    recovered = {}
-    while True:
-        progress = False
-        for total, members in published.equations:
-            unknown = [key for key in (total, *members) if key not in known]
-            if len(unknown) != 1:
-                continue
-            (key,) = unknown
-            members_sum = sum(known[m] for m in members if m != key)
-            known[key] = recovered[key] = members_sum if key == total else known[total] - members_sum
-            progress = True
-        if not progress:
-            return recovered
-
-
-def linear_attack(published: Publication) -> dict[tuple, Fraction]:
-    """All equations at once over the suppressed counts, solved exactly: a count is
-    determined when its unit vector lies in the row space of the system, that is (in
-    reduced row echelon form) when some row reads `1 · count = value`."""
-    unknowns = sorted(published.suppressed())
-    column = {key: i for i, key in enumerate(unknowns)}
-    rows = []
-    for total, members in published.equations:
-        row = [Fraction(0)] * (len(unknowns) + 1)  # coefficients | right-hand side
-        for key, sign in ((total, 1), *((m, -1) for m in members)):
-            if key in column:
-                row[column[key]] += sign
-            else:
-                row[-1] -= sign * published.counts[key]
-        rows.append(row)
-    reduced = _reduced_row_echelon(rows, len(unknowns))
-    determined = {}
-    for row in reduced:
-        nonzero = [i for i in range(len(unknowns)) if row[i] != 0]
-        if len(nonzero) == 1:
-            (i,) = nonzero
-            determined[unknowns[i]] = row[-1] / row[i]
-    return determined
-
-
-def _reduced_row_echelon(rows: list[list[Fraction]], columns: int) -> list[list[Fraction]]:
-    rows = [row[:] for row in rows]
-    pivot_row = 0
-    for col in range(columns):
-        pivot = next((r for r in range(pivot_row, len(rows)) if rows[r][col] != 0), None)
-        if pivot is None:
-            continue
-        rows[pivot_row], rows[pivot] = rows[pivot], rows[pivot_row]
-        lead = rows[pivot_row][col]
-        rows[pivot_row] = [value / lead for value in rows[pivot_row]]
-        for r in range(len(rows)):
-            if r != pivot_row and rows[r][col] != 0:
-                factor = rows[r][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[pivot_row])]
-        pivot_row += 1
-    return rows[:pivot_row]
-
-
-def bounds_attack(published: Publication) -> dict[tuple, int]:
-    """The linear system plus what listing reveals: a listed count is at least 1. Narrow
-    every count's range through every equation until nothing changes; a range of one
-    value gives the count away. The equations form a tree (each count is in at most two,
-    without cycles), and on a tree this narrowing leaves exactly the values some
-    consistent table has, so this attacker finds everything the bounds and the equations
-    together determine."""
-    low = {key: (1 if count is None else count) for key, count in published.counts.items()}
-    high = {key: (math.inf if count is None else count) for key, count in published.counts.items()}
-    while True:
-        progress = False
-        for total, members in published.equations:
-            members_low, members_high = sum(low[m] for m in members), sum(high[m] for m in members)
-            narrowed = {total: (max(low[total], members_low), min(high[total], members_high))}
-            for m in members:
-                # The total minus the other members, at its extremes (summed afresh: ∞ − ∞ is no number).
-                others_low = sum(low[o] for o in members if o != m)
-                others_high = sum(high[o] for o in members if o != m)
-                narrowed[m] = (max(low[m], low[total] - others_high), min(high[m], high[total] - others_low))
-            for key, (lo, hi) in narrowed.items():
-                assert lo <= hi, "the published table contradicts itself"
-                if (lo, hi) != (low[key], high[key]):
-                    low[key], high[key], progress = lo, hi, True
-        if not progress:
-            return {key: low[key] for key in published.suppressed() if low[key] == high[key]}
-
-
-ATTACKS = (subtraction_attack, linear_attack, bounds_attack)
+    return attackers.republished(table, truth, suppressed, LAYOUT)
 
 
 # --- a brute-force count -------------------------------------------------------------------
