@@ -162,39 +162,44 @@ def linear_attack(published: Publication) -> dict[tuple, Fraction]:
     column = {key: i for i, key in enumerate(unknowns)}
     rows = []
     for total, members in published.equations:
-        if not column.keys() & {total, *members}:
-            continue  # no unknown: nothing to learn (and a perturbed table's need not add up)
-        row = [Fraction(0)] * (len(unknowns) + 1)  # coefficients | right-hand side
+        # Sparse rows (column → coefficient, and the right-hand side under -1): an equation
+        # touches few of the many unknowns of a large table.
+        row: dict[int, Fraction] = defaultdict(Fraction)
         for key, sign in ((total, 1), *((m, -1) for m in members)):
             if key in column:
                 row[column[key]] += sign
             else:
                 row[-1] -= sign * published.counts[key]
-        rows.append(row)
-    reduced = _reduced_row_echelon(rows, len(unknowns))
+        if any(row.get(i) for i in row if i >= 0):  # no unknown: nothing to learn
+            rows.append({i: v for i, v in row.items() if v or i < 0})
     determined = {}
-    for row in reduced:
-        nonzero = [i for i in range(len(unknowns)) if row[i] != 0]
+    for row in _reduced_row_echelon(rows, len(unknowns)):
+        nonzero = [i for i, v in row.items() if i >= 0 and v != 0]
         if len(nonzero) == 1:
             (i,) = nonzero
-            determined[unknowns[i]] = row[-1] / row[i]
+            determined[unknowns[i]] = row.get(-1, Fraction(0)) / row[i]
     return determined
 
 
-def _reduced_row_echelon(rows: list[list[Fraction]], columns: int) -> list[list[Fraction]]:
-    rows = [row[:] for row in rows]
+def _reduced_row_echelon(rows: list[dict[int, Fraction]], columns: int) -> list[dict[int, Fraction]]:
+    """The reduced row echelon form of sparse rows (column → coefficient; -1: the right-hand
+    side), without its zero rows."""
+    rows = [dict(row) for row in rows]
     pivot_row = 0
     for col in range(columns):
-        pivot = next((r for r in range(pivot_row, len(rows)) if rows[r][col] != 0), None)
+        pivot = next((r for r in range(pivot_row, len(rows)) if rows[r].get(col, 0) != 0), None)
         if pivot is None:
             continue
         rows[pivot_row], rows[pivot] = rows[pivot], rows[pivot_row]
         lead = rows[pivot_row][col]
-        rows[pivot_row] = [value / lead for value in rows[pivot_row]]
+        rows[pivot_row] = {i: v / lead for i, v in rows[pivot_row].items()}
         for r in range(len(rows)):
-            if r != pivot_row and rows[r][col] != 0:
-                factor = rows[r][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[pivot_row])]
+            factor = rows[r].get(col, 0) if r != pivot_row else 0
+            if factor != 0:
+                updated = dict(rows[r])
+                for i, v in rows[pivot_row].items():
+                    updated[i] = updated.get(i, Fraction(0)) - factor * v
+                rows[r] = {i: v for i, v in updated.items() if v != 0}
         pivot_row += 1
     return rows[:pivot_row]
 
@@ -241,11 +246,12 @@ ATTACKS = (subtraction_attack, linear_attack, bounds_attack)
 
 
 def noisy_ranges(published: Publication, deviation: int) -> dict[tuple, tuple[int, int]]:
-    """What the perturbation table tells about each count of a perturbed view
+    """What the published perturbation table tells about each count of a perturbed view
     (`perturbed_publication`): a listed value v is within `deviation` of the truth, and the
-    truth is at least 1 (a true 0 is never listed); a row left out has a true count of 1 to
-    `deviation` (only those are ever perturbed to 0, and the attacker knows the row is not 0)."""
-    return {key: ((1, deviation) if v is None else (max(1, v - deviation), v + deviation))
+    truth is at least 1 (a true 0 is never listed); a row left out has a true count of 0 to
+    `deviation` (only those are perturbed to 0; the table does not say whether the row has
+    anyone at all, so 0 stays possible)."""
+    return {key: ((0, deviation) if v is None else (max(1, v - deviation), v + deviation))
             for key, v in published.counts.items()}  # fmt: skip
 
 
