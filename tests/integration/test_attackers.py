@@ -9,11 +9,13 @@ so a contract whose dimensions change is attacked as it is.
 - Suppression (no record-key secret): none of the three attackers recovers a suppressed
   count; each of them breaks the same table with primary suppression only.
 - Cell key: an attacker that takes the published figures as exact and solves for the rows
-  left out is right about a true 1 or 2 no more often than `core/cellkey.py` documents; the
-  bounds attacker, who knows the perturbation table, is never certain of a small count.
+  left out is right about a true 1 or 2 no more often than `core/cellkey.py` documents. The
+  bounds attacker, who knows the perturbation table, should never be certain of a small count,
+  but is, rarely (an expected failure: see `core/cellkey.py`).
 - Differencing 30 nightly releases where one person starts or ends each night: suppression
-  republished every night is broken, plain counts are read off, and with the cell key the
-  published difference equals the true one no more often than documented.
+  republished every night is broken (the pack, frozen once out, is not), plain counts are read
+  off, and with the cell key the published difference equals the true one no more often than
+  documented, nor is a claim about a small count right more often.
 """
 
 from __future__ import annotations
@@ -226,6 +228,7 @@ def test_solving_a_perturbed_table_as_if_exact_is_right_no_more_often_than_docum
             solved += len(claims)
             right += sum(truth[key] == value for key, value in claims.items())
     print(f"{declared.name}: {right} of {solved} solved left-out counts right ({right / max(solved, 1):.1%})")
+    assert solved >= 20, "the cell key left out too little for the attackers to try"
     assert right <= DIFFERENCE_EXACT_SHARE * solved, f"{right}/{solved}"
 
 
@@ -292,7 +295,8 @@ def one_by_one_nights(declared, inputs, seed: int = 11) -> list[dict[str, pd.Dat
 @pytest.fixture(scope="module")
 def nightly(inputs) -> dict[str, dict]:
     """Per aggregate, 30 nights: the suppressed releases (the frozen pack: each night given
-    the night before's), the same without freezing, the perturbed ones, the true counts."""
+    the night before's), the same without freezing, the perturbed ones (without freezing: the
+    pack's harder case) and the true counts."""
     series = {}
     for declared in AGGREGATES:
         nights = one_by_one_nights(declared, inputs)
