@@ -45,10 +45,7 @@ from core.synthetic.systems import (
     validate_municipalities,
 )
 from core.synthetic.truth import _csv_text, _truth_overlaps, planted_overlaps
-from core.ingest import age_bands
-from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.errors import MellanrumError
-from schemas.personnummer import birth_dates
 from schemas.municipalities import GOTEBORGSREGIONEN
 
 # What generate writes into DIR (and clears there first).
@@ -196,8 +193,7 @@ def build_inbox(
     files["truth/agreements.csv"] = _csv_text(agreement_truth(codes, agreement_plan(codes, as_of), as_of))
     files["truth/regions.csv"] = _csv_text(region_truth(region_plan()))
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
-    files["truth/flows.csv"] = _csv_text(flows_truth(accepted_m, sources, load_catalogue(DEFAULT_CATALOGUE).intervention_categories,
-                                                     age_bands(birth_dates(population.people["personnummer"]), as_of), as_of))
+    files["truth/flows.csv"] = _csv_text(flows_truth(accepted_m, sources, as_of))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))
     made_up = int(population.people.made_up.sum())
