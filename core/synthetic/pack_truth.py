@@ -78,9 +78,9 @@ def _overlaps(m_of: Mapping, a_of: Mapping) -> Counter:
                 ends = [end for end in (as_day(m.end_date), as_day(a.end_date)) if end is not None]
                 if ends and min(ends) < first:
                     continue  # no day in common
-                category = (catalogue.intervention_categories[m.insats_code], catalogue.programme_categories[a.programme_code])
+                pair = (catalogue.intervention_categories[m.insats_code], catalogue.programme_categories[a.programme_code])
                 over = float(m.extent_pct) + float(a.extent_pct) > rules.extent_rule.above_pct
-                found[(quarter(first), m.kommunkod, "samtidiga_insatser", "conflict" if over else class_of[category])] += 1
+                found[(quarter(first), m.kommunkod, "samtidiga_insatser", "conflict" if over else class_of[pair])] += 1
     return found
 
 
@@ -125,8 +125,8 @@ def _outcomes(outcome_rows: pd.DataFrame | None) -> Counter:
     if outcome_rows is None:
         return Counter()
     at = outcome_rows[outcome_rows["horizon"] == OUTCOME_HORIZON]
-    return Counter((quarter(on), kommunkod, "utfall_90_dagar", status)
-                   for on, kommunkod, status in at[["on", "kommunkod", "status"]].itertuples(index=False, name=None))  # fmt: skip
+    rows = at[["on", "kommunkod", "status"]].itertuples(index=False, name=None)
+    return Counter((quarter(on), kommunkod, "utfall_90_dagar", status) for on, kommunkod, status in rows)
 
 
 def _cross_municipality(accepted_m: pd.DataFrame, sources: Sequence[Source], as_of: dt.date) -> Counter:
