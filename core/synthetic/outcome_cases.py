@@ -174,7 +174,8 @@ def _holding_kommun(person_m: list, day: dt.date) -> str:
 def outcome_rows(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.DataFrame,
                  registrations: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:  # fmt: skip
     """One row per accepted ended intervention and horizon reached by `as_of`: party, id,
-    quarter, kommunkod, category, age_band, horizon, status (by the oracle)."""
+    quarter (of the last day), kommunkod, category, age_band, horizon, status (by the oracle)
+    and `on`, the day the status holds (the last day + the horizon)."""
     catalogue = default_catalogue()
     births = birth_dates(people["personnummer"]).to_numpy()
     m_of, a_of, registered = records_by_person(interventions, assignments, registrations)
@@ -198,8 +199,9 @@ def outcome_rows(people: pd.DataFrame, interventions: pd.DataFrame, assignments:
                     continue
                 rows.append({"party": party, "id": record_id, "year": str(last.year), "kommunkod": kommunkod,
                              "category": category, "age_band": band, "horizon": horizon,
-                             "status": outcome_on(day, first, regs, a_periods, m_periods)})  # fmt: skip
-    return pd.DataFrame(rows, columns=["party", "id", "year", "kommunkod", "category", "age_band", "horizon", "status"])
+                             "status": outcome_on(day, first, regs, a_periods, m_periods), "on": day})  # fmt: skip
+    return pd.DataFrame(rows, columns=["party", "id", "year", "kommunkod", "category", "age_band", "horizon", "status",
+                                       "on"])  # fmt: skip
 
 
 # The published cell of `uppfoljning_efter_insats`: year of the last day × kommun × party × horizon × status.
