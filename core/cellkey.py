@@ -38,15 +38,16 @@ of the cell key on demo data; testkit/attackers.py has the attackers):
   only where they cancel. The total and its listed members differ by the 1 or 2 people of
   the row left out, as two nights differ above (at most 0.335 for one person, 0.31 for two;
   more members spread the sum), so such a solution is right at most `DIFFERENCE_EXACT_SHARE`
-  of the time (measured: 16–29 % per table), and nothing tells the attacker which time.
+  of the time (measured: 2–29 % per table), and nothing tells the attacker which time.
 - Not withstood: the bounds attacker. The table above is public, so a listed v means a true
   count in [v − 2, v + 2] and at least 1, a row left out 0 to 2. A kommun total of 2
   perturbed to 0 (p 0.4) whose two cells of 1 are both listed (as 3, p 1/9) gives all three
   away (total ≤ 2, each cell ≥ 1); so does a total perturbed by −2 whose cells all went up by
-  their most. Rare but real: 18 of 52,180 small counts in `uppfoljning_efter_insats` and 6
-  of 15,620 in `kommunoverskridande_insatser` over the 20 draws (the test is an expected
-  failure until the method closes it, e.g. by leaving out a total's listed members when the
-  total is perturbed to 0).
+  their most. Rare but real: over the 20 draws 3 of 720 small counts in `regional_statistik`
+  (by year; with months and four breakdowns before: 18 of 52,180 in
+  `uppfoljning_efter_insats`, 6 of 15,620 in `kommunoverskridande_insatser`). The test is
+  an expected failure until the method closes it, e.g. by leaving out a total's listed
+  members when the total is perturbed to 0.
 """
 
 from __future__ import annotations

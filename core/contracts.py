@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from core.counts import quarter_of, suppressed_counts
+from core.counts import regional_statistics, suppressed_counts, year_of
 from core.flows import FLOW_DIMENSIONS, cross_municipality_participants
 from core.gates import BOTH_MUNICIPALITIES, consent_given_for
 from core.indicators import INPUTS as INDICATOR_INPUTS
@@ -22,7 +22,6 @@ from core.indicators import indicator_pack
 from core.ingest import cast_to_model
 from core.outcomes import OUTCOME_DIMENSIONS, outcome_keys
 from core.publish import both_sides, consented_transitions, samplanering
-from core.statistics import regional_statistics
 from schemas.contracts import Contract, PublicationParameters, contract_problems
 from schemas.errors import ConfigError
 from schemas.published import AfPagaendeInsatser, AfSamplanering, KommunOverlapp, KommunSamplanering
@@ -40,7 +39,7 @@ from schemas.published_followup import (
 from schemas.published_indicators import Nyckeltal
 from schemas.statistics import RegionalStatistik
 
-_COUNTED_FROM = ("overlap_start", "kommunkod", "classification", "municipal_category", "af_category", "age_band")
+_COUNTED_FROM = ("overlap_start", "kommunkod", "classification")
 
 
 def _regional_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
@@ -73,9 +72,8 @@ def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
     """One row per spell: a person in several municipalities' records counts in the first by kommunkod."""
     first = monitor.sort_values(["registration_id", "kommunkod"], na_position="last").drop_duplicates("registration_id")
     return pd.DataFrame({
-        "quarter": quarter_of(first["registration_date"]),
+        "year": year_of(first["registration_date"]),
         "kommunkod": first["kommunkod"].astype(object).where(first["kommunkod"].notna(), UNKNOWN_KOMMUN).astype(str),
-        "age_band": first["age_band"].astype(str),
         "status": first["status"].astype(str),
         "person": first["pseudonym"].astype(str),  # the contributor, for the cell key
     })  # fmt: skip
@@ -83,8 +81,8 @@ def _youth_counted(monitor: pd.DataFrame) -> pd.DataFrame:
 
 def _unga_90_dagar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
-    counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["age_band", "status"],
-                                parameters.suppression_threshold, parameters.cell_key_secret, "quarter")  # fmt: skip
+    counted = suppressed_counts(_youth_counted(inputs["youth_monitor"]), ["status"],
+                                parameters.suppression_threshold, parameters.cell_key_secret, "year")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -102,20 +100,20 @@ def _overlamningar_statistik(inputs: Mapping[str, pd.DataFrame], parameters: Pub
                              declared: Contract) -> pd.DataFrame:  # fmt: skip
     table = inputs["handovers"]
     # The contributor: the person by the municipality's record id (hand-overs hold no pseudonym).
-    keys = pd.DataFrame({"quarter": quarter_of(table["ends_on"]),
+    keys = pd.DataFrame({"year": year_of(table["ends_on"]),
                          "kommunkod": table["kommunkod"].astype(str), "kind": table["kind"].astype(str),
                          "person": table["kommunkod"].astype(str) + "/" + table["record_id"].astype(str)})  # fmt: skip
-    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret, "quarter")
+    counted = suppressed_counts(keys, ["kind"], parameters.suppression_threshold, parameters.cell_key_secret, "year")
     return cast_to_model(counted[declared.columns], declared.model)
 
 
 def _uppfoljning_efter_insats(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                               declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Ended interventions per end quarter × kommun × party × category × age band × horizon ×
+    """Ended interventions per year of the end × kommun × party × horizon ×
     status (`core.outcomes.outcome_keys`; `person` is the pipeline pseudonym, for the protection)."""
     keys = outcome_keys(inputs["intervention_outcomes"])
     counted = suppressed_counts(keys, OUTCOME_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret,
-                                "quarter")  # fmt: skip
+                                "year")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
@@ -132,20 +130,21 @@ def _kommunoverskridande_insatser(inputs: Mapping[str, pd.DataFrame], parameters
     """Participants per month × providing kommun × home kommun × category × age band, only
     pairs whose kommuner differ, a person once per cell; `person` is the pipeline pseudonym."""
     keys = cross_municipality_participants(inputs["municipal_flows"])
-    counted = suppressed_counts(keys, FLOW_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret)
+    counted = suppressed_counts(keys, FLOW_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret,
+                                "year")  # fmt: skip
     return cast_to_model(counted[declared.columns], declared.model)
 
 
-_COUNTED = {"quarter": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
+_COUNTED = {"year": ("registration_date",), "level": ("registration_id",), "kommunkod": ("kommunkod",),
             "count": ("registration_id",), "suppressed": ("registration_id",)}  # fmt: skip
-_HANDOVERS_COUNTED = {"quarter": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
+_HANDOVERS_COUNTED = {"year": ("ends_on",), "level": ("kind",), "count": ("kind",), "suppressed": ("kind",)}
 _PACK_COUNTED = {"quarter": ("overlap_start",), "level": ("classification",), "indicator": ("classification",),
                  "breakdown": ("classification",), "count": ("classification",),
                  "denominator": ("classification",), "share": ("classification",),
                  "suppressed": ("classification",)}  # fmt: skip
-_FLOWS_COUNTED = {"month": ("month",), "level": ("home_kommunkod",), "count": ("pseudonym",),
+_FLOWS_COUNTED = {"year": ("month",), "level": ("home_kommunkod",), "count": ("pseudonym",),
                   "suppressed": ("pseudonym",)}  # fmt: skip
-_OUTCOMES_COUNTED = {"quarter": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
+_OUTCOMES_COUNTED = {"year": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
@@ -190,14 +189,14 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="regional_statistik",
-        version="2.0.0",
+        version="3.0.0",
         recipient_kind="region",
-        purpose="Follow-up for the regional federation and DUA: how many overlaps of which kind, "
-        "by month and municipality, perturbed by the cell key (each within ±2).",
+        purpose="Follow-up for the regional federation and DUA: how many overlaps of which class, "
+        "by calendar year and municipality, perturbed by the cell key (each within ±2).",
         model=RegionalStatistik,
         inputs=("overlaps",),
         build=_regional_statistik,
-        derived={"month": ("overlap_start",), "level": _COUNTED_FROM, "overlap_count": _COUNTED_FROM,
+        derived={"year": ("overlap_start",), "level": _COUNTED_FROM, "overlap_count": _COUNTED_FROM,
                  "suppressed": _COUNTED_FROM},  # fmt: skip
     ),
     Contract(
@@ -230,10 +229,10 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="unga_90_dagar_statistik",
-        version="2.0.0",
+        version="3.0.0",
         recipient_kind="region",
         purpose="Follow-up of the 90-day guarantee for the region and DUA: young people's registration "
-        "spells by status per kommun, quarter and age band, perturbed by the cell key (each within ±2).",
+        "spells by status per kommun and calendar year of day 0, perturbed by the cell key (each within ±2).",
         model=UngaNittioDagarStatistik,
         inputs=("youth_monitor",),
         build=_unga_90_dagar_statistik,
@@ -267,9 +266,9 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="overlamningar_statistik",
-        version="2.0.0",
+        version="3.0.0",
         recipient_kind="region",
-        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and quarter, "
+        purpose="Follow-up of the hand-overs for the region: how many of each kind per kommun and calendar year, "
         "perturbed by the cell key (each within ±2).",
         model=OverlamningarStatistik,
         inputs=("handovers",),
@@ -278,13 +277,13 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="uppfoljning_efter_insats",
-        version="2.0.0",
+        version="3.0.0",
         recipient_kind="region",
         also_to=("kommun",),
         purpose="Follow-up of what happened after an intervention of either party ended: the person's status "
         "30, 90 and 180 days after the last day (de-registered from AF to work or studies, in an AF programme, in a "
-        "municipal intervention, registered at AF, not known), counted per quarter of the end, kommun, party, category "
-        "and age band, perturbed by the cell key (each within ±2); a horizon not yet reached is absent. Each municipality reads its own "
+        "municipal intervention, registered at AF, not known), counted per calendar year of the end, kommun and party, "
+        "perturbed by the cell key (each within ±2); a horizon not yet reached is absent. Each municipality reads its own "
         "rows, the region its municipalities'.",
         model=UppfoljningEfterInsats,
         inputs=("intervention_outcomes",),
@@ -311,12 +310,12 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         name="kommunoverskridande_insatser",
-        version="1.0.0",
+        version="2.0.0",
         recipient_kind="region",
         also_to=("kommun",),
         purpose="Flows between municipalities: how many residents of one municipality (home kommun, "
-        "folkbokföringskommun) take part in another's interventions, per month active, providing kommun, home "
-        "kommun, category and age band, a person once per cell, perturbed by the cell key. Each municipality reads the "
+        "folkbokföringskommun) take part in another's interventions, per calendar year active, providing kommun and "
+        "home kommun, a person once per cell, perturbed by the cell key. Each municipality reads the "
         "rows where it is the providing or the home kommun, the region the rows touching its municipalities.",
         model=KommunoverskridandeInsatser,
         inputs=("municipal_flows",),

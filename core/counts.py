@@ -1,7 +1,12 @@
-"""Counts per month × kommun × cell with kommun and region totals for the region's counted
-datasets (`unga_90_dagar_statistik`, `overlamningar_statistik`, `uppfoljning_efter_insats`):
-perturbed by the Cell Key Method (`core/cellkey.py`) when a record-key secret is given,
-else suppressed exactly as `regional_statistik` is (`core.statistics.suppression_pattern`)."""
+"""Counts per period × kommun × cell with kommun and region totals: every aggregate the region
+reads (`regional_statistik`, `unga_90_dagar_statistik`, `overlamningar_statistik`,
+`uppfoljning_efter_insats`, `kommunoverskridande_insatser`, `nyckeltal`), perturbed by the
+Cell Key Method (`core/cellkey.py`) when a record-key secret is given, else suppressed
+(`core.statistics.suppression_pattern`).
+
+The period and the cell are chosen per dataset so that a kommun's counts are large enough
+to be published: the nightly statistics count per calendar year, the indicator pack and
+the hand-overs per quarter (bench/results/withheld.md measures what each choice withholds)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import pandas as pd
 
 from core.cellkey import cell_key_counts
 from core.statistics import suppression_pattern
-from schemas.statistics import LEVELS, TOTAL
+from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
 
 _TOP = -1
 
@@ -20,6 +25,11 @@ def quarter_of(days: pd.Series) -> pd.Series:
     month too many counts are small)."""
     days = pd.to_datetime(days)
     return (days.dt.year.astype(str) + "-Q" + days.dt.quarter.astype(str)).astype(object)
+
+
+def year_of(days: pd.Series) -> pd.Series:
+    """'YYYY' of each day: the period of the nightly statistics."""
+    return pd.to_datetime(days).dt.year.astype(str).astype(object)
 
 
 def cell_counts(keys: pd.DataFrame, dimensions: list[str], period: str = "month") -> pd.DataFrame:
@@ -62,3 +72,19 @@ def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
     table["level"] = np.array(LEVELS, dtype=object)[depth.astype(np.int64)] if len(table) else []
     table = table.assign(count=published, suppressed=suppressed)
     return table[[period, "level", "kommunkod", *dimensions, "count", "suppressed"]]
+
+
+def regional_statistics(overlaps: pd.DataFrame, threshold: int, cell_key_secret: bytes | None = None) -> pd.DataFrame:
+    """The `RegionalStatistik` dataset of `overlaps` (an `Overlaps` dataset): every overlap (in
+    the reporting window or not; consent plays no part in aggregates) counted in the calendar
+    year of its first shared day, per kommun and class, with kommun and region totals;
+    perturbed per person (the pipeline pseudonym) with `cell_key_secret`, else suppressed."""
+    for column in ("kommunkod", *CELL_DIMENSIONS):
+        if (overlaps[column] == TOTAL).any():
+            raise ValueError(f"the overlaps' {column} has the value {TOTAL!r}, which marks total rows")
+    keys = pd.DataFrame({"year": year_of(overlaps["overlap_start"]).to_numpy(),
+                         "kommunkod": overlaps["kommunkod"].astype(str).to_numpy(),
+                         **{d: overlaps[d].astype(str).to_numpy() for d in CELL_DIMENSIONS},
+                         "person": overlaps["pseudonym"].astype(str).to_numpy()})  # fmt: skip
+    counted = suppressed_counts(keys, list(CELL_DIMENSIONS), threshold, cell_key_secret, "year")
+    return RegionalStatistik.validate(counted.rename(columns={"count": "overlap_count"}))

@@ -70,17 +70,17 @@ def municipal_flows(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return validated(cast_to_model(frame, MunicipalFlows), MunicipalFlows)
 
 
-FLOW_DIMENSIONS = ["home_kommunkod", "category", "age_band"]
+# The published cell below year × providing kommun (`kommunoverskridande_insatser`).
+FLOW_DIMENSIONS = ["home_kommunkod"]
 
 
 def cross_municipality_participants(flows: pd.DataFrame) -> pd.DataFrame:
-    """What `kommunoverskridande_insatser` counts: one row per person and cell (month ×
-    providing kommun × home kommun × category × age band) where the two kommuner differ, with
-    `person`, the pipeline pseudonym (two interventions of one person in one cell count once)."""
+    """What `kommunoverskridande_insatser` counts: one row per person and cell (year active ×
+    providing kommun × home kommun) where the two kommuner differ, with `person`, the pipeline
+    pseudonym (a person active in several months or interventions of one cell counts once)."""
     cross = (flows["kommunkod"] != flows["home_kommunkod"]).to_numpy(dtype=bool)
     keys = pd.DataFrame({
-        "month": flows["month"].astype(str), "kommunkod": flows["kommunkod"].astype(str),
-        "home_kommunkod": flows["home_kommunkod"].astype(str), "category": flows["category"].astype(str),
-        "age_band": flows["age_band"].astype(str), "person": flows["pseudonym"].astype(str),
+        "year": flows["month"].astype(str).str[:4], "kommunkod": flows["kommunkod"].astype(str),
+        "home_kommunkod": flows["home_kommunkod"].astype(str), "person": flows["pseudonym"].astype(str),
     })[cross]  # fmt: skip
     return keys.drop_duplicates(ignore_index=True)

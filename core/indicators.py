@@ -43,9 +43,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from core.counts import quarter_of, suppressed_counts
+from core.counts import cell_counts, quarter_of, suppressed_counts
 from schemas.followup import NO_KOMMUN
 from schemas.published_indicators import INDICATORS
+from schemas.statistics import LEVELS
 
 GUARANTEE_DAYS = 90
 OUTCOME_HORIZON = 90
@@ -185,20 +186,47 @@ def keep_frozen(fresh: pd.DataFrame, previous: pd.DataFrame | None, as_of: dt.da
     return pd.concat([frozen[COLUMNS], fresh.loc[new, COLUMNS]], ignore_index=True)
 
 
-def indicator_pack(inputs: Mapping[str, pd.DataFrame], as_of: dt.date, threshold: int,
-                   previous: pd.DataFrame | None = None, cell_key_secret: bytes | None = None) -> pd.DataFrame:  # fmt: skip
-    """The pack (`schemas.published_indicators.Nyckeltal`'s columns): closed quarters only,
-    those already published taken from `previous`."""
-    parts = []
+def closed_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.DataFrame]:
+    """Each counted indicator's keys in the closed quarters: what the pack counts."""
+    keyed = {}
     for name, (_, keys_of) in INDICATOR_KEYS.items():
         keys = keys_of(inputs, as_of)
-        table = counted(keys[closed(keys["quarter"], as_of)], name, threshold, cell_key_secret)
-        parts.append(table)
-        if name == "unga_90_dagar":
-            parts.append(share_met(table))
+        keyed[name] = keys[closed(keys["quarter"], as_of)]
+    return keyed
+
+
+def _assembled(parts: list[pd.DataFrame]) -> pd.DataFrame:
     fresh = pd.concat([p.assign(denominator=p.get("denominator"), share=p.get("share")) for p in parts],
                       ignore_index=True)  # fmt: skip
     fresh = fresh.astype({"count": "Int64", "denominator": "Int64", "share": "Float64", "suppressed": bool})
     order = {name: n for n, name in enumerate(INDICATORS)}
     fresh = fresh.assign(_order=fresh["indicator"].map(order)).sort_values(["quarter", "_order"], kind="stable")
-    return keep_frozen(fresh[COLUMNS].reset_index(drop=True), previous, as_of)
+    return fresh[COLUMNS].reset_index(drop=True)
+
+
+def indicator_pack(inputs: Mapping[str, pd.DataFrame], as_of: dt.date, threshold: int,
+                   previous: pd.DataFrame | None = None, cell_key_secret: bytes | None = None) -> pd.DataFrame:  # fmt: skip
+    """The pack (`schemas.published_indicators.Nyckeltal`'s columns): closed quarters only,
+    those already published taken from `previous`."""
+    parts = []
+    for name, keys in closed_keys(inputs, as_of).items():
+        table = counted(keys, name, threshold, cell_key_secret)
+        parts.append(table)
+        if name == "unga_90_dagar":
+            parts.append(share_met(table))
+    return keep_frozen(_assembled(parts), previous, as_of)
+
+
+def figures_before_protection(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """The pack's figures before any protection (true counts; the share of the true counts),
+    from the same keys as `indicator_pack`: for comparing with the generator's truth
+    (`truth/nyckeltal.csv`), never published."""
+    parts = []
+    for name, keys in closed_keys(inputs, as_of).items():
+        table = cell_counts(keys, ["breakdown"], "quarter")
+        table = table.assign(level=np.array(LEVELS, dtype=object)[table["depth"].to_numpy(dtype=np.int64)],
+                             count=table["count"].astype("Int64"), suppressed=False, indicator=name)  # fmt: skip
+        parts.append(table.drop(columns="depth"))
+        if name == "unga_90_dagar":
+            parts.append(share_met(table))
+    return _assembled(parts)

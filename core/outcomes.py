@@ -33,7 +33,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from core.counts import cell_counts, quarter_of
+from core.counts import cell_counts, year_of
 from core.ingest import cast_to_model
 from core.registrations import CANCELLED, _dates, _day, _days, person_codes
 from core.validate import validated
@@ -153,26 +153,25 @@ def intervention_outcomes(municipal: pd.DataFrame, af: pd.DataFrame, registratio
     return validated(table, InterventionOutcomes)
 
 
-# The published cell below month × kommun (`uppfoljning_efter_insats`).
-OUTCOME_DIMENSIONS = ["party", "category", "age_band", "horizon", "status"]
+# The published cell below year × kommun (`uppfoljning_efter_insats`).
+OUTCOME_DIMENSIONS = ["party", "horizon", "status"]
 
 
 def outcome_keys(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per row of `InterventionOutcomes`: its published cell (quarter of the end,
+    """One row per row of `InterventionOutcomes`: its published cell (year of the end,
     kommunkod, OUTCOME_DIMENSIONS, as text) and `person`, the pipeline pseudonym (for the
     protection)."""
     return pd.DataFrame({
-        "quarter": quarter_of(table["ends_on"]),
+        "year": year_of(table["ends_on"]),
         "kommunkod": table["kommunkod"].astype(str), "party": table["party"].astype(str),
-        "category": table["category"].astype(str), "age_band": table["age_band"].astype(str),
         "horizon": table["horizon"].astype(str), "status": table["status"].astype(str),
         "person": table["pseudonym"].astype(str),
     })  # fmt: skip
 
 
 def outcome_cell_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """The counts `uppfoljning_efter_insats` publishes, before any protection: level, quarter,
+    """The counts `uppfoljning_efter_insats` publishes, before any protection: level, year,
     kommunkod, OUTCOME_DIMENSIONS, count (the contract counts `outcome_keys` the same way)."""
-    counted = cell_counts(outcome_keys(table), OUTCOME_DIMENSIONS, "quarter")
+    counted = cell_counts(outcome_keys(table), OUTCOME_DIMENSIONS, "year")
     counted.insert(0, "level", np.array(LEVELS, dtype=object)[counted.pop("depth").to_numpy(dtype=np.int64)])
     return counted

@@ -1,15 +1,13 @@
-"""Regional statistics (`regional_statistik`): overlaps counted per month, kommun and cell,
-with small counts suppressed so that none can be worked out from what is published.
+"""Suppression of a counted table (`core.counts.suppressed_counts`, without a record-key
+secret): small counts suppressed so that none can be worked out from what is published.
 
-What is counted. Every overlap (in the reporting window or not; consent plays no part in
-aggregates), in the calendar month of its first shared day, per kommun and per *cell*:
-class × municipal category × AF category × age band. Only non-zero counts are listed
-(an absent row means 0). Each month is a tree of published equations:
+The table. Counts per period, kommun and *cell* (the dataset's dimensions); only non-zero
+counts are listed (an absent row means 0). Each period is a tree of published equations:
 
-    region total (level 'region') = Σ the month's kommun totals
+    region total (level 'region') = Σ the period's kommun totals
     kommun total (level 'kommun') = Σ the kommun's cells (level 'cell')
 
-A total row has 'total' in every column it adds up over (see `RegionalStatistik`).
+A total row has 'total' in every column it adds up over (see `schemas.statistics`).
 
 Suppression. A suppressed count is published empty, with `suppressed` true, and nothing
 says why it was suppressed.
@@ -54,91 +52,9 @@ below the threshold (the secondary ones need not be, and nothing says which they
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-
-from core.cellkey import cell_key_counts
-from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
 
 # The parent of a row at the top of its tree (a region row).
 _TOP = -1
-_CELL_KEY = ["month", "kommunkod", *CELL_DIMENSIONS]
-
-
-def regional_statistics(overlaps: pd.DataFrame, threshold: int, cell_key_secret: bytes | None = None) -> pd.DataFrame:
-    """The `RegionalStatistik` dataset of `overlaps` (an `Overlaps` dataset): counts per
-    month × kommun × cell with kommun and region totals; a count from 1 to `threshold` − 1
-    is suppressed, and further counts so that none can be worked out (see the module).
-    With `cell_key_secret`: perturbed by the Cell Key Method instead (`core/cellkey.py`),
-    each overlap's contributor being its person (the pipeline pseudonym)."""
-    if threshold < 2:
-        # Below 2 nothing is small: every count would be published, ones included.
-        raise ValueError(f"the suppression threshold must be at least 2, got {threshold}")
-    for column in ("kommunkod", *CELL_DIMENSIONS):
-        if (overlaps[column] == TOTAL).any():
-            raise ValueError(f"the overlaps' {column} has the value {TOTAL!r}, which marks total rows")
-
-    if cell_key_secret is not None:
-        keys = _cell_keys(overlaps).assign(person=overlaps["pseudonym"].astype(str).to_numpy())
-        perturbed = cell_key_counts(keys, list(CELL_DIMENSIONS), cell_key_secret, count_column="overlap_count")
-        return RegionalStatistik.validate(perturbed[list(RegionalStatistik.to_schema().columns)])
-    table = _with_totals(_cell_counts(overlaps))
-    counts = table["overlap_count"].to_numpy(dtype=np.int64)
-    suppressed = suppression_pattern(counts, _parents(table), table["depth"].to_numpy(), threshold)
-    published_counts = pd.array(counts, dtype="Int64")
-    published_counts[suppressed] = pd.NA
-    published = table.assign(overlap_count=published_counts, suppressed=suppressed)
-    return RegionalStatistik.validate(published[list(RegionalStatistik.to_schema().columns)])
-
-
-# --- the table of counts -----------------------------------------------------------------
-
-
-def _cell_keys(overlaps: pd.DataFrame) -> pd.DataFrame:
-    """One row per overlap: the month of its first shared day, its kommun and dimensions."""
-    first_days = overlaps["overlap_start"].to_numpy().astype("datetime64[M]")
-    keys = overlaps[["kommunkod", *CELL_DIMENSIONS]].reset_index(drop=True)
-    keys.insert(0, "month", np.datetime_as_string(first_days, unit="M"))
-    return keys
-
-
-def _cell_counts(overlaps: pd.DataFrame) -> pd.DataFrame:
-    """One row per non-zero cell: its month, kommun, dimensions and `overlap_count`."""
-    keys = _cell_keys(overlaps)
-    # dropna=False: a missing key must fail validation, not vanish from the counts.
-    return keys.groupby(_CELL_KEY, sort=True, dropna=False).size().rename("overlap_count").reset_index()
-
-
-def _with_totals(cells: pd.DataFrame) -> pd.DataFrame:
-    """`cells` with a kommun total per (month, kommun) and a region total per month, and a
-    `depth` (0 region, 1 kommun, 2 cell), sorted: per month the region row, then per
-    kommun its total followed by its cells (`_parents` relies on this order)."""
-    everything = dict.fromkeys(CELL_DIMENSIONS, TOTAL)
-    kommuner = cells.groupby(["month", "kommunkod"], sort=True)["overlap_count"].sum().reset_index()
-    region = cells.groupby("month", sort=True)["overlap_count"].sum().reset_index()
-    table = pd.concat(
-        [
-            region.assign(kommunkod=TOTAL, **everything, depth=0),
-            kommuner.assign(**everything, depth=1),
-            cells.assign(depth=2),
-        ],
-        ignore_index=True,
-    )
-    table["level"] = pd.array(np.array(LEVELS)[table["depth"].to_numpy(dtype=np.int64)], dtype="str")
-    table["_below_region"] = table["depth"] > 0  # region rows first in their month
-    order = ["month", "_below_region", "kommunkod", "depth", *CELL_DIMENSIONS]
-    return table.sort_values(order, kind="stable").drop(columns="_below_region").reset_index(drop=True)
-
-
-def _parents(table: pd.DataFrame) -> np.ndarray:
-    """Row position of each row's total (_TOP for region rows). In `_with_totals`' order a
-    row's total is the last row above it one level up, so a running maximum finds it."""
-    depth = table["depth"].to_numpy()
-    positions = np.arange(len(table))
-    parents = np.full(len(table), _TOP)
-    for level in range(1, len(LEVELS)):
-        last_total_above = np.maximum.accumulate(np.where(depth == level - 1, positions, _TOP))
-        parents[depth == level] = last_total_above[depth == level]
-    return parents
 
 
 # --- suppression -------------------------------------------------------------------------

@@ -10,13 +10,13 @@ registration date or a de-registration reason to a municipality.
   `kaa_slutar`), with the municipality's consent.
 - `OverlamningarKommun`: for a municipality, AF programmes of its people that ended with
   nothing next (`af_slut_utan_fortsattning`), with AF's consent.
-- `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts per quarter,
-  perturbed by the Cell Key Method (`core/counts.py`, `core/cellkey.py`).
-- `UppfoljningEfterInsats`: outcomes after an intervention, counted per quarter, for the
+- `UngaNittioDagarStatistik`, `OverlamningarStatistik`: the region's counts per calendar
+  year, perturbed by the Cell Key Method (`core/counts.py`, `core/cellkey.py`).
+- `UppfoljningEfterInsats`: outcomes after an intervention, counted per year, for the
   region and each municipality (its own rows), perturbed the same way.
 - `KommunoverskridandeInsatser`: participants of one municipality's interventions living in
-  another, counted per month, for the region and each of the two municipalities, perturbed the
-  same way.
+  another, counted per year, for the region and each of the two municipalities, perturbed
+  the same way.
 """
 
 from __future__ import annotations
@@ -25,14 +25,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.datasets import AGE_BANDS
 from schemas.followup import HANDOVER_KINDS, HORIZONS, NO_KOMMUN, OUTCOME_STATUSES, PARTIES, YOUTH_STATUSES
 from schemas.municipalities import KOMMUNKOD_DIGITS, KOMMUNKOD_PATTERN
-from schemas.statistics import LEVELS, TOTAL
+from schemas.statistics import LEVELS, TOTAL, YEAR
 
 UNKNOWN_KOMMUN = NO_KOMMUN
-_QUARTER = r"^[0-9]{4}-Q[1-4]$"
-_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 class UngaNittioDagar(pa.DataFrameModel):
@@ -96,9 +93,10 @@ class OverlamningarKommun(pa.DataFrameModel):
 
 
 class _Counted(pa.DataFrameModel):
-    # Quarters, not months: by month most counts are small and would be withheld (bench/withheld.py).
-    quarter: Series[str] = pa.Field(str_matches=_QUARTER, description="Quarter (YYYY-Qn)")
-    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the quarter's total)")
+    # By calendar year: by month or quarter most of a kommun's counts are 1 or 2, which the
+    # cell key withholds (bench/results/withheld.md).
+    year: Series[str] = pa.Field(str_matches=YEAR, description="Calendar year (YYYY)")
+    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the year's total)")
     kommunkod: Series[str] = pa.Field(
         str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL}|{UNKNOWN_KOMMUN})$",
         description=f"SCB code; '{UNKNOWN_KOMMUN}': in no municipality's records; 'total' on region rows",
@@ -110,35 +108,32 @@ class _Counted(pa.DataFrameModel):
 
 
 class UngaNittioDagarStatistik(_Counted):
-    """Youth spells per quarter of day 0 × kommun × age band × status, with totals, perturbed."""
+    """Youth spells per year of day 0 × kommun × status, with totals, perturbed."""
 
-    age_band: Series[str] = pa.Field(isin=("16-19", "20-24", TOTAL), description="Age on day 0; 'total' on totals")
     status: Series[str] = pa.Field(isin=(*YOUTH_STATUSES, TOTAL), description="Status; 'total' on totals")
 
     class Config:
         strict = True
-        unique = ["quarter", "kommunkod", "age_band", "status"]
+        unique = ["year", "kommunkod", "status"]
 
 
 class OverlamningarStatistik(_Counted):
-    """Hand-overs per quarter of the end × kommun × kind, with totals, perturbed."""
+    """Hand-overs per year of the end × kommun × kind, with totals, perturbed."""
 
     kind: Series[str] = pa.Field(isin=(*HANDOVER_KINDS, TOTAL), description="Which hand-over; 'total' on totals")
 
     class Config:
         strict = True
-        unique = ["quarter", "kommunkod", "kind"]
+        unique = ["year", "kommunkod", "kind"]
 
 
 class UppfoljningEfterInsats(_Counted):
-    """Ended interventions per quarter of the last day × kommun × party × category × age band ×
-    horizon × the person's status on that day (`core/outcomes.py`), with totals, perturbed.
-    A horizon not yet reached by the as-of date is absent, never zero. A kommun total and the
-    region total add up every horizon: an intervention counts once per horizon reached."""
+    """Ended interventions per year of the last day × kommun × party × horizon × the person's
+    status on that day (`core/outcomes.py`), with totals, perturbed. A horizon not yet
+    reached by the as-of date is absent, never zero. A kommun total and the region total add
+    up every horizon: an intervention counts once per horizon reached."""
 
     party: Series[str] = pa.Field(isin=(*PARTIES, TOTAL), description="Whose intervention: kommun or af; 'total' on totals")
-    category: Series[str] = pa.Field(description="Catalogue category of the intervention; 'total' on totals")
-    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on totals")
     horizon: Series[str] = pa.Field(isin=(*(str(h) for h in HORIZONS), TOTAL),
                                     description="Days after the last day (30, 90, 180); 'total' on totals")
     status: Series[str] = pa.Field(isin=(*OUTCOME_STATUSES, TOTAL),
@@ -147,34 +142,23 @@ class UppfoljningEfterInsats(_Counted):
 
     class Config:
         strict = True
-        unique = ["quarter", "kommunkod", "party", "category", "age_band", "horizon", "status"]
+        unique = ["year", "kommunkod", "party", "horizon", "status"]
 
 
-class KommunoverskridandeInsatser(pa.DataFrameModel):
+class KommunoverskridandeInsatser(_Counted):
     """Participants in municipal interventions provided by one municipality (`kommunkod`) to
-    residents of another (`home_kommunkod`, folkbokföringskommun) per month active × category ×
-    age band, with totals, perturbed (`core/flows.py`, `core/cellkey.py`). A person counts once
-    per cell; a kommun total and the region total add up the cells. Only pairs whose two
-    kommuner differ. By month, as the parties asked (a participation spans months, so a
-    quarter would not make the counts larger by much)."""
+    residents of another (`home_kommunkod`, folkbokföringskommun) per year active, with
+    totals, perturbed (`core/flows.py`, `core/cellkey.py`). A person counts once per cell; a
+    kommun total and the region total add up the cells. Only pairs whose two kommuner differ."""
 
-    month: Series[str] = pa.Field(str_matches=_MONTH, description="Month active (YYYY-MM)")
-    level: Series[str] = pa.Field(isin=LEVELS, description="cell, kommun (its total) or region (the month's total)")
     kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
                                       description="The providing municipality; 'total' on region rows")
-    count: Series[pd.Int64Dtype] = pa.Field(
-        nullable=True, ge=1, description="Number, perturbed by the cell key: within ±2 of the true count; never 1 or 2"
-    )
-    suppressed: Series[bool] = pa.Field(description="The count is withheld (false where the cell key protects it)")
-
     home_kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
                                            description="The participants' home municipality; 'total' on totals")
-    category: Series[str] = pa.Field(description="Catalogue category of the intervention; 'total' on totals")
-    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on totals")
 
     class Config:
         strict = True
-        unique = ["month", "kommunkod", "home_kommunkod", "category", "age_band"]
+        unique = ["year", "kommunkod", "home_kommunkod"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

@@ -1,8 +1,9 @@
-"""Pandera model of the published regional statistics (`regional_statistik`, see core/statistics.py).
+"""Pandera model of the published regional statistics (`regional_statistik`, see core/counts.py).
 
-`RegionalStatistik`: overlaps counted per month and kommun, broken down by class,
-municipal category, AF category and age band, with one total per kommun and month and
-one total per month for the whole region. Published, every count is perturbed by the Cell
+`RegionalStatistik`: overlaps counted per calendar year and kommun, broken down by class,
+with one total per kommun and year and one total per year for the whole region. (By month
+and by municipal category × AF category × age band most of a kommun's counts were 1 or 2,
+so most of the table was withheld: bench/results/withheld.md.) Published, every count is perturbed by the Cell
 Key Method (`core/cellkey.py`); without a record-key secret small counts are suppressed
 instead, and further counts with them so that no suppressed count can be worked out from
 the published counts and totals: a suppressed count is published as empty, never as its value. The
@@ -15,28 +16,27 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.datasets import AGE_BANDS
 from schemas.municipalities import KOMMUNKOD_DIGITS
 from schemas.rules import CLASSES
 
 # The value a total row has in every column it adds up over.
 TOTAL = "total"
-# Levels of the hierarchy, from the top: a region row adds up its month's kommun rows,
+# Levels of the hierarchy, from the top: a region row adds up its period's kommun rows,
 # a kommun row adds up its cell rows.
 LEVELS = ("region", "kommun", "cell")
-# The columns a cell is broken down by within its month and kommun.
-CELL_DIMENSIONS = ("classification", "municipal_category", "af_category", "age_band")
+# The columns a cell is broken down by within its year and kommun.
+CELL_DIMENSIONS = ("classification",)
+# A calendar year, the period of the nightly statistics ('YYYY').
+YEAR = r"^[0-9]{4}$"
 
 
 class RegionalStatistik(pa.DataFrameModel):
-    """Overlaps per month × kommun × class × categories × age band, with totals; small counts suppressed."""
+    """Overlaps per year × kommun × class, with totals, perturbed (or small counts suppressed)."""
 
-    month: Series[str] = pa.Field(
-        str_matches=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="Month (YYYY-MM) of the overlaps' first shared day"
-    )
+    year: Series[str] = pa.Field(str_matches=YEAR, description="Calendar year (YYYY) of the overlaps' first shared day")
     level: Series[str] = pa.Field(
         isin=LEVELS,
-        description="cell: one combination in one kommun; kommun: the kommun's total; region: the month's total",
+        description="cell: one class in one kommun; kommun: the kommun's total; region: the year's total",
     )
     kommunkod: Series[str] = pa.Field(
         str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$", description="SCB code of the municipality; 'total' on region rows"
@@ -44,11 +44,6 @@ class RegionalStatistik(pa.DataFrameModel):
     classification: Series[str] = pa.Field(
         isin=(*CLASSES, TOTAL), description="conflict, parallel or complementary; 'total' on total rows"
     )
-    municipal_category: Series[str] = pa.Field(
-        description="Catalogue category of the municipal intervention; 'total' on total rows"
-    )
-    af_category: Series[str] = pa.Field(description="Catalogue category of the AF programme; 'total' on total rows")
-    age_band: Series[str] = pa.Field(isin=(*AGE_BANDS, TOTAL), description="Age band; 'total' on total rows")
     overlap_count: Series[pd.Int64Dtype] = pa.Field(
         nullable=True,
         ge=1,
@@ -86,7 +81,7 @@ class RegionalStatistik(pa.DataFrameModel):
         the true counts and is tested in tests/test_statistics.py.)"""
         safe = pd.Series(True, index=frame.index)
         # (rows of the equation: the total and its members, the key that groups them)
-        for rows, key in ((frame["level"] != "region", ["month", "kommunkod"]), (frame["level"] != "cell", ["month"])):
+        for rows, key in ((frame["level"] != "region", ["year", "kommunkod"]), (frame["level"] != "cell", ["year"])):
             equations = frame[rows]
             unknowns = equations.groupby(key, sort=False)["suppressed"].transform("sum")
             safe.loc[equations.index] &= unknowns != 1
@@ -94,4 +89,4 @@ class RegionalStatistik(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["month", "kommunkod", *CELL_DIMENSIONS]
+        unique = ["year", "kommunkod", *CELL_DIMENSIONS]

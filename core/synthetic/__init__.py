@@ -28,6 +28,10 @@
     DIR/truth/outcome_cases.csv           the planted outcome cases (`outcome_cases`): per case, ended
                                           intervention (party, id) and horizon, the expected status
                                           (`absent`: horizon not reached)
+    DIR/truth/nyckeltal.csv               the indicator pack before protection: per closed quarter,
+                                          level, kommun, indicator and breakdown the count (a share
+                                          row: met, due, share), stated one person at a time
+                                          (`pack_truth`; youth and outcomes with registrations only)
     DIR/README.txt                        what this is
 
 Consent records and protected people (`consents`): most systems deliver the consent's period,
@@ -77,6 +81,7 @@ The modules, each importing only those before it (and `schemas`):
     inbox          putting it together: `build_inbox` in memory, `generate` into a folder
     followup, followup_truth, registrations, gates_truth: the registrations and the truths of
                    the lists and of the gates, stated apart from the pipeline's code
+    pack_truth     the indicator pack's truth, from the other truths and the accepted rows
 """
 
 from core.synthetic.defects import DEFECT_KINDS

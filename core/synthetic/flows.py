@@ -9,8 +9,8 @@ elsewhere. A municipality's case system writes the home kommun in a column of it
 one case system (`komma_bom`) has no such column, so its participants all count as at home.
 
 `flows_truth` states the counting rule from its words, one intervention at a time, and
-shares nothing with `core/flows.py`: participants per month × providing kommun × home
-kommun × category × age band where the kommuner differ, before suppression.
+shares nothing with `core/flows.py`: participants per year active × providing kommun × home
+kommun where the kommuner differ, before any protection.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,13 +68,11 @@ def _months(start: dt.date, end: dt.date | None, as_of: dt.date) -> list[str]:
     return months
 
 
-def flows_truth(accepted: pd.DataFrame, sources: Sequence[Source], categories: dict[str, str],
-                age_bands: pd.Series, as_of: dt.date) -> pd.DataFrame:  # fmt: skip
-    """Participants per published cell before suppression, from the accepted municipal rows
-    (`person`, `source_id`, `kommunkod`, `insats_code`, `start_date`, `end_date`,
-    `home_kommunkod` as delivered); `age_bands`: the pipeline's band of each person on `as_of`."""
+def participations(accepted: pd.DataFrame, sources: Sequence[Source], as_of: dt.date) -> Iterator[tuple]:
+    """(row, home kommun, months active) of every accepted municipal row whose person lives in
+    another municipality than the providing one, one intervention at a time: the home kommun
+    as delivered (a source without the column delivers none), else the providing one."""
     delivers_home = {s.id for s in sources if any(ours == "home_kommunkod" for _, ours in s.export.columns)}
-    people: dict[tuple, set] = defaultdict(set)
     for row in accepted.itertuples():
         delivered = row.home_kommunkod if row.source_id in delivers_home else ""
         home = delivered or row.kommunkod
@@ -82,13 +80,23 @@ def flows_truth(accepted: pd.DataFrame, sources: Sequence[Source], categories: d
             continue
         start = pd.Timestamp(row.start_date).date()
         end = None if pd.isna(row.end_date) else pd.Timestamp(row.end_date).date()
-        for month in _months(start, end, as_of):
-            people[(month, row.kommunkod, home, categories[row.insats_code], age_bands[row.person])].add(row.person)
+        yield row, home, _months(start, end, as_of)
+
+
+def flows_truth(accepted: pd.DataFrame, sources: Sequence[Source], as_of: dt.date) -> pd.DataFrame:
+    """Participants per published cell (year active × providing kommun × home kommun) before
+    any protection, from the accepted municipal rows (`person`, `source_id`, `kommunkod`,
+    `start_date`, `end_date`, `home_kommunkod` as delivered): a person counts once in a
+    cell however many months or interventions of theirs fall in it."""
+    people: dict[tuple, set] = defaultdict(set)
+    for row, home, months in participations(accepted, sources, as_of):
+        for month in months:
+            people[(month[:4], row.kommunkod, home)].add(row.person)
     rows = [(*cell, len(persons)) for cell, persons in sorted(people.items())]
-    return pd.DataFrame(rows, columns=["month", "kommunkod", "home_kommunkod", "category", "age_band", "participants"])
+    return pd.DataFrame(rows, columns=[*FLOW_CELL, "participants"])
 
 
-FLOW_CELL = ["month", "kommunkod", "home_kommunkod", "category", "age_band"]
+FLOW_CELL = ["year", "kommunkod", "home_kommunkod"]
 
 
 def published_against_truth(published: pd.DataFrame, truth: pd.DataFrame, deviation: int = 0) -> pd.DataFrame:

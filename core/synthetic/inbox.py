@@ -31,6 +31,7 @@ from core.synthetic.outcome_cases import (
     with_case_registrations,
 )
 from core.synthetic.flows import flows_truth, plant_homes, with_home_column
+from core.synthetic.pack_truth import pack_truth
 from core.synthetic.people import draw_people
 from core.synthetic.population import build_population
 from core.synthetic.randomness import _rng
@@ -45,10 +46,7 @@ from core.synthetic.systems import (
     validate_municipalities,
 )
 from core.synthetic.truth import _csv_text, _truth_overlaps, planted_overlaps
-from core.ingest import age_bands
-from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.errors import MellanrumError
-from schemas.personnummer import birth_dates
 from schemas.municipalities import GOTEBORGSREGIONEN
 
 # What generate writes into DIR (and clears there first).
@@ -171,7 +169,7 @@ def build_inbox(
         pd.MultiIndex.from_frame(bad[["source_id", "record_id"]]))]
     accepted_m = accepted_m.assign(kommunkod=accepted_m["source_id"].map({x.id: x.kommunkod for x in sources}))
     accepted_a = assignments[~assignments["assignment_id"].isin(bad.loc[bad["source_id"] == AF_SOURCE.id, "record_id"])]
-    drawn = None
+    drawn = lists = outcomes = None
     if registrations:
         declared.append(REGISTRATION_SOURCE)
         drawn = draw_registrations(population.people, interventions, assignments, as_of,
@@ -182,10 +180,11 @@ def build_inbox(
         counts.append({"source_id": REGISTRATION_SOURCE.id, "file": file, "rows": len(drawn),
                        "expected_accepted": len(drawn), "expected_quarantined": 0})  # fmt: skip
         summaries.append(SourceSummary(REGISTRATION_SOURCE.id, file, "csv", "utf-8", ";", len(drawn), 0))
-        for name, frame in followup_truth(population.people, accepted_m, accepted_a, drawn, as_of).items():
+        lists = followup_truth(population.people, accepted_m, accepted_a, drawn, as_of)
+        for name, frame in lists.items():
             files[f"truth/{name}.csv"] = _csv_text(frame)
-        files["truth/outcomes.csv"] = _csv_text(outcome_counts(outcome_rows(population.people, accepted_m, accepted_a,
-                                                                            drawn, as_of)))  # fmt: skip
+        outcomes = outcome_rows(population.people, accepted_m, accepted_a, drawn, as_of)
+        files["truth/outcomes.csv"] = _csv_text(outcome_counts(outcomes))
         files["truth/outcome_cases.csv"] = _csv_text(case_truth(outcome_plan))
     files["sources.yaml"] = sources_yaml(declared)
     files["recipients.yaml"] = recipients_yaml([source.kommunkod for source in sources])
@@ -196,8 +195,8 @@ def build_inbox(
     files["truth/agreements.csv"] = _csv_text(agreement_truth(codes, agreement_plan(codes, as_of), as_of))
     files["truth/regions.csv"] = _csv_text(region_truth(region_plan()))
     files["truth/overlaps.csv"] = _csv_text(_truth_overlaps(overlaps))
-    files["truth/flows.csv"] = _csv_text(flows_truth(accepted_m, sources, load_catalogue(DEFAULT_CATALOGUE).intervention_categories,
-                                                     age_bands(birth_dates(population.people["personnummer"]), as_of), as_of))
+    files["truth/flows.csv"] = _csv_text(flows_truth(accepted_m, sources, as_of))
+    files["truth/nyckeltal.csv"] = _csv_text(pack_truth(accepted_m, accepted_a, sources, as_of, drawn, lists, outcomes))
     files["truth/bad_rows.csv"] = _csv_text(pd.concat(bad_rows, ignore_index=True))
     files["truth/expected_counts.csv"] = _csv_text(pd.DataFrame(counts))
     made_up = int(population.people.made_up.sum())

@@ -174,7 +174,8 @@ def _holding_kommun(person_m: list, day: dt.date) -> str:
 def outcome_rows(people: pd.DataFrame, interventions: pd.DataFrame, assignments: pd.DataFrame,
                  registrations: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:  # fmt: skip
     """One row per accepted ended intervention and horizon reached by `as_of`: party, id,
-    quarter, kommunkod, category, age_band, horizon, status (by the oracle)."""
+    quarter (of the last day), kommunkod, category, age_band, horizon, status (by the oracle)
+    and `on`, the day the status holds (the last day + the horizon)."""
     catalogue = default_catalogue()
     births = birth_dates(people["personnummer"]).to_numpy()
     m_of, a_of, registered = records_by_person(interventions, assignments, registrations)
@@ -196,13 +197,15 @@ def outcome_rows(people: pd.DataFrame, interventions: pd.DataFrame, assignments:
                 day = last + dt.timedelta(days=horizon)
                 if day > as_of:
                     continue
-                rows.append({"party": party, "id": record_id, "quarter": f"{last.year}-Q{(last.month - 1) // 3 + 1}", "kommunkod": kommunkod,
+                rows.append({"party": party, "id": record_id, "year": str(last.year), "kommunkod": kommunkod,
                              "category": category, "age_band": band, "horizon": horizon,
-                             "status": outcome_on(day, first, regs, a_periods, m_periods)})  # fmt: skip
-    return pd.DataFrame(rows, columns=["party", "id", "quarter", "kommunkod", "category", "age_band", "horizon", "status"])
+                             "status": outcome_on(day, first, regs, a_periods, m_periods), "on": day})  # fmt: skip
+    return pd.DataFrame(rows, columns=["party", "id", "year", "kommunkod", "category", "age_band", "horizon", "status",
+                                       "on"])  # fmt: skip
 
 
-CELL = ["quarter", "kommunkod", "party", "category", "age_band", "horizon", "status"]
+# The published cell of `uppfoljning_efter_insats`: year of the last day × kommun × party × horizon × status.
+CELL = ["year", "kommunkod", "party", "horizon", "status"]
 
 
 def outcome_counts(rows: pd.DataFrame) -> pd.DataFrame:
@@ -210,8 +213,8 @@ def outcome_counts(rows: pd.DataFrame) -> pd.DataFrame:
     any suppression; every value as text but the count."""
     cells = rows.astype({"horizon": str}).groupby(CELL, sort=True).size().rename("count").reset_index()
     dims = dict.fromkeys(CELL[2:], TOTAL)
-    kommuner = cells.groupby(["quarter", "kommunkod"], sort=True)["count"].sum().reset_index().assign(**dims)
-    region = cells.groupby("quarter", sort=True)["count"].sum().reset_index().assign(kommunkod=TOTAL, **dims)
+    kommuner = cells.groupby(["year", "kommunkod"], sort=True)["count"].sum().reset_index().assign(**dims)
+    region = cells.groupby("year", sort=True)["count"].sum().reset_index().assign(kommunkod=TOTAL, **dims)
     table = pd.concat([region.assign(level=LEVELS[0]), kommuner.assign(level=LEVELS[1]), cells.assign(level=LEVELS[2])],
                       ignore_index=True)  # fmt: skip
     return table[["level", *CELL, "count"]].sort_values(["level", *CELL], kind="stable", ignore_index=True)

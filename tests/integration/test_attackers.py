@@ -69,6 +69,9 @@ THRESHOLD = Settings.of().suppression_threshold
 SECRETS = [cell_key_secret(bytes([i]) * 32) for i in range(20)]
 NIGHTS = 30
 PEOPLE = 2000
+# Draws of the cell key on the 30 nights: one gives 90 to 470 moved counts per table, too few
+# to tell 26 % from 35 % apart (one draw of unga_90_dagar_statistik by year: 39 %; ten: 24 %).
+NIGHTLY_DRAWS = 5
 
 
 def aggregate_ids(declared) -> str:
@@ -314,7 +317,8 @@ def nightly(inputs) -> dict[str, dict]:
             "truths": [publication(rows, view).counts for rows in true_rows],
             "suppressed": suppressed,
             "recomputed": recomputed,
-            "perturbed": [publication(build(declared, night, SECRETS[0]), view) for night in nights],
+            "perturbed": [[publication(build(declared, night, secret), view) for night in nights]
+                          for secret in SECRETS[:NIGHTLY_DRAWS]],
         }  # fmt: skip
     return series
 
@@ -357,19 +361,21 @@ def test_with_the_cell_key_one_persons_published_difference_is_the_true_one_at_m
     published difference equals the true one in at most `DIFFERENCE_EXACT_SHARE`; and what
     the differencing attacker claims about a small count is right no more often."""
     night = nightly[declared.name]
-    truths, releases, changes = night["truths"], night["perturbed"], true_changes(night["truths"])
-    exact = pairs = 0
-    for t in range(1, NIGHTS):
-        for key, moved in changes[t].items():
-            exact += releases[t].counts.get(key, 0) - releases[t - 1].counts.get(key, 0) == moved
-            pairs += 1
-    claims = differencing_attack(releases, changes)
+    truths, changes = night["truths"], true_changes(night["truths"])
     small = {(t, key) for t, truth in enumerate(truths) for key, count in truth.items() if count <= 2}
-    on_small = [key for key in small if key in claims]
-    right = sum(claims[key] == truths[key[0]][key[1]] for key in on_small)
+    exact = pairs = right = claimed = 0
+    for releases in night["perturbed"]:  # each draw of the cell key
+        for t in range(1, NIGHTS):
+            for key, moved in changes[t].items():
+                exact += releases[t].counts.get(key, 0) - releases[t - 1].counts.get(key, 0) == moved
+                pairs += 1
+        claims = differencing_attack(releases, changes)
+        on_small = [key for key in small if key in claims]
+        claimed += len(on_small)
+        right += sum(claims[key] == truths[key[0]][key[1]] for key in on_small)
     print(f"{declared.name}: published difference = true difference in {exact} of {pairs} "
-          f"({exact / max(pairs, 1):.1%}); claims on small counts right in {right} of {len(on_small)}")  # fmt: skip
-    assert pairs >= NIGHTS - 1
+          f"({exact / max(pairs, 1):.1%}); claims on small counts right in {right} of {claimed}")  # fmt: skip
+    assert pairs >= NIGHTLY_DRAWS * (NIGHTS - 1)
     assert exact <= DIFFERENCE_EXACT_SHARE * pairs, f"{exact}/{pairs}"
-    assert right <= DIFFERENCE_EXACT_SHARE * len(on_small), f"{right}/{len(on_small)}"
+    assert right <= DIFFERENCE_EXACT_SHARE * claimed, f"{right}/{claimed}"
 

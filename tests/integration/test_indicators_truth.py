@@ -1,61 +1,57 @@
 """The indicator pack (`nyckeltal`, issue 18 §3) on generated data (demo scale: 2,000 people)
-through the library stages (ingest, reconcile, registrations, outcomes, publication): every
-figure before suppression equals the generator's truth (overlaps from truth/overlaps.csv
-classified by the rule table, the transition list and the youth monitor from the follow-up
-truth; outcomes against `intervention_outcomes` counted here one row at a time), every
-published figure equals it or is withheld; and the sealed export for Göteborg (1480)
-decrypts to Göteborg's figures only and opens in a spreadsheet."""
+through the library stages (ingest, reconcile, registrations, outcomes, flows, publication):
+every figure before protection equals the generator's truth (`truth/nyckeltal.csv`, stated one
+person at a time by `core/synthetic/pack_truth.py`, nothing of `core/indicators.py`), row for
+row; every published figure is within the cell key's maximum deviation of it (or, on the
+suppression path, equals it or is withheld); a closed quarter is frozen; and the sealed export
+for Göteborg (1480) decrypts to Göteborg's figures only and opens in a spreadsheet."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import zipfile
-from collections import Counter
 
 import openpyxl
 import pandas as pd
 import pytest
 import yaml
 
+from core.cellkey import MAX_DEVIATION
 from core.contracts import CONTRACTS, contract
 from core.database import PUBLISHED, Dataset, create_engine, read_previous, read_rows, replace_publication
 from core.exports import build_export
 from core.flows import municipal_flows
-from core.indicators import INDICATOR_KEYS, closed, latest_closed
+from core.indicators import figures_before_protection
+from core.keys.record_keys import cell_key_secret
 from core.keys.sealing import new_recipient_key, open_sealed, public_key_text
 from core.outcomes import intervention_outcomes
 from core.publish import build_publication, checksum, conform
 from core.reconcile import Window, reconcile
 from core.registrations import youth_monitor
 from core.synthetic import generate
-from core.synthetic.followup_truth import read_truth
+from core.synthetic.pack_truth import KEY, latest_closed, read_pack_truth
 from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from schemas.contracts import PublicationParameters
+from schemas.municipalities import GOTEBORGSREGIONEN
+from schemas.published_indicators import INDICATORS, SHARES
 from schemas.recipients import load_recipients
 from schemas.rules import DEFAULT_RULES, load_rules
-from schemas.sources import load_sources
 from testkit.homes import AS_OF, accepted_by_kind
 
 pytestmark = pytest.mark.slow
 
 GOTEBORG = "1480"
-CLOSED = latest_closed(AS_OF)
 
 
 def _quarter(day: dt.date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-def _closed(quarter: str) -> bool:
-    return quarter < _quarter(AS_OF)  # 'YYYY-Qn' sorts in time order
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, keyring):
     inbox = tmp_path_factory.mktemp("pack")
     generate(inbox, people=2000, seed=1, as_of=AS_OF)
-    sources = load_sources(inbox / "sources.yaml")
     data = accepted_by_kind(inbox, keyring)
     municipal, af, registrations = data["municipal"], data["af"], data["af_registrations"]
     rules = load_rules(DEFAULT_RULES, load_catalogue(DEFAULT_CATALOGUE))
@@ -64,122 +60,108 @@ def demo(tmp_path_factory, keyring):
                 "youth_monitor": youth_monitor(municipal, af, registrations, AS_OF),
                 "intervention_outcomes": intervention_outcomes(municipal, af, registrations, AS_OF),
                 "municipal_flows": municipal_flows(municipal, AS_OF)}  # fmt: skip
-    return inbox, sources, data, internal
+    return inbox, internal
 
 
-def _pipeline_figures(internal) -> Counter:
-    """Per (quarter, kommun, indicator, breakdown) before suppression: the pack's own keys."""
-    found: Counter = Counter()
-    for name, (_, keys_of) in INDICATOR_KEYS.items():
-        keys = keys_of(internal, AS_OF)
-        keys = keys[closed(keys["quarter"], AS_OF)]
-        found.update(Counter((q, k, name, b) for q, k, b in zip(keys["quarter"], keys["kommunkod"], keys["breakdown"],
-                                                                strict=True)))  # fmt: skip
-    return found
+@pytest.fixture(scope="module")
+def truth(demo) -> pd.DataFrame:
+    inbox, _ = demo
+    return read_pack_truth(inbox / "truth")
 
 
-def _truth_figures(inbox, sources, data, internal) -> Counter:
-    """The same figures from the generator's truth files, one row at a time."""
-    truth: Counter = Counter()
-    kommun_of = {s.id: s.kommunkod for s in sources.all}
-    catalogue = load_catalogue(DEFAULT_CATALOGUE)
-    municipal_category, af_category = catalogue.intervention_categories, catalogue.programme_categories
-    rule_of = {(r.municipal, r.af): r.classification for r in load_rules(DEFAULT_RULES, catalogue).rules}
-    planted = pd.read_csv(inbox / "truth" / "overlaps.csv", dtype=str, keep_default_na=False)
-    for row in planted[planted["kind"] == "municipal_af"].itertuples():
-        quarter = _quarter(dt.date.fromisoformat(row.overlap_start))
-        cls = ("conflict" if float(row.combined_extent) > 100
-               else rule_of[(municipal_category[row.code], af_category[row.other_code])])  # fmt: skip
-        if _closed(quarter):
-            truth[(quarter, kommun_of[row.source_id], "samtidiga_insatser", cls)] += 1
-    lists = read_truth(inbox / "truth")
-    for kommunkod, _ in lists["transition_list"][["kommunkod", "registration_id"]].drop_duplicates().itertuples(
-            index=False, name=None):  # fmt: skip
-        truth[(CLOSED, kommunkod, "overgangslista", "registration")] += 1
-    day0 = dict(zip(data["af_registrations"]["registration_id"], data["af_registrations"]["registration_date"],
-                    strict=True))  # fmt: skip
-    spells: dict[str, tuple[str, str]] = {}
-    for row in lists["youth_monitor"].itertuples():
-        kommun = row.kommunkod or "okand"
-        if row.registration_id not in spells or (kommun != "okand" and
-                                                 (spells[row.registration_id][0] == "okand" or kommun < spells[row.registration_id][0])):  # fmt: skip
-            spells[row.registration_id] = (kommun, row.status)
-    for registration_id, (kommun, status) in spells.items():
-        quarter = _quarter(pd.Timestamp(day0[registration_id]).date() + dt.timedelta(days=90))
-        if _closed(quarter):
-            truth[(quarter, kommun, "unga_90_dagar", status)] += 1
-    outcomes = internal["intervention_outcomes"]
-    for row in outcomes.itertuples():
-        quarter = _quarter(pd.Timestamp(row.ends_on).date() + dt.timedelta(days=90))
-        if row.horizon == 90 and _closed(quarter):
-            truth[(quarter, row.kommunkod, "utfall_90_dagar", row.status)] += 1
-    # Participation across municipalities, from the accepted deliveries one intervention and
-    # one month at a time (the generator's truth/flows.csv counts months, not quarters).
-    taken_part: set = set()
-    for row in data["municipal"].itertuples():
-        home = row.home_kommunkod if isinstance(row.home_kommunkod, str) else row.kommunkod
-        start = pd.Timestamp(row.start_date).date()
-        if home == row.kommunkod or start > AS_OF:
-            continue
-        last = min(pd.Timestamp(row.end_date).date() if pd.notna(row.end_date) else AS_OF, AS_OF)
-        day = start.replace(day=1)
-        while day <= last:
-            if _closed(_quarter(day)):
-                taken_part.add((_quarter(day), row.kommunkod, "tar_emot", row.pseudonym))
-                taken_part.add((_quarter(day), home, "deltar_annanstans", row.pseudonym))
-            day = (day + dt.timedelta(days=32)).replace(day=1)
-    for quarter, kommunkod, breakdown, _ in taken_part:
-        truth[(quarter, kommunkod, "kommunoverskridande_deltagande", breakdown)] += 1
-    return truth
+def _against_truth(figures: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Every row of either, side by side on the pack's key (`_merge` says where it is)."""
+    mine = figures.astype({c: str for c in KEY})[[*KEY, "count", "denominator", "share", "suppressed"]]
+    return mine.merge(truth, on=KEY, how="outer", suffixes=("", "_truth"), indicator=True)
 
 
-def test_every_figure_of_the_pack_before_suppression_equals_the_truth(demo):
-    inbox, sources, data, internal = demo
-    found, truth = _pipeline_figures(internal), _truth_figures(*demo)
-    # the transition list's assignment-keyed rows are not in the truth (people with a programme):
-    # counted here from the list itself
-    assignments = internal["transition_list"][internal["transition_list"]["keyed_by"] == "assignment_id"]
-    for kommunkod, _ in assignments[["kommunkod", "assignment_id"]].drop_duplicates().itertuples(index=False, name=None):
-        truth[(CLOSED, kommunkod, "overgangslista", "assignment")] += 1
-    for indicator in ("samtidiga_insatser", "overgangslista", "unga_90_dagar", "utfall_90_dagar",
-                      "kommunoverskridande_deltagande"):
-        mine = {k: n for k, n in found.items() if k[2] == indicator}
-        theirs = {k: n for k, n in truth.items() if k[2] == indicator}
-        assert len(theirs) > 3, indicator
-        assert mine == theirs, indicator
-    assert {b for (_, _, i, b) in truth if i == "unga_90_dagar"} >= {"met", "breached"}
+def test_the_truth_covers_every_indicator_kommun_and_closed_quarter(truth):
+    cells = truth[truth["level"] == "cell"]
+    assert set(truth["indicator"]) == set(INDICATORS)
+    for indicator in set(INDICATORS) - set(SHARES):
+        assert (cells["indicator"] == indicator).sum() > 3, indicator
+    assert set(GOTEBORGSREGIONEN) <= set(cells["kommunkod"])
+    assert set(cells.loc[cells["indicator"] == "unga_90_dagar", "breakdown"]) >= {"met", "breached", "ended"}
+    assert set(cells.loc[cells["indicator"] == "overgangslista", "breakdown"]) == {"registration", "assignment"}
+    assert set(cells.loc[cells["indicator"] == "overgangslista", "quarter"]) == {latest_closed(AS_OF)}
+    assert set(cells.loc[cells["indicator"] == "kommunoverskridande_deltagande", "breakdown"]) == {
+        "tar_emot", "deltar_annanstans"}  # fmt: skip
+    assert truth["quarter"].nunique() > 4 and (truth["quarter"] < _quarter(AS_OF)).all()
+
+
+def test_every_figure_of_the_pack_before_protection_equals_the_truth(demo, truth):
+    """All indicators, kommuner, closed quarters and levels: no row missing, none extra, every
+    count (a share's numerator and denominator) equal."""
+    _, internal = demo
+    table = _against_truth(figures_before_protection(internal, AS_OF), truth)
+    assert len(table) == len(truth) > 500
+    for indicator in INDICATORS:
+        rows = table[table["indicator"] == indicator]
+        unmatched = rows.groupby("_merge", observed=True).size().to_dict()
+        assert set(unmatched) == {"both"}, (indicator, unmatched)
+        assert rows["count"].astype("int64").tolist() == rows["count_truth"].tolist(), indicator
+    shares = table[table["indicator"].isin(SHARES)]
+    assert shares["denominator"].astype("Int64").tolist() == shares["denominator_truth"].tolist()
+    assert (shares["share"] - shares["share_truth"]).abs().max() < 1e-9
+
+
+@pytest.fixture(scope="module")
+def perturbed(demo):
+    _, internal = demo
+    declared = contract("nyckeltal")
+    parameters = PublicationParameters(AS_OF, 3, cell_key_secret=cell_key_secret(b"k" * 32))
+    return conform(declared.build(internal, parameters, declared), declared)
+
+
+def test_with_the_cell_key_every_published_figure_is_within_the_tables_maximum_of_the_truth(perturbed, truth):
+    """Nothing published that the truth lacks; every count within D of the truth and never
+    below 1 (a share's numerator and denominator too, its share their quotient); a figure left
+    out only where the truth is at most D."""
+    table = _against_truth(perturbed, truth)
+    assert not (table["_merge"] == "left_only").any()
+    shown = table[table["_merge"] == "both"]
+    assert not shown["suppressed"].astype(bool).any() and len(shown) > 500
+    counts = shown[~shown["indicator"].isin(SHARES)]
+    difference = (counts["count"].astype("int64") - counts["count_truth"]).abs()
+    assert (counts["count"].astype("int64") > 0).all() and difference.max() <= MAX_DEVIATION
+    assert (difference > 0).any()  # perturbed, not copied
+    shares = shown[shown["indicator"].isin(SHARES)]
+    assert len(shares) > 10
+    assert ((shares["count"].astype("int64") - shares["count_truth"]).abs() <= MAX_DEVIATION).all()
+    assert ((shares["denominator"].astype("int64") - shares["denominator_truth"]).abs() <= MAX_DEVIATION).all()
+    quotient = (shares["count"].astype("float64") / shares["denominator"].astype("float64")).round(4)
+    assert ((shares["share"].astype("float64") - quotient).abs() < 1e-9).all() and (shares["share"] <= 1).all()
+    left_out = table[table["_merge"] == "right_only"]
+    assert (left_out["denominator_truth"].fillna(left_out["count_truth"]) <= MAX_DEVIATION).all()
 
 
 @pytest.fixture(scope="module")
 def published(demo):
-    *_, internal = demo
+    _, internal = demo
     declared = contract("nyckeltal")
     return conform(declared.build(internal, PublicationParameters(AS_OF, 3), declared), declared)
 
 
-def test_every_published_figure_equals_the_truth_or_is_withheld_and_only_closed_quarters_appear(demo, published):
-    truth = _truth_figures(*demo)
-    internal = demo[3]
-    assignments = internal["transition_list"][internal["transition_list"]["keyed_by"] == "assignment_id"]
-    for kommunkod, _ in assignments[["kommunkod", "assignment_id"]].drop_duplicates().itertuples(index=False, name=None):
-        truth[(CLOSED, kommunkod, "overgangslista", "assignment")] += 1
-    assert published["quarter"].map(_closed).all() and _quarter(AS_OF) not in set(published["quarter"])
-    cells = published[(published["level"] == "cell") & (published["indicator"] != "unga_90_dagar_andel_uppfyllt")]
-    shown = cells[~cells["suppressed"]]
-    assert len(shown) > 10
-    for row in shown.itertuples():
-        assert row.count == truth[(row.quarter, row.kommunkod, row.indicator, row.breakdown)]
-    for row in published[(published["indicator"] == "unga_90_dagar_andel_uppfyllt") & ~published["suppressed"]].itertuples():
-        due = sum(n for (q, k, i, _), n in truth.items() if (q, k, i) == (row.quarter, row.kommunkod, "unga_90_dagar"))
-        met = truth[(row.quarter, row.kommunkod, "unga_90_dagar", "met")]
-        assert (row.count, row.denominator, row.share) == (met, due, pytest.approx(round(met / due, 4)))
+def test_every_published_figure_equals_the_truth_or_is_withheld_and_only_closed_quarters_appear(published, truth):
+    """The suppression path (no record-key secret): the same rows as the truth, each figure
+    equal to it or withheld."""
+    assert published["quarter"].lt(_quarter(AS_OF)).all()
+    table = _against_truth(published, truth)
+    assert set(table["_merge"]) == {"both"}
+    shown = table[~table["suppressed"].astype(bool)]
+    assert 10 < len(shown) < len(table)
+    assert (shown["count"].astype("int64") == shown["count_truth"]).all()
+    shares = shown[shown["indicator"].isin(SHARES)]
+    assert len(shares) > 3 and (shares["denominator"].astype("Int64") == shares["denominator_truth"]).all()
+    withheld = table[table["suppressed"].astype(bool)]
+    assert withheld["count"].isna().all()
     assert (published["count"].dropna() >= 0).all()
 
 
 @pytest.fixture(scope="module")
 def night(demo, tmp_path_factory):
     """The whole publication of the night on SQLite; Göteborg's kommun recipient with a key."""
-    inbox, _, _, internal = demo
+    inbox, internal = demo
     tmp_path = tmp_path_factory.mktemp("night")
     private = new_recipient_key()
     registered = yaml.safe_load((inbox / "recipients.yaml").read_text(encoding="utf-8"))

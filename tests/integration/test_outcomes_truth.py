@@ -123,9 +123,9 @@ def test_horizons_not_yet_reached_are_absent(inbox, outcomes):
     assert (reached <= pd.Timestamp(AS_OF)).all() and len(outcomes) > 1000
     truth = _truth(inbox, "outcomes")
     cells = truth[truth["level"] == "cell"]
-    quarters = pd.PeriodIndex(cells["quarter"].str.replace("-Q", "Q"), freq="Q")
-    last_day = pd.Series(quarters.end_time.normalize(), index=cells.index)
-    # A quarter whose first day plus the horizon lies after the as-of date has no row at that horizon.
-    first_day = pd.Series(quarters.start_time, index=cells.index)
+    years = pd.PeriodIndex(cells["year"], freq="Y")
+    last_day = pd.Series(years.end_time.normalize(), index=cells.index)
+    # A year whose first day plus the horizon lies after the as-of date has no row at that horizon.
+    first_day = pd.Series(years.start_time, index=cells.index)
     assert not (first_day + pd.to_timedelta(cells["horizon"].astype(int), unit="D") > pd.Timestamp(AS_OF)).any()
     assert (last_day + pd.to_timedelta(cells["horizon"].astype(int), unit="D") > pd.Timestamp(AS_OF)).any()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.contracts import contract
 from core.counts import quarter_of
-from core.indicators import closed, cross_municipality_keys, indicator_pack, latest_closed
+from core.indicators import closed, cross_municipality_keys, latest_closed
 from core.publish import conform, empty, optional_inputs
 from schemas.contracts import PublicationParameters
 from schemas.reconciled import Overlaps, TransitionList
