@@ -6,7 +6,9 @@ Per scale, the benchmark's national data (`bench/national_data.py`, as `bench/na
 generates it, in a temporary folder deleted at the end) is ingested and reconciled the way
 `bench/national.py` does (its `measure_ingest` and `measure_reconcile`, each in a fresh
 interpreter), the outcomes after an intervention are computed as the night does
-(`core.outcomes.intervention_outcomes`), and then every aggregate contract (the region's
+(`core.outcomes.intervention_outcomes`), as are the flows between municipalities
+(`core.flows.municipal_flows`: the national data plants home municipalities), and then
+every aggregate contract (the region's
 datasets: no recipient column) is built twice from the same inputs in the same run:
 
 - suppression: `PublicationParameters` without a record-key secret (primary and secondary
@@ -49,6 +51,7 @@ TARGET = 0.20
 def measure_withheld(store: str, keyring_path: str) -> dict:
     """Per aggregate contract: rows, withheld by suppression, withheld by the cell key."""
     from core.contracts import CONTRACTS
+    from core.flows import municipal_flows
     from core.keys.keyring import Keyring
     from core.keys.record_keys import cell_key_secret
     from core.outcomes import intervention_outcomes
@@ -59,12 +62,16 @@ def measure_withheld(store: str, keyring_path: str) -> dict:
 
     files = DatasetFiles(Path(store))
     inputs = {**optional_inputs(), "overlaps": files.load("overlaps")}
-    for name in ("youth_monitor", "handovers"):
+    # What `measure_reconcile` stored, as the publication reads it: the transition list (the
+    # pack's), the follow-up datasets and the flows between municipalities.
+    for name in ("transition_list", "youth_monitor", "handovers", "intervention_outcomes", "municipal_flows"):
         if files.path(name).exists():
             inputs[name] = files.load(name)
-    if files.partitions("af_registrations"):
+    if "intervention_outcomes" not in inputs and files.partitions("af_registrations"):  # a store kept from before
         inputs["intervention_outcomes"] = intervention_outcomes(
             files.load("municipal_interventions"), files.load("af_assignments"), files.load("af_registrations"), AS_OF)
+    if not files.path("municipal_flows").exists():  # a store kept from before the flows were stored
+        inputs["municipal_flows"] = municipal_flows(files.load("municipal_interventions"), AS_OF)
     ring = Keyring.load(Path(keyring_path), PASSPHRASE)
     secret = cell_key_secret(ring.active("pipeline", AS_OF).secret)
     threshold = Settings.of().suppression_threshold
