@@ -382,7 +382,7 @@ def compare_flow_counts(participants, truth_dir: str) -> dict:
     per cell against `truth/flows.csv`: cells only in either, cells whose counts differ (counts
     only, never a cell's values)."""
     import pandas as pd
-    from national_data import FLOW_CELL
+    from core.synthetic.flows import FLOW_CELL
 
     truth = pd.read_csv(Path(truth_dir) / "flows.csv", dtype={c: str for c in FLOW_CELL})
     found = participants.groupby(FLOW_CELL).size().rename("found")

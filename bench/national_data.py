@@ -93,6 +93,7 @@ from core.synthetic import (
     sources_yaml,
 )
 from core.synthetic.flows import HOME_COLUMN, LIVING_ELSEWHERE_SHARE, with_home_column
+from core.synthetic.flows import FLOW_CELL
 from core.synthetic.people import (
     _OTHER_POPULATION_THOUSANDS,
     _POPULATION_THOUSANDS,
@@ -102,8 +103,6 @@ from core.synthetic.outcome_cases import outcome_counts, outcome_rows
 from core.synthetic.registrations import REGISTRATION_SOURCE, draw_registrations, registration_text
 from core.synthetic.registrations import truth as registration_truth
 from core.synthetic.truth import _csv_text
-from schemas.catalogue import DEFAULT_CATALOGUE, load_catalogue
-from schemas.datasets import AGE_BAND_EDGES, AGE_BANDS
 from schemas.municipalities import municipality_names
 from schemas.personnummer import birth_dates
 from schemas.sources import OPTIONAL_COLUMNS
@@ -630,40 +629,30 @@ def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarra
         (folder / "truth" / f"{name}.csv").write_bytes(_csv_text(frame))
     outcomes = outcome_counts(outcome_rows(people, municipal, af, drawn, AS_OF))
     (folder / "truth" / "outcomes.csv").write_bytes(_csv_text(outcomes))
-    (folder / "truth" / "flows.csv").write_bytes(_csv_text(flows_truth(municipal, births, AS_OF)))
+    (folder / "truth" / "flows.csv").write_bytes(_csv_text(flows_truth(municipal, AS_OF)))
     return SourceFacts(REGISTRATION_SOURCE.id, "af_registrations", None, "af_registrations", "csv", [relative],
                        [relative], len(drawn), len(drawn), 0)  # fmt: skip
 
 
-FLOW_CELL = ["month", "kommunkod", "home_kommunkod", "category", "age_band"]
-
-
-def flows_truth(municipal: pd.DataFrame, births: pd.Series, as_of: dt.date) -> pd.DataFrame:
+def flows_truth(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Participants per cell of `kommunoverskridande_insatser` before protection, from the
-    accepted municipal rows as generated (`person`, `kommunkod`, `insats_code`, `start_date`,
-    `end_date`, `home_kommunkod` as delivered, "" for none) and each person's birth date: a
-    person counts once per calendar month from their intervention's first to the month of
-    min(last day, as-of), in the month × providing kommun × home kommun × category × age
-    band (on the as-of date) of each intervention whose delivered home kommun differs."""
+    accepted municipal rows as generated (`person`, `kommunkod`, `start_date`, `end_date`,
+    `home_kommunkod` as delivered, "" for none): a person counts once per calendar year
+    holding a day of their intervention up to min(last day, as-of), in the year × providing
+    kommun × home kommun of each intervention whose delivered home kommun differs."""
     cross = municipal[(municipal["home_kommunkod"] != "").to_numpy(dtype=bool)]
     start = cross["start_date"].to_numpy().astype("datetime64[D]")
     end = cross["end_date"].to_numpy().astype("datetime64[D]")
     today = np.datetime64(as_of, "D")
     last_day = np.where(np.isnat(end) | (end > today), today, end)
-    first, last = start.astype("datetime64[M]"), last_day.astype("datetime64[M]")
-    months = np.where(start <= today, (last - first).astype(np.int64) + 1, 0)
-    row = np.repeat(np.arange(len(cross)), months)
-    month = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(months) - months, months))
-    person = cross["person"].to_numpy()
-    age = _age_on(births, as_of).to_numpy(dtype="float64")[person]
-    bands = np.array(AGE_BANDS, dtype=object)
-    band = np.where(np.isnan(age), bands[-1], bands[np.searchsorted(AGE_BAND_EDGES, np.nan_to_num(age), side="right")])
-    categories = load_catalogue(DEFAULT_CATALOGUE).intervention_categories
+    first, last = start.astype("datetime64[Y]"), last_day.astype("datetime64[Y]")
+    years = np.where(start <= today, (last - first).astype(np.int64) + 1, 0)
+    row = np.repeat(np.arange(len(cross)), years)
+    year = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(years) - years, years))
     cells = pd.DataFrame({
-        "month": np.datetime_as_string(month, unit="M"), "kommunkod": cross["kommunkod"].to_numpy(dtype=object)[row],
+        "year": np.datetime_as_string(year, unit="Y"), "kommunkod": cross["kommunkod"].to_numpy(dtype=object)[row],
         "home_kommunkod": cross["home_kommunkod"].to_numpy(dtype=object)[row],
-        "category": cross["insats_code"].map(categories).to_numpy(dtype=object)[row],
-        "age_band": band[row], "person": person[row],
+        "person": cross["person"].to_numpy()[row],
     })  # fmt: skip
     counted = cells.drop_duplicates().groupby(FLOW_CELL, sort=True).size().rename("participants").reset_index()
     return counted.astype({"participants": "int64"})
