@@ -635,11 +635,11 @@ def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarra
 
 
 def flows_truth(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Participants per cell of `kommunoverskridande_insatser` before protection, from the
-    accepted municipal rows as generated (`person`, `kommunkod`, `start_date`, `end_date`,
-    `home_kommunkod` as delivered, "" for none): a person counts once per calendar year
-    holding a day of their intervention up to min(last day, as-of), in the year × providing
-    kommun × home kommun of each intervention whose delivered home kommun differs."""
+    """People per cell of `kommunoverskridande_insatser` before protection, from the accepted
+    municipal rows as generated (`person`, `kommunkod`, `start_date`, `end_date`,
+    `home_kommunkod` as delivered, "" for none): a person in an intervention whose delivered
+    home kommun differs counts once per calendar year holding a day of it up to min(last day,
+    as-of), at the providing kommun as `tar_emot` and at the home kommun as `deltar_annanstans`."""
     cross = municipal[(municipal["home_kommunkod"] != "").to_numpy(dtype=bool)]
     start = cross["start_date"].to_numpy().astype("datetime64[D]")
     end = cross["end_date"].to_numpy().astype("datetime64[D]")
@@ -648,13 +648,13 @@ def flows_truth(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     first, last = start.astype("datetime64[Y]"), last_day.astype("datetime64[Y]")
     years = np.where(start <= today, (last - first).astype(np.int64) + 1, 0)
     row = np.repeat(np.arange(len(cross)), years)
-    year = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(years) - years, years))
-    cells = pd.DataFrame({
-        "year": np.datetime_as_string(year, unit="Y"), "kommunkod": cross["kommunkod"].to_numpy(dtype=object)[row],
-        "home_kommunkod": cross["home_kommunkod"].to_numpy(dtype=object)[row],
-        "person": cross["person"].to_numpy()[row],
-    })  # fmt: skip
-    counted = cells.drop_duplicates().groupby(FLOW_CELL, sort=True).size().rename("participants").reset_index()
+    year = np.datetime_as_string(first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(years) - years, years)), unit="Y")
+    person = cross["person"].to_numpy()[row]
+    sides = [pd.DataFrame({"year": year, "kommunkod": cross[column].to_numpy(dtype=object)[row], "direction": direction,
+                           "person": person})
+             for column, direction in (("kommunkod", "tar_emot"), ("home_kommunkod", "deltar_annanstans"))]  # fmt: skip
+    cells = pd.concat(sides, ignore_index=True).drop_duplicates()
+    counted = cells.groupby(FLOW_CELL, sort=True).size().rename("participants").reset_index()
     return counted.astype({"participants": "int64"})
 
 
