@@ -59,9 +59,13 @@ transition list's registration-keyed rows, the youth monitor and the hand-over l
 library stages stored, and (after the timing of the first whole Dagster night) those the
 night stored, must equal the generator's truth by ids, per kommun
 (`core.synthetic.followup_truth`, as the demo-scale test compares them); otherwise the run
-stops, naming per list and kommun only the numbers of rows missing and extra. The library's
-reconcile stage is `reconcile` with the registrations (`with_registrations` also timed
-alone), then `youth_monitor` and `handovers`, as the reconciliation asset calls them.
+stops, naming per list and kommun only the numbers of rows missing and extra; so must the
+outcomes after an intervention and the flows between municipalities, counted per published
+cell before protection (`truth/outcomes.csv`, `truth/flows.csv`: numbers of cells only). The
+library's reconcile stage is `reconcile` with the registrations (`with_registrations` also
+timed alone), then `youth_monitor`, `handovers`, `intervention_outcomes` and
+`municipal_flows`, as the reconciliation asset calls them; the publish stage loads every
+input the publication asset reads, so every contract is built and written, as at night.
 
 Memory: peak RSS from /proc/self/status, the kernel's high-water mark reset at each
 stage start (`bench/ingest.py`'s PeakMeter); a stage's peak is the whole process's,
@@ -288,9 +292,11 @@ def _files(store: str):
 
 def measure_reconcile(store: str, write: bool) -> dict:
     """`reconcile` as the night calls it (with the registrations when stored: the transition
-    list completed by `with_registrations`, timed also alone), then `youth_monitor` and
-    `handovers`, each timed; the first run writes what they give to the store."""
+    list completed by `with_registrations`, timed also alone), then `youth_monitor`,
+    `handovers`, `intervention_outcomes` and `municipal_flows`, each timed, as the
+    reconciliation asset calls them; the first run writes what they give to the store."""
     import core.reconcile
+    from core.flows import municipal_flows
     from core.reconcile import Window, reconcile
     from core.outcomes import intervention_outcomes
     from core.registrations import handovers, youth_monitor
@@ -329,6 +335,11 @@ def measure_reconcile(store: str, write: bool) -> dict:
         outcomes = timed("intervention_outcomes", lambda: intervention_outcomes(municipal, af, registrations, AS_OF))
         counts |= {"intervention_outcomes": len(outcomes)}
         written += [("youth_monitor", monitor), ("handovers", handed), ("intervention_outcomes", outcomes)]
+    # The flows between municipalities: the night computes them with or without registrations.
+    flows = timed("municipal_flows", lambda: municipal_flows(municipal, AS_OF))
+    counts |= {"municipal_flows": len(flows),
+               "municipal_flows_cross": int((flows["kommunkod"] != flows["home_kommunkod"]).sum())}
+    written.append(("municipal_flows", flows))
     if write:
         for name, frame in written:
             datasets.write(name, None, frame)
@@ -340,7 +351,11 @@ def check_truth(store: str, truth_dir: str) -> dict:
     against the generator's truth, by ids, per kommun (`core.synthetic.followup_truth`): rows
     compared, and per list and kommun that differs only the numbers of rows missing and extra;
     and the stored outcomes counted per published cell before protection
-    (`core.outcomes.outcome_cell_counts`) against `truth/outcomes.csv` (numbers of cells only)."""
+    (`core.outcomes.outcome_cell_counts`) against `truth/outcomes.csv`, and the stored flows
+    between municipalities counted per cell of `kommunoverskridande_insatser` before protection
+    (`core.flows.cross_municipality_participants`) against `truth/flows.csv` (numbers of cells
+    only)."""
+    from core.flows import cross_municipality_participants
     from core.outcomes import outcome_cell_counts
     from core.synthetic.followup_truth import compare_followup, difference_counts, found_lists, read_truth, row_counts
     from core.synthetic.outcome_cases import compare_outcome_counts, read_outcome_truth
@@ -353,17 +368,37 @@ def check_truth(store: str, truth_dir: str) -> dict:
                                       read_outcome_truth(truth_dir))  # fmt: skip
     if outcomes["only_found"] or outcomes["only_truth"] or outcomes["count_differs"]:
         differences["outcomes"] = {"cells": [outcomes["only_truth"], outcomes["only_found"], outcomes["count_differs"]]}
+    flows = compare_flow_counts(cross_municipality_participants(datasets.load("municipal_flows")), truth_dir)
+    if flows["only_found"] or flows["only_truth"] or flows["count_differs"]:
+        differences["flows"] = {"cells": [flows["only_truth"], flows["only_found"], flows["count_differs"]]}
     kommuner = {name: int(frame["kommunkod"].replace("", None).nunique()) for name, frame in truth.items()}
     return {"equal": not differences, "found": row_counts(found), "truth": row_counts(truth), "kommuner": kommuner,
-            "differences": differences, "outcome_cells": outcomes["cells"]}  # fmt: skip
+            "differences": differences, "outcome_cells": outcomes["cells"], "flow_cells": flows["cells"],
+            "flow_participants": flows["participants"]}  # fmt: skip
+
+
+def compare_flow_counts(participants, truth_dir: str) -> dict:
+    """The flows found (one row per person and cell, `cross_municipality_participants`) counted
+    per cell against `truth/flows.csv`: cells only in either, cells whose counts differ (counts
+    only, never a cell's values)."""
+    import pandas as pd
+    from core.synthetic.flows import FLOW_CELL
+
+    truth = pd.read_csv(Path(truth_dir) / "flows.csv", dtype={c: str for c in FLOW_CELL})
+    found = participants.groupby(FLOW_CELL).size().rename("found")
+    joined = pd.concat([found, truth.set_index(FLOW_CELL)["participants"]], axis=1, join="outer")
+    return {"cells": len(truth), "participants": int(truth["participants"].sum()),
+            "only_found": int(joined["participants"].isna().sum()), "only_truth": int(joined["found"].isna().sum()),
+            "count_differs": int((joined.dropna()["found"] != joined.dropna()["participants"]).sum())}
 
 
 def _require_truth(scale: str, where: str, check: dict) -> None:
     """Fail loudly: a bench of lists that are wrong measures nothing."""
     if not check["equal"]:
-        raise SystemExit(f"[{scale}] {where}: the registration-based lists or the outcome counts differ from the "
-                         f"generator's truth (per list and kommun: [rows missing, rows not in the truth]; outcomes: "
-                         f"[cells missing, cells not in the truth, counts differing]): {check['differences']}")
+        raise SystemExit(f"[{scale}] {where}: the registration-based lists, the outcome or the flow counts differ "
+                         f"from the generator's truth (per list and kommun: [rows missing, rows not in the truth]; "
+                         f"outcomes, flows: [cells missing, cells not in the truth, counts differing]): "
+                         f"{check['differences']}")
 
 
 def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres_url: str | None,
@@ -383,9 +418,12 @@ def measure_publish(store: str, recipients_file: str, sqlite_path: str, postgres
     inputs = {name: datasets.load(name) for name in ("overlaps", "municipal_overlaps", "transition_list",
                                                       "municipal_quarantine", "af_quarantine")}  # fmt: skip
     from core.publish import empty
-    from schemas.followup import Handovers, YouthMonitor
+    from schemas.flows import MunicipalFlows
+    from schemas.followup import Handovers, InterventionOutcomes, YouthMonitor
 
-    for name, model in (("youth_monitor", YouthMonitor), ("handovers", Handovers)):  # empty without registrations
+    # As the publication asset: the follow-up datasets (empty without registrations) and the flows.
+    for name, model in (("youth_monitor", YouthMonitor), ("handovers", Handovers),
+                        ("intervention_outcomes", InterventionOutcomes), ("municipal_flows", MunicipalFlows)):
         inputs[name] = datasets.load(name) if datasets.path(name).exists() else empty(model)
     stored = datasets.partitions("af_registrations_quarantine")
     inputs["af_registrations_quarantine"] = datasets.load("af_registrations_quarantine") if stored else empty(Quarantine)
@@ -853,7 +891,8 @@ def run_scale(scale: str, args, postgres) -> dict:
                     _require_truth(scale, "library stages", summary["truth"])
                     _say(f"[{scale}] the registration-based lists equal the generator's truth per kommun: "
                          f"{ {k: v for k, v in summary['truth']['found'].items() if ':' not in k} }; so do the "
-                         f"{summary['truth']['outcome_cells']} outcome cells before protection")  # fmt: skip
+                         f"{summary['truth']['outcome_cells']} outcome cells and the "
+                         f"{summary['truth']['flow_cells']} flow cells before protection")  # fmt: skip
                 database = f"national_{scale.lower()}_{repeat}"
                 postgres_url = postgres.create_database(database) if postgres else None
                 runs["publish"].append(_in_fresh_process(measure_publish, str(store), str(root / "inbox" / "recipients.yaml"),
@@ -965,6 +1004,10 @@ ROWS = [
      "reconcile", ("with_registrations",)),
     ("youth_monitor", "youth monitor: `youth_monitor` (spells, statuses, per kommun)", "reconcile", ("youth_monitor",)),
     ("handovers", "hand-overs: `handovers` (the three lists)", "reconcile", ("handovers",)),
+    ("intervention_outcomes", "outcomes: `intervention_outcomes` (status at 30, 90, 180 days after an end)",
+     "reconcile", ("intervention_outcomes",)),
+    ("municipal_flows", "flows: `municipal_flows` (one row per municipal intervention and month active)",
+     "reconcile", ("municipal_flows",)),
     ("publish_build", "publish, build: `build_publication` (contracts, statistics, checksums, log)", "publish",
      ("build",)),
     ("publish_sqlite", "publish to SQLite: build + `replace_publication` (executemany)", "publish",
@@ -1044,7 +1087,8 @@ def ratios(table: dict) -> dict:
     def r(a: str, b: str) -> float | None:
         return table[a]["median"] / table[b]["median"] if a in table and b in table else None
 
-    library = sum(table[k]["median"] for k in ("ingest", "reconcile", "youth_monitor", "handovers", "publish_sqlite")
+    library = sum(table[k]["median"] for k in ("ingest", "reconcile", "youth_monitor", "handovers",
+                                               "intervention_outcomes", "municipal_flows", "publish_sqlite")
                   if k in table)  # fmt: skip
     return {
         "dagster_vs_duckdb": r("dagster", "duckdb"),
@@ -1271,7 +1315,10 @@ def _truth_text(data: dict) -> str:
             f"the timings; the run stops if they differ): library stages {verdict(library)}, the whole night through "
             f"Dagster {verdict(dagster)}: the transition list's {found['transition_list']:,} registration-keyed rows "
             f"in {library['kommuner']['transition_list']} municipalities, the youth monitor's {found['youth_monitor']:,}"
-            f" rows ({statuses}) and {found['handovers']:,} hand-overs ({kinds}).")
+            f" rows ({statuses}) and {found['handovers']:,} hand-overs ({kinds})"
+            + (f"; and per cell before protection, {library['outcome_cells']:,} outcome cells and "
+               f"{library['flow_cells']:,} cells of the flows between municipalities "
+               f"({library['flow_participants']:,} participants counted)" if "flow_cells" in library else "") + ".")
 
 
 def _registrations_text(results: dict) -> str:

@@ -24,6 +24,18 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
   a third of the municipal people also have AF assignments. 1 % of municipal rows are
   registered in a second, random municipality (people who moved: the municipal-municipal
   overlaps).
+- Home municipalities (folkbokföringskommun), as `core.synthetic.flows` plants them in the
+  demo: LIVING_ELSEWHERE_SHARE (12 %) of the municipal people live in a neighbour, another
+  kommun of the same county (län: the first two digits of the kommunkod), drawn by the
+  population weights (a kommun alone in its county, Gotland, keeps its people); everyone
+  else lives where their interventions are. One home per person, on all their rows. The case
+  systems that carry the column (`with_home_column`: all but `komma_bom`) write it last
+  (`Folkbokföringskommun`), only where it differs from the providing kommun: empty for a
+  resident, the home kommun for a neighbour's resident and for a moved row (provided by a
+  second municipality, it names where its person lives; so does a row moved to top up a
+  small kommun's delivery, which happens only at small scales). Drawn from a random stream
+  of its own: every other cell of every delivery is as without it. About 11 % of the
+  municipal rows carry a home kommun (`komma_bom`'s municipalities write none).
 - Periods start anywhere from 700 days before to 60 days after the as-of date and last
   2 weeks to a year (AF: a month to 15 months); 15 % of started interventions and 20 %
   of started assignments are open-ended; 4 % of AF assignments are cancelled. Periods
@@ -42,7 +54,9 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
   truth of the lists built on them, by the slow rules (`truth/transition_list.csv`,
   `truth/youth_monitor.csv`, `truth/handovers.csv`, as `core.synthetic.generate` writes),
   and the outcomes after an intervention counted per published cell (`truth/outcomes.csv`,
-  by the day-by-day oracle; the bench plants no named cases).
+  by the day-by-day oracle; the bench plants no named cases), and the flows between
+  municipalities per published cell (`truth/flows.csv`, `flows_truth`: vectorized, from
+  the generated rows, not by `core/flows.py`).
   No KAA is planted here (the `kaa_slutar` hand-overs occur only by chance).
 - Excel deliveries are also written as UTF-8 CSV with the same cells under
   `xlsx-as-csv/` (DuckDB cannot read .xlsx without an extension downloaded at run time):
@@ -51,6 +65,7 @@ makes with `tempfile.TemporaryDirectory()` and deletes at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -77,6 +92,8 @@ from core.synthetic import (
     recipients_yaml,
     sources_yaml,
 )
+from core.synthetic.flows import HOME_COLUMN, LIVING_ELSEWHERE_SHARE, with_home_column
+from core.synthetic.flows import FLOW_CELL
 from core.synthetic.people import (
     _OTHER_POPULATION_THOUSANDS,
     _POPULATION_THOUSANDS,
@@ -153,7 +170,13 @@ class Inbox:
 
 
 def system_name(export: Export) -> str:
-    return next(name for name, system in CASE_SYSTEMS.items() if system is export)
+    """The CASE_SYSTEMS name of `export`, with or without the home column it may write."""
+    bare = dataclasses.replace(export, columns=tuple(c for c in export.columns if c != HOME_COLUMN))
+    return next(name for name, system in CASE_SYSTEMS.items() if system is export or system == bare)
+
+
+def delivers_home(export: Export) -> bool:
+    return HOME_COLUMN in export.columns
 
 
 # --- people and rows ------------------------------------------------------------------------
@@ -173,6 +196,41 @@ def _periods(count: int, lengths: tuple[int, int], open_share: float, rng) -> tu
     started = start <= np.datetime64(AS_OF, "D")
     end[started & (rng.random(count) < open_share)] = np.datetime64("NaT")
     return start, end
+
+
+def _homes(codes: list[str], weights: np.ndarray, kommun: np.ndarray, rng) -> np.ndarray:
+    """Each person's home kommun (folkbokföringskommun, an index into `codes`): their own
+    `kommun`, but for LIVING_ELSEWHERE_SHARE of them a neighbour (`neighbours`); one alone in
+    its county (Gotland) stays at home."""
+    first, past = county_runs(codes)
+    elsewhere = (rng.random(len(kommun)) < LIVING_ELSEWHERE_SHARE) & (past[kommun] - first[kommun] > 1)
+    homes = kommun.copy()
+    homes[elsewhere] = neighbours(codes, weights, kommun[elsewhere], rng.random(int(elsewhere.sum())))
+    return homes
+
+
+def county_runs(codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per kommun, the first and past-last index of its county (län: the first two digits of
+    the kommunkod) in `codes`, which are sorted, so that a county is one run of them."""
+    county = np.array([code[:2] for code in codes])
+    return np.searchsorted(county, county, side="left"), np.searchsorted(county, county, side="right")
+
+
+def neighbours(codes: list[str], weights: np.ndarray, own: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """For each kommun index in `own` (of a county with another kommun), another kommun of its
+    county drawn by `weights` (whole thousands of inhabitants), `uniform` in [0, 1) being the
+    draw: laid on the county's weights less the own kommun's, in whole units so that no float
+    rounding moves a draw across a kommun's edge. Vectorized: the point, shifted past the own
+    kommun's interval, is looked up in the cumulative weights."""
+    whole = np.rint(weights).astype(np.int64)
+    first, past = county_runs(codes)
+    ends = np.cumsum(whole)  # the cumulative weight up to and including each kommun
+    starts = ends - whole
+    low = starts[first[own]]
+    others = ends[past[own] - 1] - low - whole[own]
+    point = low + np.minimum((uniform * others).astype(np.int64), others - 1)
+    point = np.where(point >= starts[own], point + whole[own], point)
+    return np.searchsorted(ends, point, side="right")
 
 
 # --- text in each system's style ------------------------------------------------------------
@@ -325,7 +383,7 @@ def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: 
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     codes = sorted(municipalities or municipality_names())
-    sources = municipal_sources(codes)
+    sources = with_home_column(municipal_sources(codes))
     weights = np.array([_POPULATION_THOUSANDS.get(c, _OTHER_POPULATION_THOUSANDS) for c in codes], dtype=float)
 
     municipal_people = max(1, round(municipal_rows / MUNICIPAL_RECORDS_PER_PERSON))
@@ -338,6 +396,11 @@ def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: 
 
     facts: list[SourceFacts] = []
     sizes: dict[str, int] = {}
+
+    # Each municipal person's home kommun, from a random stream of its own (the other columns
+    # and deliveries are the same as without it): delivered where it differs from the provider.
+    homes = np.array(codes, dtype=object)[_homes(codes, weights, home[:municipal_people],
+                                                 np.random.default_rng([seed, 17]))]  # fmt: skip
 
     # Municipal rows: everyone at least once, the rest drawn again; 1 % in a second kommun.
     person = rng.permutation(np.r_[np.arange(municipal_people), rng.integers(0, municipal_people, municipal_rows - municipal_people)])
@@ -354,8 +417,8 @@ def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: 
     accepted_m = []
     for index, source in enumerate(sources):
         rows = order[bounds[index] : bounds[index + 1]]
-        source_facts, accepted = _municipal_delivery(folder, source, digits[person[rows]], rng, sizes,
-                                                     person[rows] if registrations else None)  # fmt: skip
+        source_facts, accepted = _municipal_delivery(folder, source, digits[person[rows]], homes[person[rows]], rng,
+                                                     sizes, person[rows] if registrations else None)  # fmt: skip
         facts.append(source_facts)
         accepted_m.append(accepted)
 
@@ -422,13 +485,15 @@ def _offices(codes: list[str], home: np.ndarray, rng) -> tuple[np.ndarray, np.nd
     return np.array(names, dtype=object), office
 
 
-def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: dict,
+def _municipal_delivery(folder: Path, source, digits: np.ndarray, homes: np.ndarray, rng, sizes: dict,
                         person: np.ndarray | None = None) -> tuple[SourceFacts, pd.DataFrame | None]:  # fmt: skip
     """The delivery, and with `person` (each row's person) the rows the pipeline must accept,
-    in our terms, for the follow-up truth (None without)."""
+    in our terms, for the follow-up truth (None without). `homes`: each row's person's home
+    kommun, written (where the system has the column) only where it differs from the source's."""
     export = source.export
     rows = len(digits)
     digits = digits.copy()
+    home = np.where(homes != source.kommunkod, homes, "") if delivers_home(export) else np.full(rows, "", dtype=object)
     start, end = _periods(rows, (14, 365), 0.15, rng)
     consent = rng.random(rows) < 0.8
     fields: dict[str, np.ndarray] = {
@@ -441,13 +506,15 @@ def _municipal_delivery(folder: Path, source, digits: np.ndarray, rng, sizes: di
                                 dtype=object)[rng.integers(0, 12, rows)],
         "kommentar": np.where(rng.random(rows) < 0.25, _COMMENTS[rng.integers(0, len(_COMMENTS), rows)], ""),
         "enhet": _UNITS[rng.integers(0, len(_UNITS), rows)],
+        "home_kommunkod": home.astype(object),
     }  # fmt: skip
     accepted = None
     if person is not None:  # before the defects: they change the fields in place
         accepted = pd.DataFrame({"person": person, "record_id": fields["record_id"].copy(),
                                  "kommunkod": source.kommunkod,
                                  "insats_code": pd.Series(fields["insats_code"]).map(export.codes["insats_code"]).to_numpy(),
-                                 "consent": consent, "start_date": start.copy(), "end_date": end.copy()})  # fmt: skip
+                                 "consent": consent, "start_date": start.copy(), "end_date": end.copy(),
+                                 "home_kommunkod": home.astype(object)})  # fmt: skip
     bad = _plant_defects(fields, {"start_date": start, "end_date": end}, digits, export, rng)
     if accepted is not None:
         accepted = accepted.drop(index=bad)
@@ -562,8 +629,33 @@ def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarra
         (folder / "truth" / f"{name}.csv").write_bytes(_csv_text(frame))
     outcomes = outcome_counts(outcome_rows(people, municipal, af, drawn, AS_OF))
     (folder / "truth" / "outcomes.csv").write_bytes(_csv_text(outcomes))
+    (folder / "truth" / "flows.csv").write_bytes(_csv_text(flows_truth(municipal, AS_OF)))
     return SourceFacts(REGISTRATION_SOURCE.id, "af_registrations", None, "af_registrations", "csv", [relative],
                        [relative], len(drawn), len(drawn), 0)  # fmt: skip
+
+
+def flows_truth(municipal: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """People per cell of `kommunoverskridande_insatser` before protection, from the accepted
+    municipal rows as generated (`person`, `kommunkod`, `start_date`, `end_date`,
+    `home_kommunkod` as delivered, "" for none): a person in an intervention whose delivered
+    home kommun differs counts once per calendar year holding a day of it up to min(last day,
+    as-of), at the providing kommun as `tar_emot` and at the home kommun as `deltar_annanstans`."""
+    cross = municipal[(municipal["home_kommunkod"] != "").to_numpy(dtype=bool)]
+    start = cross["start_date"].to_numpy().astype("datetime64[D]")
+    end = cross["end_date"].to_numpy().astype("datetime64[D]")
+    today = np.datetime64(as_of, "D")
+    last_day = np.where(np.isnat(end) | (end > today), today, end)
+    first, last = start.astype("datetime64[Y]"), last_day.astype("datetime64[Y]")
+    years = np.where(start <= today, (last - first).astype(np.int64) + 1, 0)
+    row = np.repeat(np.arange(len(cross)), years)
+    year = np.datetime_as_string(first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(years) - years, years)), unit="Y")
+    person = cross["person"].to_numpy()[row]
+    sides = [pd.DataFrame({"year": year, "kommunkod": cross[column].to_numpy(dtype=object)[row], "direction": direction,
+                           "person": person})
+             for column, direction in (("kommunkod", "tar_emot"), ("home_kommunkod", "deltar_annanstans"))]  # fmt: skip
+    cells = pd.concat(sides, ignore_index=True).drop_duplicates()
+    counted = cells.groupby(FLOW_CELL, sort=True).size().rename("participants").reset_index()
+    return counted.astype({"participants": "int64"})
 
 
 def _age_on(births: pd.Series, day: dt.date) -> pd.Series:

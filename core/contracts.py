@@ -127,8 +127,8 @@ def _nyckeltal(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParame
 
 def _kommunoverskridande_insatser(inputs: Mapping[str, pd.DataFrame], parameters: PublicationParameters,
                                   declared: Contract) -> pd.DataFrame:  # fmt: skip
-    """Participants per month × providing kommun × home kommun × category × age band, only
-    pairs whose kommuner differ, a person once per cell; `person` is the pipeline pseudonym."""
+    """People in another municipality's interventions per year × kommun × direction, a person
+    once per cell (`core.flows.cross_municipality_participants`)."""
     keys = cross_municipality_participants(inputs["municipal_flows"])
     counted = suppressed_counts(keys, FLOW_DIMENSIONS, parameters.suppression_threshold, parameters.cell_key_secret,
                                 "year")  # fmt: skip
@@ -142,7 +142,8 @@ _PACK_COUNTED = {"quarter": ("overlap_start",), "level": ("classification",), "i
                  "breakdown": ("classification",), "count": ("classification",),
                  "denominator": ("classification",), "share": ("classification",),
                  "suppressed": ("classification",)}  # fmt: skip
-_FLOWS_COUNTED = {"year": ("month",), "level": ("home_kommunkod",), "count": ("pseudonym",),
+_FLOWS_COUNTED = {"year": ("month",), "level": ("home_kommunkod",), "kommunkod": ("kommunkod", "home_kommunkod"),
+                  "direction": ("kommunkod", "home_kommunkod"), "count": ("pseudonym",),
                   "suppressed": ("pseudonym",)}  # fmt: skip
 _OUTCOMES_COUNTED = {"year": ("ends_on",), "level": ("status",), "count": ("status",), "suppressed": ("status",)}
 
@@ -313,15 +314,14 @@ CONTRACTS: tuple[Contract, ...] = (
         version="2.0.0",
         recipient_kind="region",
         also_to=("kommun",),
-        purpose="Flows between municipalities: how many residents of one municipality (home kommun, "
-        "folkbokföringskommun) take part in another's interventions, per calendar year active, providing kommun and "
-        "home kommun, a person once per cell, perturbed by the cell key. Each municipality reads the "
-        "rows where it is the providing or the home kommun, the region the rows touching its municipalities.",
+        purpose="Flows between municipalities: per calendar year and kommun, how many residents of other "
+        "municipalities took part in its interventions (tar_emot) and how many of its residents (by "
+        "folkbokföringskommun) took part in another's (deltar_annanstans), a person once per cell, perturbed by the "
+        "cell key. Each municipality reads its own rows, the region its municipalities'.",
         model=KommunoverskridandeInsatser,
         inputs=("municipal_flows",),
         build=_kommunoverskridande_insatser,
         derived=_FLOWS_COUNTED,
-        kommun_columns=("kommunkod", "home_kommunkod"),
     ),
     Contract(
         name="kommun_overlapp",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.cellkey import cell_key_counts
+from core.ingest import cast_to_model
 from core.statistics import suppression_pattern
 from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
 
@@ -87,4 +88,4 @@ def regional_statistics(overlaps: pd.DataFrame, threshold: int, cell_key_secret:
                          **{d: overlaps[d].astype(str).to_numpy() for d in CELL_DIMENSIONS},
                          "person": overlaps["pseudonym"].astype(str).to_numpy()})  # fmt: skip
     counted = suppressed_counts(keys, list(CELL_DIMENSIONS), threshold, cell_key_secret, "year")
-    return RegionalStatistik.validate(counted.rename(columns={"count": "overlap_count"}))
+    return RegionalStatistik.validate(cast_to_model(counted.rename(columns={"count": "overlap_count"}), RegionalStatistik))

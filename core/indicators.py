@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from core.counts import cell_counts, quarter_of, suppressed_counts
+from core.flows import cross_municipality_participants
 from schemas.followup import NO_KOMMUN
 from schemas.published_indicators import INDICATORS
 from schemas.statistics import LEVELS
@@ -120,16 +121,11 @@ def outcome_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataF
 
 def cross_municipality_keys(inputs: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
     """People in another municipality's intervention in a quarter (`municipal_flows`, home ≠
-    providing): at the providing kommun as `tar_emot` (residents of others it takes in), at the
-    home kommun as `deltar_annanstans` (its residents in others' interventions); a person once
-    per quarter, kommun and breakdown."""
-    flows = inputs["municipal_flows"]
-    cross = flows[(flows["kommunkod"] != flows["home_kommunkod"]).to_numpy(dtype=bool)]
-    quarter = quarter_of(pd.to_datetime(cross["month"].astype(str) + "-01")).to_numpy()
-    person = cross["pseudonym"].astype(str).to_numpy()
-    taken_in = _keys(quarter, cross["kommunkod"].astype(str).to_numpy(), "tar_emot", person)
-    elsewhere = _keys(quarter, cross["home_kommunkod"].astype(str).to_numpy(), "deltar_annanstans", person)
-    return pd.concat([taken_in, elsewhere], ignore_index=True).drop_duplicates(ignore_index=True)
+    providing): `tar_emot` at the providing kommun, `deltar_annanstans` at the home kommun
+    (`core.flows.cross_municipality_participants`)."""
+    keys = cross_municipality_participants(inputs["municipal_flows"], "quarter")
+    return _keys(keys["quarter"].to_numpy(), keys["kommunkod"].to_numpy(), keys["direction"].to_numpy(),
+                 keys["person"].to_numpy())  # fmt: skip
 
 
 # The counted indicators: name -> its input datasets and the function giving its keys.

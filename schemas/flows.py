@@ -15,6 +15,9 @@ from schemas.datasets import KEY_ID_PATTERN, PSEUDONYM_PATTERN
 from schemas.municipalities import KOMMUNKOD_PATTERN
 
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# Which side of a flow a kommun's published count is: residents of other municipalities it
+# takes into its interventions (the providing kommun), or its residents in others' (the home kommun).
+DIRECTIONS = ("tar_emot", "deltar_annanstans")
 
 
 class MunicipalFlows(pa.DataFrameModel):

@@ -14,9 +14,9 @@ registration date or a de-registration reason to a municipality.
   year, perturbed by the Cell Key Method (`core/counts.py`, `core/cellkey.py`).
 - `UppfoljningEfterInsats`: outcomes after an intervention, counted per year, for the
   region and each municipality (its own rows), perturbed the same way.
-- `KommunoverskridandeInsatser`: participants of one municipality's interventions living in
-  another, counted per year, for the region and each of the two municipalities, perturbed
-  the same way.
+- `KommunoverskridandeInsatser`: people in another municipality's interventions, counted
+  per year at the providing and at the home kommun, for the region and each municipality
+  (its own rows), perturbed the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.followup import HANDOVER_KINDS, HORIZONS, NO_KOMMUN, OUTCOME_STATUSES, PARTIES, YOUTH_STATUSES
+from schemas.flows import DIRECTIONS
 from schemas.municipalities import KOMMUNKOD_DIGITS, KOMMUNKOD_PATTERN
 from schemas.statistics import LEVELS, TOTAL, YEAR
 
@@ -146,19 +147,21 @@ class UppfoljningEfterInsats(_Counted):
 
 
 class KommunoverskridandeInsatser(_Counted):
-    """Participants in municipal interventions provided by one municipality (`kommunkod`) to
-    residents of another (`home_kommunkod`, folkbokföringskommun) per year active, with
-    totals, perturbed (`core/flows.py`, `core/cellkey.py`). A person counts once per cell; a
-    kommun total and the region total add up the cells. Only pairs whose two kommuner differ."""
+    """People in another municipality's interventions per year active × kommun × direction
+    (`tar_emot`: residents of other municipalities in this kommun's interventions;
+    `deltar_annanstans`: this kommun's residents in other municipalities'), with totals,
+    perturbed (`core/flows.py`, `core/cellkey.py`). A person counts once per cell, and in
+    both kommuner of their flow; a kommun total adds up its two directions."""
 
     kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
-                                      description="The providing municipality; 'total' on region rows")
-    home_kommunkod: Series[str] = pa.Field(str_matches=f"^({KOMMUNKOD_DIGITS}|{TOTAL})$",
-                                           description="The participants' home municipality; 'total' on totals")
+                                      description="The municipality; 'total' on region rows")
+    direction: Series[str] = pa.Field(isin=(*DIRECTIONS, TOTAL),
+                                      description="tar_emot (providing kommun) or deltar_annanstans (home kommun); "
+                                      "'total' on totals")
 
     class Config:
         strict = True
-        unique = ["year", "kommunkod", "home_kommunkod"]
+        unique = ["year", "kommunkod", "direction"]
 
 
 class FrozenTransitionList(pa.DataFrameModel):

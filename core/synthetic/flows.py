@@ -9,8 +9,9 @@ elsewhere. A municipality's case system writes the home kommun in a column of it
 one case system (`komma_bom`) has no such column, so its participants all count as at home.
 
 `flows_truth` states the counting rule from its words, one intervention at a time, and
-shares nothing with `core/flows.py`: participants per year active × providing kommun × home
-kommun where the kommuner differ, before any protection.
+shares nothing with `core/flows.py`: people in another municipality's interventions per year
+active × kommun × direction (taken in at the providing kommun, taking part elsewhere at the
+home kommun), before any protection.
 """
 
 from __future__ import annotations
@@ -84,19 +85,21 @@ def participations(accepted: pd.DataFrame, sources: Sequence[Source], as_of: dt.
 
 
 def flows_truth(accepted: pd.DataFrame, sources: Sequence[Source], as_of: dt.date) -> pd.DataFrame:
-    """Participants per published cell (year active × providing kommun × home kommun) before
-    any protection, from the accepted municipal rows (`person`, `source_id`, `kommunkod`,
-    `start_date`, `end_date`, `home_kommunkod` as delivered): a person counts once in a
-    cell however many months or interventions of theirs fall in it."""
+    """People per published cell (year active × kommun × direction) before any protection,
+    from the accepted municipal rows (`person`, `source_id`, `kommunkod`, `start_date`,
+    `end_date`, `home_kommunkod` as delivered): a person in another municipality's
+    intervention counts at the providing kommun as `tar_emot` and at the home kommun as
+    `deltar_annanstans`, once in a cell however many months or interventions fall in it."""
     people: dict[tuple, set] = defaultdict(set)
     for row, home, months in participations(accepted, sources, as_of):
         for month in months:
-            people[(month[:4], row.kommunkod, home)].add(row.person)
+            people[(month[:4], row.kommunkod, "tar_emot")].add(row.person)
+            people[(month[:4], home, "deltar_annanstans")].add(row.person)
     rows = [(*cell, len(persons)) for cell, persons in sorted(people.items())]
     return pd.DataFrame(rows, columns=[*FLOW_CELL, "participants"])
 
 
-FLOW_CELL = ["year", "kommunkod", "home_kommunkod"]
+FLOW_CELL = ["year", "kommunkod", "direction"]
 
 
 def published_against_truth(published: pd.DataFrame, truth: pd.DataFrame, deviation: int = 0) -> pd.DataFrame:

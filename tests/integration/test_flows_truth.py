@@ -42,7 +42,7 @@ def test_the_participants_counted_before_publication_equal_the_truth(night):
     flows = DatasetFiles(home / "storage").load("municipal_flows")
     counted = cross_municipality_participants(flows).groupby(FLOW_CELL).size()
     expected = truth.set_index(FLOW_CELL)["participants"]
-    assert len(expected) > 200 and expected.max() >= 5
+    assert len(expected) > 20 and expected.max() >= 5
     assert counted.sort_index().to_dict() == expected.sort_index().to_dict()
 
 
@@ -60,4 +60,4 @@ def test_every_published_count_is_within_the_perturbation_tables_maximum_of_the_
     left_out = truth[~truth[FLOW_CELL].astype(str).apply(tuple, axis=1).isin(set(listed))]
     assert (left_out["participants"] <= MAX_DEVIATION).all()
     cells = published[published["level"] == "cell"]
-    assert (cells["home_kommunkod"] != cells["kommunkod"]).all()
+    assert set(cells["direction"]) == {"tar_emot", "deltar_annanstans"}

@@ -169,11 +169,17 @@ def test_on_sqlite_reads_and_the_log_filter_each_region_to_its_municipalities(tm
     engine.dispose()
 
 
-# --- flows between municipalities: a row belongs to both its kommuner ---------------------------
+# --- flows between municipalities: each kommun's own side ----------------------------------------
 
-# (providing kommun, home kommun): Göteborg to Växjö's residents touches both regions; Mölndal
-# to Partille's only GR; Alvesta to Växjö's only Kronoberg; Partille to Göteborg's: Göteborg is home.
+# (providing kommun, home kommun): Göteborg takes in Växjö's residents (a flow across the two
+# regions); Mölndal Partille's (within GR); Alvesta Växjö's (within Kronoberg); Partille Göteborg's.
 PAIRS = (("1480", "0780"), ("1481", "1402"), ("0764", "0780"), ("1402", "1480"))
+# The published cells: tar_emot at each provider, deltar_annanstans at each home kommun.
+SIDES = {("1480", "tar_emot"), ("1481", "tar_emot"), ("0764", "tar_emot"), ("1402", "tar_emot"),
+         ("0780", "deltar_annanstans"), ("1402", "deltar_annanstans"), ("1480", "deltar_annanstans")}
+GOTEBORG_SIDES = {("1480", "tar_emot"), ("1480", "deltar_annanstans")}
+GR_SIDES = {side for side in SIDES if side[0] in GR}  # Partille (1402) is outside this test's GR
+KRONOBERG_SIDES = {("0764", "tar_emot"), ("0780", "deltar_annanstans")}
 
 
 def flows() -> pd.DataFrame:
@@ -203,35 +209,31 @@ def publish_flows(engine, tmp_path):
     return recipients, frames[declared.name]
 
 
-def _pairs(rows) -> set[tuple[str, str]]:
-    return {(k, h) for k, h in rows if h != "total"}
+def _sides(rows) -> set[tuple[str, str]]:
+    return {(k, d) for k, d in rows if d != "total"}
 
 
-def test_on_postgresql_each_kommun_reads_the_flows_it_provides_or_is_home_to_and_a_region_those_touching_it(
+def test_on_postgresql_each_kommun_reads_its_own_side_of_the_flows_and_a_region_its_kommuners(
         database, postgres_server, tmp_path):  # fmt: skip
     _, published = publish_flows(database, tmp_path)
-    assert _pairs(published[["kommunkod", "home_kommunkod"]].itertuples(index=False)) == set(PAIRS)
-    query = "SELECT kommunkod, home_kommunkod FROM published.kommunoverskridande_insatser"
+    assert _sides(published[["kommunkod", "direction"]].itertuples(index=False)) == SIDES
+    query = "SELECT kommunkod, direction FROM published.kommunoverskridande_insatser"
     mine = read_as(postgres_server, "mellanrum_regtest_kommun", query)
-    assert _pairs(mine) == {("1480", "0780"), ("1402", "1480")}  # provider of one, home of the other
-    assert all("1480" in row for row in mine)  # and its own total rows, nobody else's
-    assert _pairs(read_as(postgres_server, "mellanrum_regtest_gr", query)) == {
-        ("1480", "0780"), ("1481", "1402"), ("1402", "1480")}
-    assert _pairs(read_as(postgres_server, "mellanrum_regtest_kronoberg", query)) == {("1480", "0780"), ("0764", "0780")}
+    assert _sides(mine) == GOTEBORG_SIDES and all(row[0] == "1480" for row in mine)  # and its total, nobody else's
+    assert _sides(read_as(postgres_server, "mellanrum_regtest_gr", query)) == GR_SIDES
+    assert _sides(read_as(postgres_server, "mellanrum_regtest_kronoberg", query)) == KRONOBERG_SIDES
     for role in ("mellanrum_regtest_gr", "mellanrum_regtest_kronoberg"):  # and no region reads row-level data
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             read_as(postgres_server, role, "SELECT * FROM published.kommun_samplanering")
 
 
-def test_on_sqlite_the_flows_each_recipient_reads_are_the_rows_touching_its_kommuner(tmp_path):
+def test_on_sqlite_the_flows_each_recipient_reads_are_its_kommuners_rows(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'published.sqlite'}")
     recipients, _ = publish_flows(engine, tmp_path)
     read = {r: recipient_rows_in_database(engine, CONTRACTS, recipients.get(r))["kommunoverskridande_insatser"]
             for r in ("regtest_kommun", "regtest_gr", "regtest_kronoberg")}  # fmt: skip
-    pairs = {r: _pairs(f[["kommunkod", "home_kommunkod"]].itertuples(index=False)) for r, f in read.items()}
-    assert pairs == {"regtest_kommun": {("1480", "0780"), ("1402", "1480")},
-                     "regtest_gr": {("1480", "0780"), ("1481", "1402"), ("1402", "1480")},
-                     "regtest_kronoberg": {("1480", "0780"), ("0764", "0780")}}  # fmt: skip
+    sides = {r: _sides(f[["kommunkod", "direction"]].itertuples(index=False)) for r, f in read.items()}
+    assert sides == {"regtest_kommun": GOTEBORG_SIDES, "regtest_gr": GR_SIDES, "regtest_kronoberg": KRONOBERG_SIDES}
     engine.dispose()
 
 

@@ -1,5 +1,5 @@
-"""Flows between municipalities (issue 18 §2): the month rule, a person once per cell, the
-rows each recipient reads, and both against brute-force oracles."""
+"""Flows between municipalities (issue 18 §2): the month rule, a person once per cell and
+direction, the rows each recipient reads, and both against brute-force oracles."""
 
 from __future__ import annotations
 
@@ -67,9 +67,9 @@ def _published(frame: pd.DataFrame, threshold: int = 2) -> pd.DataFrame:
                    declared)  # fmt: skip
 
 
-def test_a_person_counts_once_per_cell_and_only_pairs_of_two_kommuner_count():
+def test_a_person_counts_once_per_cell_at_both_kommuner_and_only_when_they_differ():
     frame = interventions(
-        # person 0: two interventions in Göteborg in February: once in that cell
+        # person 0: two interventions in Göteborg in February: once in each cell
         {"person": 0, "start_date": "2026-02-01", "end_date": "2026-02-10"},
         {"person": 0, "start_date": "2026-02-15", "end_date": "2026-02-28"},
         {"person": 1, "start_date": "2026-02-01", "end_date": "2026-02-28"},
@@ -79,11 +79,11 @@ def test_a_person_counts_once_per_cell_and_only_pairs_of_two_kommuner_count():
           for n in range(3, 8)),
     )  # fmt: skip
     cells = _published(frame).query("level == 'cell'")
-    assert [(r.year, r.kommunkod, r.home_kommunkod, r.count) for r in cells.itertuples()] == [
-        ("2026", "1480", "1402", 3)]
+    assert [(r.year, r.kommunkod, r.direction, r.count) for r in cells.itertuples()] == [
+        ("2026", "1402", "deltar_annanstans", 3), ("2026", "1480", "tar_emot", 3)]
 
 
-def test_each_of_the_two_kommuner_and_a_region_touching_either_read_the_pair_and_nobody_else():
+def test_each_kommun_reads_its_own_rows_and_a_region_its_kommuners():
     frame = interventions(*({"person": n, "start_date": "2025-11-01", "end_date": None} for n in range(4)))
     published = _published(frame)
     declared = contract("kommunoverskridande_insatser")
@@ -93,13 +93,13 @@ def test_each_of_the_two_kommuner_and_a_region_touching_either_read_the_pair_and
         "  - {id: home, kind: region, kommuner: ['1402']}\n  - {id: far, kind: region, kommuner: ['0780']}\n",
         Path("r.yaml"))  # fmt: skip
     cells = published[published["level"] == "cell"]
-    assert len(cells) == 2 and (cells["count"] == 4).all()  # 2025 and 2026, each person once a year
+    assert len(cells) == 4 and (cells["count"] == 4).all()  # 2025 and 2026 × two sides, each person once a year
     provider = rows_for(published, declared, recipients.get("k1480"))
-    assert len(provider) == len(published[published["kommunkod"] == "1480"]) > len(cells)  # and its totals
+    assert set(provider["kommunkod"]) == {"1480"} and set(provider["direction"]) == {"tar_emot", "total"}
     home = rows_for(published, declared, recipients.get("k1402"))
-    assert home.equals(cells.reset_index(drop=True))  # its pairs, not the provider's totals
+    assert set(home["kommunkod"]) == {"1402"} and set(home["direction"]) == {"deltar_annanstans", "total"}
     assert rows_for(published, declared, recipients.get("k0780")).empty
-    assert rows_for(published, declared, recipients.get("home")).equals(home)  # rows touching 1402: the pairs
+    assert rows_for(published, declared, recipients.get("home")).equals(home)
     assert rows_for(published, declared, recipients.get("far")).empty
 
 
@@ -136,7 +136,8 @@ def test_months_and_cells_equal_a_day_by_day_oracle(drawn, as_of):
     for i, (p, k, h, c, s, n) in enumerate(drawn):
         if k != h:
             for month in expected[f"R-{i}"]:
-                cells.setdefault((month[:4], k, h), set()).add(p)
+                cells.setdefault((month[:4], k, "tar_emot"), set()).add(p)
+                cells.setdefault((month[:4], h, "deltar_annanstans"), set()).add(p)
     counted = cross_municipality_participants(flows)
-    found = counted.groupby(["year", "kommunkod", "home_kommunkod"]).size().to_dict()
+    found = counted.groupby(["year", "kommunkod", "direction"]).size().to_dict()
     assert found == {cell: len(people) for cell, people in cells.items()}
