@@ -235,10 +235,6 @@ def test_solving_a_perturbed_table_as_if_exact_is_right_no_more_often_than_docum
     assert right <= DIFFERENCE_EXACT_SHARE * solved, f"{right}/{solved}"
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead (core/cellkey.py): with D = 2 a kommun total of 2 "
-                   "perturbed to 0 whose two cells of 1 are listed (as 3) gives all three away (the total is at "
-                   "most 2, each listed cell at least 1); so does a total perturbed down by 2 whose cells are all "
-                   "listed up")  # fmt: skip
 def test_the_bounds_attacker_is_never_certain_of_a_small_count_in_a_perturbed_table(inputs, tables):
     """The bounds attacker knows the perturbation table: a listed value v means a true count
     in [v − 2, v + 2] and at least 1; a row left out, 0 to 2. It narrows every range through

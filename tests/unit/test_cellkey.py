@@ -12,12 +12,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cellkey import DIFFERENCE_EXACT_SHARE, MAX_DEVIATION, PTABLE, difference_exact_share, noise
+from core.cellkey import (
+    DIFFERENCE_EXACT_SHARE,
+    MAX_DEVIATION,
+    PTABLE,
+    closing_bounds,
+    difference_exact_share,
+    noise,
+    parents_of,
+    perturbed,
+    pinned_small,
+)
 from core.counts import suppressed_counts
 from core.keys.pseudonyms import recipient_key
 from core.keys.record_keys import RECORD_KEY_SCALE, cell_key_secret, record_keys
 from schemas.statistics import TOTAL
-from testkit.attackers import Layout, Publication, differencing_attack, publication
+from testkit.attackers import Layout, Publication, bounds_attack, differencing_attack, publication
 
 SECRET = cell_key_secret(b"k" * 32)
 THRESHOLD = 5
@@ -268,3 +278,55 @@ def test_regional_statistics_are_perturbed_per_person_and_validate():
     assert (cells.reindex(truth.index).fillna(0).astype(int) - truth).abs().max() <= MAX_DEVIATION
     # The same people counted in another order: the same table.
     pd.testing.assert_frame_equal(regional_statistics(overlaps[::-1], THRESHOLD, SECRET), table)
+
+
+# --- closing the bounds attacker's certainties ------------------------------------------------
+
+# A region row, then per kommun its total and its cells: each tree is a list of kommuner, each a
+# list of true cell counts (small ones most likely: that is where certainty can arise).
+_TREES = st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=4), min_size=1, max_size=4)
+
+
+def _tree(kommuner: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    depth, counts = [0], [sum(map(sum, kommuner))]
+    for cells in kommuner:
+        depth += [1, *[2] * len(cells)]
+        counts += [sum(cells), *cells]
+    return np.array(depth), np.array(counts)
+
+
+def _bounds_oracle(counts: np.ndarray, published: np.ndarray, parents: np.ndarray) -> set[int]:
+    """The rows testkit's bounds attacker pins to a small count, reading the table by the
+    perturbation table's ranges (the slow form: dicts and loops)."""
+    view = Publication({i: (int(v) if v > 0 else None) for i, v in enumerate(published)},
+                       [(j, [i for i in range(len(parents)) if parents[i] == j]) for j in range(len(parents))
+                        if (parents == j).any()])  # fmt: skip
+    ranges = {i: ((0, MAX_DEVIATION) if v is None else (max(1, v - MAX_DEVIATION), v + MAX_DEVIATION))
+              for i, v in view.counts.items()}  # fmt: skip
+    return {i for i, value in bounds_attack(view, ranges).items() if value == counts[i] and counts[i] <= MAX_DEVIATION}
+
+
+@settings(max_examples=1000, deadline=None)
+@given(kommuner=_TREES, keys=st.lists(st.integers(0, RECORD_KEY_SCALE - 1), min_size=25, max_size=25))
+def test_pinned_small_counts_are_what_the_bounds_attacker_pins_and_closing_leaves_none(kommuner, keys):
+    depth, counts = _tree(kommuner)
+    published = perturbed(counts, np.array(keys[: len(counts)], dtype=np.int64))  # any cell keys, by the table
+    parents = parents_of(depth)
+    assert set(np.flatnonzero(pinned_small(counts, published, parents))) == _bounds_oracle(counts, published, parents)
+    closed = closing_bounds(counts, published, parents)
+    # What stays pinned is pinned by large counts alone: no small count is listed in its equations.
+    for i in np.flatnonzero(pinned_small(counts, closed, parents)):
+        equations = {i, parents[i]} - {-1}
+        rows = [j for j in range(len(counts)) if j in equations or parents[j] in equations]
+        assert all(closed[j] == 0 or counts[j] > MAX_DEVIATION for j in rows)
+    changed = closed != published
+    assert (closed[changed] == 0).all() and (counts[changed] <= MAX_DEVIATION).all()  # only small rows left out
+
+
+def test_a_total_of_two_left_out_with_both_its_ones_listed_gives_nothing_away_once_closed():
+    depth, counts = _tree([[1, 1], [2]])
+    published = np.array([4, 0, 3, 3, 0, 0])  # the kommun total of 2 perturbed to 0, its two 1s listed as 3
+    parents = parents_of(depth)
+    assert set(np.flatnonzero(pinned_small(counts, published, parents))) == {1, 2, 3}
+    closed = closing_bounds(counts, published, parents)
+    assert closed.tolist() == [4, 0, 0, 0, 0, 0] and not pinned_small(counts, closed, parents).any()
