@@ -5,8 +5,8 @@ Cell Key Method (`core/cellkey.py`) when a record-key secret is given, else supp
 (`core.statistics.suppression_pattern`).
 
 The period and the cell are chosen per dataset so that a kommun's counts are large enough
-to be published: the nightly statistics count per calendar year, the indicator pack and
-the hand-overs per quarter (bench/results/withheld.md measures what each choice withholds)."""
+to be published: the nightly statistics count per calendar year, the indicator pack per
+closed quarter (bench/results/withheld.md measures what each choice withholds)."""
 
 from __future__ import annotations
 
@@ -88,4 +88,5 @@ def regional_statistics(overlaps: pd.DataFrame, threshold: int, cell_key_secret:
                          **{d: overlaps[d].astype(str).to_numpy() for d in CELL_DIMENSIONS},
                          "person": overlaps["pseudonym"].astype(str).to_numpy()})  # fmt: skip
     counted = suppressed_counts(keys, list(CELL_DIMENSIONS), threshold, cell_key_secret, "year")
-    return RegionalStatistik.validate(cast_to_model(counted.rename(columns={"count": "overlap_count"}), RegionalStatistik))
+    counted = cast_to_model(counted.rename(columns={"count": "overlap_count"}), RegionalStatistik)
+    return RegionalStatistik.validate(counted)

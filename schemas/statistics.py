@@ -3,11 +3,12 @@
 `RegionalStatistik`: overlaps counted per calendar year and kommun, broken down by class,
 with one total per kommun and year and one total per year for the whole region. (By month
 and by municipal category × AF category × age band most of a kommun's counts were 1 or 2,
-so most of the table was withheld: bench/results/withheld.md.) Published, every count is perturbed by the Cell
-Key Method (`core/cellkey.py`); without a record-key secret small counts are suppressed
-instead, and further counts with them so that no suppressed count can be worked out from
-the published counts and totals: a suppressed count is published as empty, never as its value. The
-model is strict: no pseudonym, id or any column beyond it can leave in this dataset.
+so most of the table was withheld: bench/results/withheld.md.) Published, every count is
+perturbed by the Cell Key Method (`core/cellkey.py`); without a record-key secret small
+counts are suppressed instead, and further counts with them so that no suppressed count can
+be worked out from the published counts and totals: a suppressed count is published as
+empty, never as its value. The model is strict: no pseudonym, id or any column beyond it
+can leave in this dataset.
 """
 
 from __future__ import annotations
