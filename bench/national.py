@@ -116,9 +116,9 @@ TARGETS = {"dagster_vs_duckdb": {"S": 8.0, "M": 2.5}, "dagster_per_source": 0.05
 
 
 def generate(folder: str, municipal_rows: int, af_rows: int, seed: int, municipalities: list[str] | None,
-             af_files: int, registrations: bool = True) -> dict:  # fmt: skip
+             af_files: int, registrations: bool = True, truth: bool = True) -> dict:  # fmt: skip
     return write_national_inbox(Path(folder), municipal_rows, af_rows, seed, municipalities, af_files,
-                                registrations).to_json()
+                                registrations, truth).to_json()
 
 
 def make_keyring(path: Path) -> dict:

@@ -376,9 +376,10 @@ def _xlsx(path: Path, names: list[str], columns: list[np.ndarray], sheet: str) -
 
 def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: int = 1,
                          municipalities: Sequence[str] | None = None, af_files: int = 1,
-                         registrations: bool = True) -> Inbox:  # fmt: skip
+                         registrations: bool = True, truth: bool = True) -> Inbox:  # fmt: skip
     """Write every delivery, sources.yaml and recipients.yaml into `folder` (see the module);
-    with `registrations`, also AF's registrations and the follow-up truth (`truth/`)."""
+    with `registrations`, also AF's registrations and, with `truth`, the follow-up truth
+    (`truth/`: one person at a time, the slow part at M; `bench/withheld.py` needs none)."""
     began = time.perf_counter()
     folder = Path(folder)
     rng = np.random.default_rng(seed)
@@ -434,7 +435,7 @@ def write_national_inbox(folder: Path, municipal_rows: int, af_rows: int, seed: 
         truth_began = time.perf_counter()
         registration_facts = _registrations_delivery(folder, digits, office_names[office_of],
                                                      pd.concat(accepted_m, ignore_index=True), accepted_a,
-                                                     np.random.default_rng([seed, 16]), sizes)  # fmt: skip
+                                                     np.random.default_rng([seed, 16]), sizes, truth)  # fmt: skip
         facts.append(registration_facts)
         declared.append(REGISTRATION_SOURCE)
         registration_rows = registration_facts.rows
@@ -606,7 +607,7 @@ def _af_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, files: i
 
 
 def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarray, municipal: pd.DataFrame,
-                            af: pd.DataFrame, rng, sizes: dict) -> SourceFacts:  # fmt: skip
+                            af: pd.DataFrame, rng, sizes: dict, truth: bool = True) -> SourceFacts:  # fmt: skip
     """AF's registrations, drawn by the demo generator's rules (`draw_registrations`) from the
     rows the pipeline accepts, in AF's export (`registration_text`), and the truth of the
     registration-based lists (`core.synthetic.registrations.truth`: the transition list's
@@ -624,6 +625,9 @@ def _registrations_delivery(folder: Path, digits: np.ndarray, offices: np.ndarra
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(registration_text(drawn, pnr.iloc[drawn["person"].to_numpy()]))
     sizes["csv"] = sizes.get("csv", 0) + path.stat().st_size
+    if not truth:
+        return SourceFacts(REGISTRATION_SOURCE.id, "af_registrations", None, "af_registrations", "csv", [relative],
+                           [relative], len(drawn), len(drawn), 0)  # fmt: skip
     (folder / "truth").mkdir(exist_ok=True)
     for name, frame in registration_truth(people, municipal, af, drawn, AS_OF).items():
         (folder / "truth" / f"{name}.csv").write_bytes(_csv_text(frame))
