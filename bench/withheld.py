@@ -129,12 +129,12 @@ def measure_withheld(store: str, keyring_path: str) -> dict:
 def _period(days, period: str):
     import pandas as pd
 
+    from core.counts import quarter_of, year_of
+
     days = pd.to_datetime(pd.Series(days))
     if period == "month":
         return days.dt.strftime("%Y-%m").to_numpy(dtype=object)
-    if period == "quarter":
-        return (days.dt.year.astype(str) + "-Q" + days.dt.quarter.astype(str)).to_numpy(dtype=object)
-    return days.dt.year.astype(str).to_numpy(dtype=object)
+    return (quarter_of(days) if period == "quarter" else year_of(days)).to_numpy(dtype=object)
 
 
 def measure_variants(store: str, keyring_path: str) -> list[dict]:

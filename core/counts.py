@@ -13,12 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.cellkey import cell_key_counts
+from core.cellkey import cell_key_counts, parents_of
 from core.ingest import cast_to_model
 from core.statistics import suppression_pattern
 from schemas.statistics import CELL_DIMENSIONS, LEVELS, TOTAL, RegionalStatistik
-
-_TOP = -1
 
 
 def quarter_of(days: pd.Series) -> pd.Series:
@@ -61,11 +59,7 @@ def suppressed_counts(keys: pd.DataFrame, dimensions: list[str], threshold: int,
         return cell_key_counts(keys, dimensions, cell_key_secret, period=period)
     table = cell_counts(keys, dimensions, period)
     depth = table["depth"].to_numpy()
-    positions = np.arange(len(table))
-    parents = np.full(len(table), _TOP)
-    for level in range(1, len(LEVELS)):
-        above = np.maximum.accumulate(np.where(depth == level - 1, positions, _TOP)) if len(table) else positions
-        parents[depth == level] = above[depth == level]
+    parents = parents_of(depth)
     counts = table["count"].to_numpy(dtype=np.int64)
     suppressed = suppression_pattern(counts, parents, depth, threshold) if len(table) else np.zeros(0, dtype=bool)
     published = pd.array(counts, dtype="Int64")
