@@ -20,7 +20,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from core.counts import quarter_of
+from core.counts import quarter_of, year_of
 from core.ingest import cast_to_model
 from core.validate import validated
 from schemas.flows import DIRECTIONS, MunicipalFlows
@@ -86,7 +86,7 @@ def cross_municipality_participants(flows: pd.DataFrame, period: str = "year") -
     `person` is the pipeline pseudonym (several months or interventions count once)."""
     cross = flows[(flows["kommunkod"] != flows["home_kommunkod"]).to_numpy(dtype=bool)]
     months = pd.to_datetime(cross["month"].astype(str) + "-01")
-    periods = months.dt.year.astype(str) if period == "year" else quarter_of(months)
+    periods = year_of(months) if period == "year" else quarter_of(months)
     person = cross["pseudonym"].astype(str).to_numpy()
     sides = [pd.DataFrame({"period": periods.to_numpy(dtype=object), "kommunkod": cross[column].astype(str).to_numpy(),
                            "direction": direction, "person": person})
